@@ -1,0 +1,3 @@
+//! The pinned releases homelab installs on top of Kubernetes: Rook/Ceph and Strimzi/Kafka.
+
+pub mod catalog;

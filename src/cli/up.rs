@@ -1,0 +1,67 @@
+//! `homelab up [FILE]`: converge everything the file declares, phase by phase.
+
+use super::{Global, WorldArgs, default_file, load_cluster, real_env};
+use crate::engine::context::{Ctx, RunOptions, Timings};
+use crate::engine::phase::{PhaseId, Selection};
+use crate::engine::ui::Ui;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Converge everything the cluster file declares: machines → hosts → kubernetes → storage →
+/// kafka. Observes first and changes only what differs; a second run reports no changes.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The cluster file (default ./cluster.yaml).
+    pub file: Option<PathBuf>,
+    /// Print the plan (every action, per phase and machine) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only these phases.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<PhaseId>,
+    /// Start at this phase.
+    #[arg(long, value_enum)]
+    pub from: Option<PhaseId>,
+    /// Skip these phases.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub skip: Vec<PhaseId>,
+    /// Move an installed MicroK8s to the declared channel (`snap refresh`); without it a
+    /// different channel is reported as drift.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
+    #[arg(long)]
+    pub redeploy_failed: bool,
+    /// Machines worked on at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub world: WorldArgs,
+}
+
+pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let path = default_file(a.file);
+    let cluster = Arc::new(load_cluster(&path, g, &ui)?);
+    let selection = Selection { only: a.only, from: a.from, skip: a.skip };
+    let env = real_env(&cluster, &a.world, true)?;
+    let opts = RunOptions {
+        command: "up".into(),
+        dry_run: a.dry_run,
+        selection,
+        upgrade: a.upgrade,
+        redeploy_failed: a.redeploy_failed,
+        parallel: a.parallel.max(1),
+        timings: Timings::from_env(),
+        only_machines: None,
+    };
+    let cx = Arc::new(Ctx::new(cluster, ui.clone(), opts, env));
+    tokio::select! {
+        r = crate::engine::up(cx) => { r?; Ok(ExitCode::SUCCESS) }
+        _ = tokio::signal::ctrl_c() => {
+            ui.error("interrupted: stopped. Nothing is half-applied that the next run cannot finish — run `homelab up` again to continue.");
+            Ok(ExitCode::from(crate::error::EXIT_FAILED))
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `homelab validate [FILE]`: check a cluster file without touching anything.
+
+use super::{Global, catalog, default_file};
+use crate::config::validate_file;
+use crate::engine::ui::Ui;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Check a cluster file: every problem at once, each with line, column and a hint.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The cluster file (default ./cluster.yaml).
+    pub file: Option<PathBuf>,
+}
+
+pub fn run(a: ValidateArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let path = default_file(a.file);
+    let cat = catalog(g)?;
+    let v = validate_file(&path, &cat);
+    if ui.is_json() {
+        ui.out(&serde_json::to_string_pretty(&v.report)?);
+    } else if !v.report.diagnostics.is_empty() {
+        if v.report.has_errors() {
+            ui.error(&v.render());
+        } else {
+            ui.err(&v.render());
+        }
+    }
+    if v.report.has_errors() {
+        return Ok(ExitCode::from(crate::error::EXIT_USAGE));
+    }
+    if !ui.is_json()
+        && let Some(c) = &v.cluster
+    {
+        let k = match &c.kubernetes {
+            crate::config::Kubernetes::Microk8s { channel, .. } => format!("MicroK8s {channel}"),
+            crate::config::Kubernetes::Existing { context, .. } => {
+                format!("existing cluster{}", context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())
+            }
+        };
+        let mut parts =
+            vec![format!("{} machine{}", c.machines.len(), if c.machines.len() == 1 { "" } else { "s" }), k];
+        if let Some(r) = &c.rook {
+            parts.push(format!("Rook {}", r.release.version));
+        }
+        if let Some(kf) = &c.kafka {
+            parts.push(
+                format!("Strimzi {} / Kafka {} ({:?})", kf.release.version, kf.version, kf.mode)
+                    .to_lowercase()
+                    .replace("strimzi", "Strimzi")
+                    .replace("kafka ", "Kafka "),
+            );
+        }
+        ui.out(&format!("{}: valid — cluster `{}`: {}", path.display(), c.name, parts.join(", ")));
+    }
+    Ok(ExitCode::SUCCESS)
+}

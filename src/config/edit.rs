@@ -1,0 +1,1 @@
+//! Byte-preserving edits of `cluster.yaml` (used by `add-node`).

@@ -1,0 +1,15 @@
+//! `cluster.yaml`: the raw model ([`model`]), its JSON Schema ([`schema`]), validation with
+//! located diagnostics ([`validate`]) and the resolved form the program runs on ([`resolved`]).
+
+pub mod diag;
+pub mod edit;
+pub mod model;
+pub mod resolved;
+pub mod schema;
+pub mod size;
+pub mod tree;
+pub mod validate;
+
+pub use diag::{Diagnostic, Report, Severity};
+pub use resolved::*;
+pub use validate::{Validated, validate_bytes, validate_file};

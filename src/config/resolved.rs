@@ -1,0 +1,248 @@
+//! The validated, resolved cluster the program runs on: defaults filled in, sizes in bytes,
+//! paths expanded, releases looked up in the catalog.
+
+use super::model::{FailureDomain, HostKeyChecking, Listener, MetadataMode, Role};
+use crate::addons::catalog::{RookRelease, StrimziRelease};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Volume group and logical volume names MAAS creates (`vgroot` is MAAS's default VG).
+pub const VOLUME_GROUP: &str = "vgroot";
+pub const CEPH_LV: &str = "ceph";
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    /// The file it was read from (absent for in-memory configs).
+    pub source: Option<PathBuf>,
+    pub maas: Option<Maas>,
+    pub ssh: Ssh,
+    pub machines: Vec<Machine>,
+    pub kubernetes: Kubernetes,
+    pub rook: Option<Rook>,
+    pub kafka: Option<Kafka>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone)]
+pub struct Maas {
+    /// Without trailing slash, e.g. `http://10.0.0.1:5240/MAAS`.
+    pub url: String,
+    pub api_key: KeySource,
+    pub distro_series: String,
+}
+
+impl Maas {
+    /// `<url>/api/2.0/`
+    pub fn api_root(&self) -> String {
+        format!("{}/api/2.0/", self.url.trim_end_matches('/'))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    Env,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    pub user: String,
+    pub port: u16,
+    pub identity_file: PathBuf,
+    pub host_key_checking: HostKeyChecking,
+    pub known_hosts_file: Option<PathBuf>,
+    pub jump_host: Option<String>,
+}
+
+impl Ssh {
+    pub fn public_key_file(&self) -> PathBuf {
+        let mut p = self.identity_file.clone().into_os_string();
+        p.push(".pub");
+        PathBuf::from(p)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CephVolume {
+    /// All space left in the volume group after the root volume.
+    Rest,
+    Bytes(u64),
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// MAAS `lvm` layout: root LV of `root_bytes`, plus the Ceph LV.
+    Lvm { root_bytes: u64, ceph: CephVolume },
+    /// Whatever the machine has; no Ceph volume unless `device` is given.
+    Keep,
+}
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub hostname: String,
+    /// Lower-case, colon separated. `None` for nodes of an existing cluster.
+    pub mac: Option<String>,
+    pub role: Role,
+    pub layout: Layout,
+    /// Explicit raw device for Ceph (existing clusters).
+    pub device: Option<String>,
+}
+
+impl Machine {
+    /// The block device Rook gets on this machine, if any.
+    pub fn ceph_device(&self) -> Option<String> {
+        if let Some(d) = &self.device {
+            return Some(d.clone());
+        }
+        match self.layout {
+            Layout::Lvm { ceph: CephVolume::Rest | CephVolume::Bytes(_), .. } => {
+                Some(format!("/dev/{VOLUME_GROUP}/{CEPH_LV}"))
+            }
+            _ => None,
+        }
+    }
+    pub fn is_control_plane(&self) -> bool {
+        self.role == Role::ControlPlane
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Kubernetes {
+    Microk8s {
+        channel: String,
+        /// Kubernetes minor of the channel's track, e.g. (1, 26).
+        minor: (u32, u32),
+        addons: Vec<String>,
+    },
+    Existing {
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+    },
+}
+
+impl Kubernetes {
+    pub fn is_microk8s(&self) -> bool {
+        matches!(self, Kubernetes::Microk8s { .. })
+    }
+    pub fn minor(&self) -> Option<(u32, u32)> {
+        match self {
+            Kubernetes::Microk8s { minor, .. } => Some(*minor),
+            Kubernetes::Existing { .. } => None,
+        }
+    }
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Kubernetes::Microk8s { channel, .. } => Some(channel),
+            Kubernetes::Existing { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rook {
+    pub release: RookRelease,
+    pub pools: Vec<Pool>,
+}
+
+impl Rook {
+    pub const NAMESPACE: &'static str = "rook-ceph";
+    pub const CLUSTER_NAME: &'static str = "rook-ceph";
+    /// MicroK8s runs kubelet with this root dir; Ceph CSI must mount it.
+    pub const MICROK8S_KUBELET_DIR: &'static str = "/var/snap/microk8s/common/var/lib/kubelet";
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub failure_domain: FailureDomain,
+    pub replicas: u32,
+    pub storage_class: Option<StorageClass>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageClass {
+    pub name: String,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Kafka {
+    pub release: StrimziRelease,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    /// KRaft metadata version from the catalog.
+    pub metadata_version: Option<String>,
+    pub replicas: u32,
+    pub mode: MetadataMode,
+    pub storage: VolumeClaim,
+    pub listeners: Vec<Listener>,
+    pub config: Map<String, Value>,
+    pub zookeeper: Option<Ensemble>,
+    pub controllers: Option<Ensemble>,
+    pub entity_operator: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    pub replicas: u32,
+    pub storage: VolumeClaim,
+}
+
+#[derive(Debug, Clone)]
+pub struct VolumeClaim {
+    pub size: String,
+    /// `None`: the cluster's default StorageClass.
+    pub class: Option<String>,
+    pub delete_claim: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub commission: Duration,
+    pub deploy: Duration,
+    pub ssh: Duration,
+    pub microk8s: Duration,
+    pub join: Duration,
+    pub operator: Duration,
+    pub ceph: Duration,
+    pub kafka: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        Timeouts {
+            commission: m(30),
+            deploy: m(30),
+            ssh: m(15),
+            microk8s: m(10),
+            join: m(5),
+            operator: m(10),
+            ceph: m(30),
+            kafka: m(20),
+        }
+    }
+}
+
+impl Cluster {
+    pub fn machine(&self, hostname: &str) -> Option<&Machine> {
+        self.machines.iter().find(|m| m.hostname == hostname)
+    }
+    pub fn control_planes(&self) -> impl Iterator<Item = &Machine> {
+        self.machines.iter().filter(|m| m.is_control_plane())
+    }
+    /// The node that bootstraps the cluster and issues join tokens: the first control plane.
+    pub fn first_control_plane(&self) -> Option<&Machine> {
+        self.control_planes().next()
+    }
+    pub fn ceph_machines(&self) -> impl Iterator<Item = &Machine> {
+        self.machines.iter().filter(|m| m.ceph_device().is_some())
+    }
+    pub fn context_name(&self) -> String {
+        format!("homelab-{}", self.name)
+    }
+}

@@ -1,0 +1,268 @@
+//! What a run carries: the resolved cluster, the options, the outside world (MAAS, hosts,
+//! Kubernetes, manifest source), the facts learned so far, and the change counters.
+
+use super::events::Event;
+use super::phase::{PhaseId, Selection};
+use super::ui::Ui;
+use super::wait::Backoff;
+use crate::config::Cluster;
+use crate::maas::{MaasClient, Status};
+use crate::ssh::{Connector, HostAddr, Remote};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Polling cadences. Real systems are polled gently; the simulators run scaled down.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// The batched MAAS status poll (one request per interval for all machines).
+    pub maas_poll: Duration,
+    /// SSH reachability while a machine boots.
+    pub ssh_poll: Backoff,
+    /// Kubernetes readiness (CRDs, Deployments, custom resources, nodes).
+    pub kube_poll: Backoff,
+    pub ssh_connect_timeout: Duration,
+    /// Multiplies every deadline (the simulators use short ones).
+    pub deadline_scale: f64,
+}
+
+impl Timings {
+    pub fn real() -> Timings {
+        Timings {
+            maas_poll: Duration::from_secs(5),
+            ssh_poll: Backoff::new(Duration::from_secs(2), Duration::from_secs(10)),
+            kube_poll: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
+            ssh_connect_timeout: Duration::from_secs(10),
+            deadline_scale: 1.0,
+        }
+    }
+    /// For the simulators: everything happens in milliseconds.
+    pub fn fast() -> Timings {
+        Timings {
+            maas_poll: Duration::from_millis(25),
+            ssh_poll: Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
+            kube_poll: Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
+            ssh_connect_timeout: Duration::from_secs(2),
+            deadline_scale: 1.0,
+        }
+    }
+    /// `HOMELAB_TIMINGS=fast` selects the simulator cadence (tests and `homelab demo`).
+    pub fn from_env() -> Timings {
+        match std::env::var("HOMELAB_TIMINGS").as_deref() {
+            Ok("fast") => Timings::fast(),
+            _ => Timings::real(),
+        }
+    }
+    pub fn deadline(&self, d: Duration) -> Duration {
+        d.mul_f64(self.deadline_scale)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `up`, `add-node`, … (for events and the lock).
+    pub command: String,
+    pub dry_run: bool,
+    pub selection: Selection,
+    /// Change an installed MicroK8s to the declared channel (`snap refresh`).
+    pub upgrade: bool,
+    /// Release and redeploy machines MAAS reports as Failed deployment/commissioning.
+    pub redeploy_failed: bool,
+    /// Machines in flight at once.
+    pub parallel: usize,
+    pub timings: Timings,
+    /// Restrict machine work to these hostnames (`add-node`).
+    pub only_machines: Option<Vec<String>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            command: "up".into(),
+            dry_run: false,
+            selection: Selection::default(),
+            upgrade: false,
+            redeploy_failed: false,
+            parallel: 10,
+            timings: Timings::real(),
+            only_machines: None,
+        }
+    }
+}
+
+/// Where manifests come from.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestSource {
+    /// Cache directory (default: the user's cache dir).
+    pub cache_dir: PathBuf,
+    /// Base URL that replaces `https://raw.githubusercontent.com/<owner>/<repo>/<tag>/`:
+    /// files are fetched from `<mirror>/<project>/<version>/<path>`.
+    pub mirror: Option<String>,
+    /// A local directory with the same layout (air-gapped installs).
+    pub local_dir: Option<PathBuf>,
+}
+
+/// The outside world.
+pub struct Env {
+    pub maas: Option<Arc<MaasClient>>,
+    pub hosts: Arc<dyn Connector>,
+    pub manifests: ManifestSource,
+    /// Per-cluster state: kubeconfig, known_hosts, lock.
+    pub state_dir: PathBuf,
+}
+
+/// What homelab learned about a machine during this run.
+#[derive(Debug, Clone, Default)]
+pub struct MachineFacts {
+    pub system_id: Option<String>,
+    pub ip: Option<String>,
+    pub status: Option<Status>,
+    pub status_message: Option<String>,
+    /// MAAS's own text for the machine (e.g. its hostname if it differs).
+    pub maas_hostname: Option<String>,
+}
+
+pub struct Ctx {
+    pub cluster: Arc<Cluster>,
+    pub ui: Ui,
+    pub opts: RunOptions,
+    pub env: Env,
+    facts: Mutex<HashMap<String, MachineFacts>>,
+    facts_changed: tokio::sync::Notify,
+    remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Remote>>>,
+    changes: [AtomicU32; 5],
+    kube: tokio::sync::Mutex<Option<kube::Client>>,
+    /// Kubeconfig text of this cluster once known (MicroK8s: fetched by the kubernetes phase).
+    pub kubeconfig: Mutex<Option<String>>,
+}
+
+impl Ctx {
+    pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, env: Env) -> Ctx {
+        Ctx {
+            cluster,
+            ui,
+            opts,
+            env,
+            facts: Mutex::new(HashMap::new()),
+            facts_changed: tokio::sync::Notify::new(),
+            remotes: tokio::sync::Mutex::new(HashMap::new()),
+            changes: Default::default(),
+            kube: tokio::sync::Mutex::new(None),
+            kubeconfig: Mutex::new(None),
+        }
+    }
+
+    /// The machines this run works on (all, or the `add-node` machine).
+    pub fn machines(&self) -> Vec<crate::config::Machine> {
+        self.cluster
+            .machines
+            .iter()
+            .filter(|m| self.opts.only_machines.as_ref().is_none_or(|o| o.contains(&m.hostname)))
+            .cloned()
+            .collect()
+    }
+
+    pub fn in_scope(&self, hostname: &str) -> bool {
+        self.opts.only_machines.as_ref().is_none_or(|o| o.iter().any(|h| h == hostname))
+    }
+
+    /// A mutating action starts: reported, and counted as one change of the phase.
+    pub fn step(&self, phase: PhaseId, target: &str, action: impl Into<String>) {
+        self.changes[phase as usize].fetch_add(1, Ordering::Relaxed);
+        self.ui.emit(Event::Step { phase, target: target.into(), action: action.into() });
+    }
+
+    pub fn info(&self, phase: PhaseId, target: &str, message: impl Into<String>) {
+        self.ui.emit(Event::Info { phase, target: target.into(), message: message.into() });
+    }
+
+    pub fn drift(&self, phase: PhaseId, target: &str, message: impl Into<String>, hint: impl Into<String>) {
+        self.ui.emit(Event::Drift { phase, target: target.into(), message: message.into(), hint: hint.into() });
+    }
+
+    pub fn warn(&self, phase: PhaseId, target: &str, message: impl Into<String>, hint: Option<String>) {
+        self.ui.emit(Event::Warning { phase: Some(phase), target: target.into(), message: message.into(), hint });
+    }
+
+    pub fn changes(&self, phase: PhaseId) -> u32 {
+        self.changes[phase as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn facts(&self, hostname: &str) -> MachineFacts {
+        self.facts.lock().map(|f| f.get(hostname).cloned().unwrap_or_default()).unwrap_or_default()
+    }
+
+    pub fn update_facts(&self, hostname: &str, f: impl FnOnce(&mut MachineFacts)) {
+        if let Ok(mut all) = self.facts.lock() {
+            f(all.entry(hostname.to_owned()).or_default());
+        }
+        self.facts_changed.notify_waiters();
+    }
+
+    pub fn all_facts(&self) -> HashMap<String, MachineFacts> {
+        self.facts.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Waits until `pred` holds over the facts (e.g. every machine has an IP), or `deadline`.
+    pub async fn wait_facts(&self, deadline: Duration, pred: impl Fn(&HashMap<String, MachineFacts>) -> bool) -> bool {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let notified = self.facts_changed.notified();
+            if pred(&self.all_facts()) {
+                return true;
+            }
+            if tokio::time::timeout_at(end, notified).await.is_err() {
+                return pred(&self.all_facts());
+            }
+        }
+    }
+
+    pub fn host_addr(&self, hostname: &str) -> Option<HostAddr> {
+        self.facts(hostname).ip.map(|ip| HostAddr { hostname: hostname.to_owned(), ip })
+    }
+
+    /// A cached connection to a machine, opened on first use (no retry; see the hosts phase
+    /// for the wait-until-reachable loop).
+    pub async fn remote(&self, hostname: &str) -> anyhow::Result<Arc<dyn Remote>> {
+        let mut remotes = self.remotes.lock().await;
+        if let Some(r) = remotes.get(hostname) {
+            return Ok(r.clone());
+        }
+        let addr = self.host_addr(hostname).ok_or_else(|| {
+            anyhow::anyhow!("homelab does not know the address of {hostname} yet\n  hint: run the machines phase first (`homelab up`), which learns it from MAAS")
+        })?;
+        let r = self.env.hosts.connect(&addr).await?;
+        remotes.insert(hostname.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    pub async fn forget_remote(&self, hostname: &str) {
+        self.remotes.lock().await.remove(hostname);
+    }
+
+    /// SSH commands sent so far, per host.
+    pub async fn round_trips(&self) -> HashMap<String, u64> {
+        self.remotes.lock().await.iter().map(|(h, r)| (h.clone(), r.round_trips())).collect()
+    }
+
+    pub async fn set_kube(&self, client: kube::Client) {
+        *self.kube.lock().await = Some(client);
+    }
+
+    /// The Kubernetes client of this cluster.
+    pub async fn kube(&self) -> anyhow::Result<kube::Client> {
+        let mut k = self.kube.lock().await;
+        if let Some(c) = k.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = crate::kube::client::for_cluster(self).await?;
+        *k = Some(c.clone());
+        Ok(c)
+    }
+
+    pub fn maas(&self) -> anyhow::Result<&Arc<MaasClient>> {
+        self.env.maas.as_ref().ok_or_else(|| anyhow::anyhow!("this cluster has no MAAS configured"))
+    }
+}

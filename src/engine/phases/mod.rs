@@ -1,0 +1,30 @@
+//! The phases of `up`, one file each, in the order they run.
+
+pub mod machines;
+
+use super::phase::PhaseId;
+use super::runner::Phase;
+use crate::config::Cluster;
+use std::sync::Arc;
+
+/// The phases that apply to this cluster, in order.
+pub fn applicable(cluster: &Cluster) -> Vec<PhaseId> {
+    let mut v = Vec::new();
+    if cluster.kubernetes.is_microk8s() {
+        v.extend([PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes]);
+    }
+    if cluster.rook.is_some() {
+        v.push(PhaseId::Storage);
+    }
+    if cluster.kafka.is_some() {
+        v.push(PhaseId::Kafka);
+    }
+    v
+}
+
+pub fn build(id: PhaseId) -> Option<Arc<dyn Phase>> {
+    match id {
+        PhaseId::Machines => Some(Arc::new(machines::MachinesPhase::default())),
+        _ => None,
+    }
+}

@@ -1,0 +1,276 @@
+//! The runner: phases are small types run in order, but machines do not wait for each other
+//! at phase boundaries. Each machine runs its own pipeline through the per-machine parts of
+//! the selected phases (deploy → SSH preflight → MicroK8s install), with at most
+//! `--parallel` machines in flight; the cluster-level parts (joins, storage, Kafka) run after
+//! the pipelines, in phase order.
+
+use super::context::Ctx;
+use super::events::{Event, PhaseTiming};
+use super::phase::PhaseId;
+use crate::config::Machine;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// An action a real run would take (dry run).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Planned {
+    pub target: String,
+    pub action: String,
+}
+
+impl Planned {
+    pub fn new(target: impl Into<String>, action: impl Into<String>) -> Planned {
+        Planned { target: target.into(), action: action.into() }
+    }
+}
+
+#[async_trait]
+pub trait Phase: Send + Sync {
+    fn id(&self) -> PhaseId;
+    /// Dry run: observe (read-only) and list exactly the actions a real run would take.
+    async fn plan(&self, cx: &Ctx) -> anyhow::Result<Vec<Planned>>;
+    /// Cluster-level work before any machine work (checks, downloads).
+    async fn prepare(&self, _cx: &Ctx) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Whether [`Phase::machine`] does anything.
+    fn per_machine(&self) -> bool {
+        false
+    }
+    /// The per-machine part, run inside that machine's pipeline.
+    async fn machine(&self, _cx: &Ctx, _m: &Machine) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Cluster-level work after every machine finished this phase.
+    async fn finish(&self, _cx: &Ctx) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub ok: bool,
+    pub changes: u32,
+    pub phases: Vec<PhaseTiming>,
+    pub planned: Vec<(PhaseId, Planned)>,
+    pub elapsed_s: f64,
+}
+
+#[derive(Default)]
+struct Clock {
+    spans: HashMap<PhaseId, (Instant, Instant)>,
+}
+
+impl Clock {
+    /// Extends the phase's span to `t`; true when this is the phase's first moment.
+    fn touch(&mut self, p: PhaseId, t: Instant) -> bool {
+        match self.spans.get_mut(&p) {
+            None => {
+                self.spans.insert(p, (t, t));
+                true
+            }
+            Some(e) => {
+                e.0 = e.0.min(t);
+                e.1 = e.1.max(t);
+                false
+            }
+        }
+    }
+}
+
+/// A failure of one machine in one phase.
+#[derive(Debug)]
+struct MachineFailure {
+    phase: PhaseId,
+    hostname: String,
+    error: anyhow::Error,
+}
+
+pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<RunReport> {
+    let start = Instant::now();
+    cx.ui.emit(Event::RunStarted {
+        command: cx.opts.command.clone(),
+        cluster: cx.cluster.name.clone(),
+        dry_run: cx.opts.dry_run,
+        phases: phases.iter().map(|p| p.id()).collect(),
+    });
+    if cx.opts.dry_run {
+        return plan_all(&cx, &phases, start).await;
+    }
+    let clock = Arc::new(Mutex::new(Clock::default()));
+    let started = |p: PhaseId| {
+        let first = clock.lock().map(|mut c| c.touch(p, Instant::now())).unwrap_or(false);
+        if first {
+            cx.ui.emit(Event::PhaseStarted { phase: p });
+        }
+    };
+    let result = async {
+        for p in &phases {
+            started(p.id());
+            p.prepare(&cx).await.map_err(|e| e.context(format!("{} phase", p.id())))?;
+            touch(&clock, p.id());
+        }
+        let pipeline: Vec<Arc<dyn Phase>> = phases.iter().filter(|p| p.per_machine()).cloned().collect();
+        if !pipeline.is_empty() {
+            let failures = run_pipelines(&cx, &pipeline, &clock).await;
+            if !failures.is_empty() {
+                let names: Vec<String> =
+                    failures.iter().map(|f| format!("{} ({} phase)", f.hostname, f.phase)).collect();
+                let first = failures.into_iter().next().map(|f| f.error);
+                let mut err = first.unwrap_or_else(|| anyhow::anyhow!("machine work failed"));
+                if names.len() > 1 {
+                    err = err.context(format!("{} machines failed: {}", names.len(), names.join(", ")));
+                }
+                return Err(err);
+            }
+        }
+        for p in &phases {
+            started(p.id());
+            let r = p.finish(&cx).await;
+            touch(&clock, p.id());
+            r.map_err(|e| e.context(format!("{} phase", p.id())))?;
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    let timings = finish_phases(&cx, &phases, &clock, result.as_ref().err());
+    let changes = timings.iter().map(|t| t.changes).sum();
+    let elapsed_s = start.elapsed().as_secs_f64();
+    cx.ui.emit(Event::RunFinished {
+        ok: result.is_ok(),
+        changes,
+        elapsed_s,
+        phases: timings.clone(),
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    });
+    result.map(|_| RunReport { ok: true, changes, phases: timings, planned: vec![], elapsed_s })
+}
+
+fn touch(clock: &Arc<Mutex<Clock>>, p: PhaseId) {
+    if let Ok(mut c) = clock.lock() {
+        c.touch(p, Instant::now());
+    }
+}
+
+fn finish_phases(
+    cx: &Ctx,
+    phases: &[Arc<dyn Phase>],
+    clock: &Arc<Mutex<Clock>>,
+    err: Option<&anyhow::Error>,
+) -> Vec<PhaseTiming> {
+    let spans = clock.lock().map(|c| c.spans.clone()).unwrap_or_default();
+    let failed_phase =
+        err.and_then(|e| phases.iter().map(|p| p.id()).find(|id| format!("{e:#}").contains(&format!("{id} phase"))));
+    let mut out = Vec::new();
+    let mut seen_failure = false;
+    for p in phases {
+        let id = p.id();
+        let Some((a, b)) = spans.get(&id).copied() else { continue };
+        let ok = match (err, failed_phase) {
+            (None, _) => true,
+            (Some(_), Some(f)) => {
+                if f == id {
+                    seen_failure = true;
+                }
+                !seen_failure
+            }
+            (Some(_), None) => false,
+        };
+        let t = PhaseTiming { phase: id, ok, changes: cx.changes(id), elapsed_s: (b - a).as_secs_f64() };
+        cx.ui.emit(Event::PhaseFinished { phase: id, ok: t.ok, changes: t.changes, elapsed_s: t.elapsed_s });
+        out.push(t);
+    }
+    out
+}
+
+async fn run_pipelines(cx: &Arc<Ctx>, pipeline: &[Arc<dyn Phase>], clock: &Arc<Mutex<Clock>>) -> Vec<MachineFailure> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(cx.opts.parallel.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for m in cx.machines() {
+        let cx = cx.clone();
+        let pipeline = pipeline.to_vec();
+        let sem = sem.clone();
+        let clock = clock.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.ok();
+            for p in &pipeline {
+                let id = p.id();
+                let first = clock.lock().map(|mut c| c.touch(id, Instant::now())).unwrap_or(false);
+                if first {
+                    cx.ui.emit(Event::PhaseStarted { phase: id });
+                }
+                let r = p.machine(&cx, &m).await;
+                touch(&clock, id);
+                if let Err(error) = r {
+                    cx.ui.emit(Event::Failed { phase: id, target: m.hostname.clone(), message: format!("{error:#}") });
+                    return Some(MachineFailure { phase: id, hostname: m.hostname.clone(), error });
+                }
+            }
+            None
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Some(f)) => failures.push(f),
+            Ok(None) => {}
+            Err(e) => failures.push(MachineFailure {
+                phase: PhaseId::Machines,
+                hostname: "?".into(),
+                error: anyhow::anyhow!("a machine task stopped unexpectedly: {e}"),
+            }),
+        }
+    }
+    failures.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+    failures
+}
+
+async fn plan_all(cx: &Ctx, phases: &[Arc<dyn Phase>], start: Instant) -> anyhow::Result<RunReport> {
+    let mut planned = Vec::new();
+    let mut timings = Vec::new();
+    for p in phases {
+        let t = Instant::now();
+        cx.ui.emit(Event::PhaseStarted { phase: p.id() });
+        let items = p.plan(cx).await.map_err(|e| e.context(format!("{} phase (dry run)", p.id())))?;
+        for it in &items {
+            cx.ui.emit(Event::Planned { phase: p.id(), target: it.target.clone(), action: it.action.clone() });
+        }
+        let n = items.len() as u32;
+        planned.extend(items.into_iter().map(|i| (p.id(), i)));
+        let timing = PhaseTiming { phase: p.id(), ok: true, changes: n, elapsed_s: t.elapsed().as_secs_f64() };
+        cx.ui.emit(Event::PhaseFinished { phase: p.id(), ok: true, changes: n, elapsed_s: timing.elapsed_s });
+        timings.push(timing);
+    }
+    let changes = planned.len() as u32;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    if !cx.ui.is_json() {
+        cx.ui.out(&render_plan(&planned));
+    }
+    cx.ui.emit(Event::RunFinished { ok: true, changes, elapsed_s, phases: timings.clone(), error: None });
+    Ok(RunReport { ok: true, changes, phases: timings, planned, elapsed_s })
+}
+
+/// The plan as text: per phase, per target, the actions in order.
+pub fn render_plan(planned: &[(PhaseId, Planned)]) -> String {
+    if planned.is_empty() {
+        return "plan: no changes — the cluster matches the file".to_owned();
+    }
+    let mut s =
+        format!("plan: {} action{} a real run would take\n", planned.len(), if planned.len() == 1 { "" } else { "s" });
+    let mut current: Option<(PhaseId, &str)> = None;
+    for (phase, p) in planned {
+        if current.map(|c| c.0) != Some(*phase) {
+            s.push_str(&format!("\n{phase}\n"));
+            current = None;
+        }
+        if current.map(|c| c.1) != Some(p.target.as_str()) {
+            s.push_str(&format!("  {}\n", p.target));
+            current = Some((*phase, p.target.as_str()));
+        }
+        s.push_str(&format!("    - {}\n", p.action));
+    }
+    s.trim_end().to_owned()
+}

@@ -1,0 +1,5 @@
+//! Simulated MAAS, hosts and Kubernetes API server, used by the tests and `homelab demo`.
+//! They follow `docs/` to the letter so that passing against them means something against
+//! the real systems.
+
+pub mod maas;

@@ -1,0 +1,223 @@
+//! cluster.yaml validation: the examples validate, a corpus of broken files each gives the
+//! expected message at the expected place, bad bytes never panic, and the committed JSON
+//! Schema matches the generated one.
+
+use homelab::addons::catalog::Catalog;
+use homelab::config::{validate_bytes, validate_file};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn catalog() -> Catalog {
+    Catalog::embedded().expect("embedded catalog")
+}
+
+#[test]
+fn examples_validate() {
+    let cat = catalog();
+    let mut n = 0;
+    for e in std::fs::read_dir(root().join("examples")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let v = validate_file(&p, &cat);
+            assert!(!v.report.has_errors(), "{}:\n{}", p.display(), v.render());
+            assert!(v.cluster.is_some());
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.starts_with("# yaml-language-server: $schema=../cluster.schema.json"),
+                "{} lacks the schema line",
+                p.display()
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, 3, "seed, current and existing-cluster examples");
+}
+
+#[test]
+fn seed_example_is_the_2023_setup() {
+    let v = validate_file(&root().join("examples/seed-2023.yaml"), &catalog());
+    let c = v.cluster.unwrap();
+    let names: Vec<&str> = c.machines.iter().map(|m| m.hostname.as_str()).collect();
+    assert_eq!(names, ["maas", "kvm4", "kvm5"]);
+    assert!(c.machines.iter().all(|m| m.is_control_plane() && m.ceph_device().as_deref() == Some("/dev/vgroot/ceph")));
+    assert_eq!(c.kubernetes.channel(), Some("1.26/stable"));
+    let r = c.rook.unwrap();
+    assert_eq!(r.release.version, "v1.10.10");
+    assert_eq!((r.pools[0].name.as_str(), r.pools[0].replicas), ("replicapool", 2));
+    let k = c.kafka.unwrap();
+    assert_eq!((k.release.version.as_str(), k.version.as_str(), k.replicas), ("0.33.1", "3.3.2", 3));
+    assert_eq!(k.listeners.len(), 3);
+    assert_eq!(k.zookeeper.unwrap().replicas, 3);
+}
+
+struct Expect {
+    path: String,
+    sub: String,
+    line: u32,
+}
+
+fn expectations(text: &str) -> Vec<Expect> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .map(|l| {
+            let parts: Vec<&str> = l.split(" | ").collect();
+            Expect {
+                path: parts[0].to_owned(),
+                sub: parts[1].to_owned(),
+                line: parts.get(2).and_then(|s| s.parse().ok()).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn broken_corpus_reports_every_expected_problem() {
+    let cat = catalog();
+    let dir = root().join("tests/corpus/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut checked = 0;
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        let v = validate_bytes(&bytes, "cluster.yaml", &cat);
+        assert!(v.report.has_errors(), "{} should be invalid", p.display());
+        assert!(v.cluster.is_none());
+        let rendered = v.render();
+        let text = String::from_utf8_lossy(&bytes);
+        let exp = expectations(&text);
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if exp.is_empty() {
+            // Files that cannot carry a header check their message here.
+            let want = match name.as_str() {
+                "empty-file.yaml" => "the file is empty",
+                "non-utf8.bin.yaml" => "not UTF-8",
+                other => panic!("{other} has no `# expect:` header"),
+            };
+            assert!(rendered.contains(want), "{name}: {rendered}");
+        }
+        for e in &exp {
+            let hit = v.report.diagnostics.iter().find(|d| {
+                d.path == e.path
+                    && (d.message.contains(&e.sub) || d.hint.as_deref().is_some_and(|h| h.contains(&e.sub)))
+            });
+            let d = hit.unwrap_or_else(|| {
+                panic!("{name}: no diagnostic at {} containing {:?}; got:\n{rendered}", e.path, e.sub)
+            });
+            if e.line > 0 {
+                assert_eq!(
+                    d.line, e.line,
+                    "{name}: {} reported on line {} not {}:\n{rendered}",
+                    e.path, d.line, e.line
+                );
+                assert!(d.column > 0);
+            }
+            assert!(rendered.contains("cluster.yaml:"), "{name}: no file:line:col in\n{rendered}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} broken configs");
+}
+
+#[test]
+fn several_problems_are_reported_in_one_run() {
+    let text = "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {name: garage}\nmaas: {url: http://10.0.0.1:5240/MAAS, apiKeyFile: k}\nmachines:\n  - {hostname: a, mac: \"52:54:00:00:00:01\", colour: red}\n  - {hostname: a, mac: \"52:54:00:00:00:01\"}\nkubernetes: {distribution: microk8s, channel: 1.26/stable}\n";
+    let v = validate_bytes(text.as_bytes(), "cluster.yaml", &catalog());
+    let paths: Vec<&str> = v.report.diagnostics.iter().map(|d| d.path.as_str()).collect();
+    assert!(paths.contains(&"machines[0].colour"), "{paths:?}");
+    assert!(paths.contains(&"machines[1].hostname"), "{paths:?}");
+    assert!(paths.contains(&"machines[1].mac"), "{paths:?}");
+    assert!(paths.contains(&"machines"), "even control plane: {paths:?}");
+}
+
+#[test]
+fn secrets_are_not_echoed() {
+    let key = "AbCdEfGhIjKlMnOpQr:AbCdEfGhIjKlMnOpQr:AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+    let text = format!(
+        "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: g}}\nmaas: {{url: http://x:5240/MAAS, apiKey: {key}}}\nkubernetes: {{distribution: microk8s, channel: 1.26/stable}}\nmachines: [{{hostname: a, mac: \"52:54:00:00:00:01\"}}]\n"
+    );
+    let v = validate_bytes(text.as_bytes(), "cluster.yaml", &catalog());
+    let out = v.render();
+    assert!(out.contains("inline secret"), "{out}");
+    assert!(!out.contains("AbCdEfGh"), "the secret leaked:\n{out}");
+}
+
+#[test]
+fn huge_and_binary_inputs_fail_cleanly() {
+    let cat = catalog();
+    let huge = "# x\n".repeat(400_000);
+    let v = validate_bytes(huge.as_bytes(), "cluster.yaml", &cat);
+    assert!(v.render().contains("homelab reads at most"), "{}", v.render());
+    for bytes in [
+        &b"\x00\x01\x02"[..],
+        b"\xff\xfe\xfd",
+        b"---\n---\n",
+        b"a: &x [*x]\n",
+        b"[[[[[[[[[[[[",
+        b"a: b: c",
+        b"{",
+        b"? [a]\n: b\n",
+    ] {
+        let v = validate_bytes(bytes, "cluster.yaml", &cat);
+        assert!(v.report.has_errors(), "{bytes:?}");
+    }
+    // A YAML bomb is stopped by the parser's budget, not by running out of memory.
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..12 {
+        bomb.push_str(&format!(
+            "b{i}: &b{i} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n",
+            p = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) }
+        ));
+    }
+    let v = validate_bytes(bomb.as_bytes(), "cluster.yaml", &cat);
+    assert!(v.report.has_errors());
+}
+
+#[test]
+fn schema_file_matches_the_model() {
+    let generated = homelab::config::schema::schema_json();
+    let path = root().join("cluster.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != generated {
+        if std::env::var_os("HOMELAB_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+            return;
+        }
+        panic!(
+            "cluster.schema.json is stale: run `cargo run -- schema > cluster.schema.json` (or HOMELAB_BLESS=1 cargo test --test config)"
+        );
+    }
+}
+
+#[test]
+fn cli_exit_codes() {
+    let bin = env!("CARGO_BIN_EXE_homelab");
+    let ok = std::process::Command::new(bin)
+        .args(["validate", "examples/seed-2023.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = std::process::Command::new(bin)
+        .args(["validate", "tests/corpus/invalid/duplicate-mac.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("tests/corpus/invalid/duplicate-mac.yaml:"), "{err}");
+    let missing = std::process::Command::new(bin).args(["validate", "/nonexistent/cluster.yaml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let usage = std::process::Command::new(bin).args(["up", "--only", "nonsense"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    let json = std::process::Command::new(bin)
+        .args(["validate", "-o", "json", "tests/corpus/invalid/bad-role.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
+    assert_eq!(v["diagnostics"][0]["path"], "machines[0].role");
+    let _ = Path::new(bin);
+}
