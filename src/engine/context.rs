@@ -77,6 +77,13 @@ pub struct RunOptions {
     pub only_machines: Option<Vec<String>>,
 }
 
+impl RunOptions {
+    /// Defaults with the simulator cadence (tests, demo, benchmarks).
+    pub fn fast() -> RunOptions {
+        RunOptions { timings: Timings::fast(), ..Default::default() }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -136,10 +143,12 @@ pub struct Ctx {
     kube: tokio::sync::Mutex<Option<kube::Client>>,
     /// Kubeconfig text of this cluster once known (MicroK8s: fetched by the kubernetes phase).
     pub kubeconfig: Mutex<Option<String>>,
+    ssh_slots: tokio::sync::Semaphore,
 }
 
 impl Ctx {
     pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, env: Env) -> Ctx {
+        let opts_parallel = opts.parallel.max(1);
         Ctx {
             cluster,
             ui,
@@ -151,7 +160,13 @@ impl Ctx {
             changes: Default::default(),
             kube: tokio::sync::Mutex::new(None),
             kubeconfig: Mutex::new(None),
+            ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
         }
+    }
+
+    /// A slot for SSH work on one machine (at most `--parallel` machines at once).
+    pub async fn ssh_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.ssh_slots.acquire().await.ok()
     }
 
     /// The machines this run works on (all, or the `add-node` machine).

@@ -187,15 +187,15 @@ fn finish_phases(
 }
 
 async fn run_pipelines(cx: &Arc<Ctx>, pipeline: &[Arc<dyn Phase>], clock: &Arc<Mutex<Clock>>) -> Vec<MachineFailure> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(cx.opts.parallel.max(1)));
+    // Every machine gets its pipeline at once: most of it is waiting for MAAS or a boot.
+    // What is scarce is bounded where it is used: MAAS requests in the client, SSH work by
+    // `Ctx::ssh_slot` (`--parallel`).
     let mut set = tokio::task::JoinSet::new();
     for m in cx.machines() {
         let cx = cx.clone();
         let pipeline = pipeline.to_vec();
-        let sem = sem.clone();
         let clock = clock.clone();
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await.ok();
             for p in &pipeline {
                 let id = p.id();
                 let first = clock.lock().map(|mut c| c.touch(id, Instant::now())).unwrap_or(false);

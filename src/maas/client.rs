@@ -136,6 +136,8 @@ pub struct MaasClient {
     key: ApiKey,
     opts: ClientOptions,
     requests: AtomicU64,
+    /// At most this many requests in flight (MAAS is one region controller).
+    inflight: tokio::sync::Semaphore,
 }
 
 type Params = Vec<(String, String)>;
@@ -156,7 +158,7 @@ impl MaasClient {
         if !root.ends_with('/') {
             root.push('/');
         }
-        Ok(MaasClient { http, root, key, opts, requests: AtomicU64::new(0) })
+        Ok(MaasClient { http, root, key, opts, requests: AtomicU64::new(0), inflight: tokio::sync::Semaphore::new(16) })
     }
 
     /// Requests sent so far (for benchmarks).
@@ -210,7 +212,9 @@ impl MaasClient {
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(target: "homelab::maas", "{what} (attempt {attempt})");
+            let permit = self.inflight.acquire().await.ok();
             let resp = req.send().await;
+            drop(permit);
             let (retry, err) = match resp {
                 Err(e) => {
                     // A refused connection never reached MAAS, so even a POST can be retried.

@@ -238,12 +238,18 @@ impl VolumeGroup {
     }
 }
 
+fn unknown_status() -> i64 {
+    -1
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Machine {
     pub system_id: String,
     pub hostname: String,
     #[serde(default)]
     pub fqdn: Option<String>,
+    /// Some MAAS listings omit it (real gomaasclient fixture); -1 then.
+    #[serde(default = "unknown_status")]
     pub status: i64,
     #[serde(default)]
     pub status_name: Option<String>,

@@ -282,8 +282,33 @@ impl SimMaas {
             events: Vec::new(),
             user_data: None,
             deployed_keys: Vec::new(),
-            ip_assigned: matches!(spec.status, Status::Deployed),
+            ip_assigned: matches!(spec.status, Status::Deployed | Status::Deploying),
         });
+        // Transitional states are in the middle of their operation.
+        let cfg = self.cfg.clone();
+        if let Some(m) = st.machines.last_mut() {
+            let op = match spec.status {
+                Status::Commissioning | Status::Testing => Some((Op::Commission, cfg.commission_time)),
+                Status::Deploying => Some((Op::Deploy { fail: false }, cfg.deploy_time)),
+                Status::Releasing | Status::DiskErasing => Some((Op::Release, cfg.release_time)),
+                _ => None,
+            };
+            if let Some((op, duration)) = op {
+                m.running = Some(Running { op, started: Instant::now(), duration, stages_logged: 0 });
+                if matches!(op, Op::Deploy { .. }) {
+                    m.owner = Some(cfg.username.clone());
+                    m.distro_series = Some("jammy".into());
+                    m.storage = Storage::Lvm { vg: default_vg(m.disk_bytes) };
+                }
+            }
+            if matches!(spec.status, Status::Deployed | Status::Allocated) {
+                m.owner = Some(cfg.username.clone());
+                m.storage = Storage::Lvm { vg: default_vg(m.disk_bytes) };
+                if spec.status == Status::Deployed {
+                    m.distro_series = Some("jammy".into());
+                }
+            }
+        }
         system_id
     }
 
@@ -334,6 +359,22 @@ impl SimMaas {
     }
     pub fn clear_log(&self) {
         self.lock().log.clear();
+    }
+}
+
+/// The seed layout (100 GB root, the rest for Ceph) on a disk, as homelab would have made it.
+fn default_vg(disk: u64) -> Vg {
+    let part = (disk.saturating_sub(EFI + GPT_OVERHEAD)) / EXTENT * EXTENT;
+    let size = (part / EXTENT).saturating_sub(1) * EXTENT;
+    let root = 100_000_000_000 / EXTENT * EXTENT;
+    Vg {
+        id: 1,
+        name: "vgroot".into(),
+        size,
+        lvs: vec![
+            Lv { id: 2, name: "lvroot".into(), size: root, fstype: Some("ext4".into()), mount: Some("/".into()) },
+            Lv { id: 3, name: "ceph".into(), size: (size - root) / EXTENT * EXTENT, fstype: None, mount: None },
+        ],
     }
 }
 
@@ -649,7 +690,12 @@ async fn handle(
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     let query = parse_query(&uri);
     let op = get(&query, "op").map(str::to_owned);
-    st.log.push(format!("{method} {}{}", uri.path(), op.as_deref().map(|o| format!("?op={o}")).unwrap_or_default()));
+    let filter = query.first().filter(|_| op.is_none()).map(|(k, _)| format!("?{k}=…")).unwrap_or_default();
+    st.log.push(format!(
+        "{method} {}{}{filter}",
+        uri.path(),
+        op.as_deref().map(|o| format!("?op={o}")).unwrap_or_default()
+    ));
     if st.faults.unavailable > 0 {
         st.faults.unavailable -= 1;
         let mut r = text(
@@ -664,6 +710,12 @@ async fn handle(
         return text(StatusCode::NOT_FOUND, &format!("Unknown API endpoint: {path}."));
     };
     let rel = rel.to_owned();
+    // URL routing happens before authentication: an unknown endpoint is a 404 for everyone.
+    let segs: Vec<&str> = rel.split('/').collect();
+    let single_partition = segs.len() == 6 && segs[0] == "nodes" && segs[4] == "partition";
+    if !(rel.ends_with('/') || single_partition) {
+        return text(StatusCode::NOT_FOUND, &format!("Unknown API endpoint: {path}."));
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -898,7 +950,10 @@ fn machine_op(st: &mut State, cfg: &SimMaasConfig, id: &str, op: Option<&str>, f
                         None => vg_size,
                         Some(s) => match parse_si(s) {
                             Some(b) if b > max_lv => {
-                                return field_error("lv_size", &format!("Size is too large. Maximum size is {max_lv}."));
+                                return field_error(
+                                    "lv_size",
+                                    &format!("Size is too large. Maximum size is {max_lv}."),
+                                );
                             }
                             Some(b) if b < 3 * (1 << 30) => {
                                 return field_error("lv_size", "Size is too small. Minimum size is 3221225472.");

@@ -2,4 +2,5 @@
 //! They follow `docs/` to the letter so that passing against them means something against
 //! the real systems.
 
+pub mod lab;
 pub mod maas;

@@ -292,6 +292,10 @@ pub fn decide(spec: &Machine, mm: &MaasMachine, input: &DecideInput) -> anyhow::
             spec.hostname,
             mm.error_description.as_deref().filter(|s| !s.is_empty()).map(|s| format!(": {s}")).unwrap_or_default()
         ),
+        Status::Unknown(code) => bail!(
+            "MAAS reported no usable status for {} (status {code})\n  hint: check the machine in the MAAS UI and that homelab talks to a MAAS 3.x region",
+            spec.hostname
+        ),
         other => bail!(
             "{} is in MAAS state `{}`, which homelab does not move machines out of\n  hint: bring it back to Ready in MAAS, then run `homelab up`",
             spec.hostname,

@@ -1,0 +1,155 @@
+//! A simulated lab: the MAAS simulator with N PCs, simulated hosts and a simulated API
+//! server, plus a `cluster.yaml` for them. Used by `homelab demo`, the engine tests and the
+//! benchmarks.
+
+use super::maas::{SIM_API_KEY, SimMaas, SimMaasConfig, SimMachineSpec};
+use crate::engine::context::{Ctx, Env, ManifestSource, RunOptions};
+use crate::engine::ui::Ui;
+use crate::maas::{ApiKey, ClientOptions, MaasClient, Status};
+use crate::ssh::{Connector, HostAddr, Remote};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A public key in the shape MAAS accepts (the simulator checks the shape, not the maths).
+pub const DEMO_PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabDemoKeyNotARealKeyXXXXXXXXXXXXXXXXXX homelab-demo";
+
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub machines: usize,
+    /// Status every machine starts in.
+    pub status: Status,
+    pub maas: SimMaasConfig,
+    /// Hostname prefix (`node1`, `node2`, …) unless the seed names are used.
+    pub seed_names: bool,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions { machines: 3, status: Status::Ready, maas: SimMaasConfig::default(), seed_names: true }
+    }
+}
+
+/// Hostname, MAC and IP of lab machine `i` (0-based).
+pub fn machine_identity(i: usize, seed_names: bool) -> (String, String, String) {
+    let name = match (seed_names, i) {
+        (true, 0) => "maas".to_owned(),
+        (true, 1) => "kvm4".to_owned(),
+        (true, 2) => "kvm5".to_owned(),
+        (true, n) => format!("kvm{}", n + 3),
+        (false, n) => format!("node{}", n + 1),
+    };
+    let n = i + 1;
+    let mac = format!("52:54:00:00:{:02x}:{:02x}", n / 256, n % 256);
+    let ip = format!("10.10.{}.{}", n / 250, n % 250 + 2);
+    (name, mac, ip)
+}
+
+pub struct Lab {
+    pub maas: SimMaas,
+    pub dir: tempfile::TempDir,
+    pub opts: LabOptions,
+}
+
+impl Lab {
+    pub async fn start(opts: LabOptions) -> anyhow::Result<Lab> {
+        let maas = SimMaas::start(opts.maas.clone()).await?;
+        for i in 0..opts.machines {
+            let (name, mac, ip) = machine_identity(i, opts.seed_names);
+            maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(opts.status));
+        }
+        let dir = tempfile::Builder::new().prefix("homelab-lab").tempdir()?;
+        std::fs::write(dir.path().join("maas.key"), SIM_API_KEY)?;
+        std::fs::write(dir.path().join("id_ed25519.pub"), format!("{DEMO_PUBLIC_KEY}\n"))?;
+        std::fs::write(
+            dir.path().join("id_ed25519"),
+            "simulated private key: the simulated hosts accept the key MAAS put on them\n",
+        )?;
+        Ok(Lab { maas, dir, opts })
+    }
+
+    /// Adds a machine to MAAS (e.g. the PC `add-node` will grow the cluster with).
+    pub fn add_machine(&self, i: usize, status: Status) -> (String, String, String) {
+        let (name, mac, ip) = machine_identity(i, self.opts.seed_names);
+        self.maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(status));
+        (name, mac, ip)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The machines section for the first `n` lab machines.
+    pub fn machines_yaml(&self, n: usize, control_planes: usize) -> String {
+        (0..n)
+            .map(|i| {
+                let (name, mac, _) = machine_identity(i, self.opts.seed_names);
+                let role = if i < control_planes { "control-plane" } else { "worker" };
+                format!("  - {{hostname: {name}, mac: \"{mac}\", role: {role}}}\n")
+            })
+            .collect()
+    }
+
+    /// A seed-like cluster.yaml for this lab (only the MAAS part is lab-specific).
+    pub fn cluster_yaml(&self, body: &str) -> String {
+        format!(
+            "# yaml-language-server: $schema=https://homelab.dev/schema/cluster.schema.json\n\
+             # A cluster on homelab's simulated lab (MAAS simulator at {url}).\n\
+             apiVersion: homelab/v1alpha1\n\
+             kind: Cluster\n\
+             metadata: {{name: lab}}\n\
+             maas:\n  url: {url}\n  apiKeyFile: {key}\n  distroSeries: jammy\n\
+             ssh: {{user: ubuntu, identityFile: {id}, hostKeyChecking: accept-new}}\n\
+             storage: {{layout: lvm, rootSize: 100G, ceph: rest}}\n\
+             {body}",
+            url = self.maas.url,
+            key = self.path("maas.key").display(),
+            id = self.path("id_ed25519").display(),
+        )
+    }
+
+    pub fn maas_client(&self) -> anyhow::Result<Arc<MaasClient>> {
+        let opts = ClientOptions {
+            backoff_first: Duration::from_millis(50),
+            max_retry_after: Duration::from_millis(200),
+            ..Default::default()
+        };
+        Ok(Arc::new(MaasClient::new(
+            &self.maas.api_root(),
+            ApiKey::parse(SIM_API_KEY).map_err(anyhow::Error::msg)?,
+            opts,
+        )?))
+    }
+
+    pub fn env(&self, hosts: Arc<dyn Connector>, state: &Path) -> anyhow::Result<Env> {
+        Ok(Env {
+            maas: Some(self.maas_client()?),
+            hosts,
+            manifests: ManifestSource { cache_dir: state.join("cache"), mirror: None, local_dir: None },
+            state_dir: state.to_path_buf(),
+        })
+    }
+
+    /// A run context for a cluster file of this lab.
+    pub fn ctx(&self, yaml: &str, hosts: Arc<dyn Connector>, ui: Ui, opts: RunOptions) -> anyhow::Result<Arc<Ctx>> {
+        let cat = crate::addons::catalog::Catalog::embedded()?;
+        let v = crate::config::validate_bytes(yaml.as_bytes(), "lab.yaml", &cat);
+        let rendered = v.render();
+        let cluster = v.cluster.ok_or_else(|| anyhow::anyhow!("lab config invalid:\n{rendered}"))?;
+        let state = self.path("state");
+        std::fs::create_dir_all(&state)?;
+        Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, self.env(hosts, &state)?)))
+    }
+}
+
+/// A connector for runs that must not touch any host.
+pub struct NoHosts;
+
+#[async_trait]
+impl Connector for NoHosts {
+    async fn connect(&self, host: &HostAddr) -> anyhow::Result<Arc<dyn Remote>> {
+        anyhow::bail!("no host connections in this run ({})", host.hostname)
+    }
+}
