@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod kube;
 pub mod maas;
+pub mod microk8s;
 pub mod sim;
 pub mod ssh;
 pub mod tls;

@@ -144,6 +144,7 @@ pub struct Ctx {
     /// Kubeconfig text of this cluster once known (MicroK8s: fetched by the kubernetes phase).
     pub kubeconfig: Mutex<Option<String>>,
     ssh_slots: tokio::sync::Semaphore,
+    host_facts: Mutex<HashMap<String, crate::microk8s::HostFacts>>,
 }
 
 impl Ctx {
@@ -161,6 +162,18 @@ impl Ctx {
             kube: tokio::sync::Mutex::new(None),
             kubeconfig: Mutex::new(None),
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
+            host_facts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What the hosts phase found on a machine in this run.
+    pub fn host_facts(&self, hostname: &str) -> Option<crate::microk8s::HostFacts> {
+        self.host_facts.lock().ok().and_then(|f| f.get(hostname).cloned())
+    }
+
+    pub fn set_host_facts(&self, hostname: &str, f: crate::microk8s::HostFacts) {
+        if let Ok(mut all) = self.host_facts.lock() {
+            all.insert(hostname.to_owned(), f);
         }
     }
 

@@ -77,6 +77,11 @@ impl Lab {
         (name, mac, ip)
     }
 
+    /// Simulated hosts that come up when MAAS deploys them.
+    pub fn hosts(&self, cfg: super::hosts::SimHostsConfig) -> Arc<super::hosts::SimHosts> {
+        super::hosts::SimHosts::new(Some(self.maas.view()), cfg)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

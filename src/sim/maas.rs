@@ -316,6 +316,11 @@ impl SimMaas {
         f(&mut self.lock().faults);
     }
 
+    /// A cheap handle other simulators use to see which machines are deployed.
+    pub fn view(&self) -> SimMaasView {
+        SimMaasView { state: self.state.clone(), cfg: Arc::new(self.cfg.clone()) }
+    }
+
     /// Status of a machine by hostname (advancing its clock first).
     pub fn status(&self, hostname: &str) -> Option<Status> {
         let mut st = self.lock();
@@ -375,6 +380,25 @@ fn default_vg(disk: u64) -> Vg {
             Lv { id: 2, name: "lvroot".into(), size: root, fstype: Some("ext4".into()), mount: Some("/".into()) },
             Lv { id: 3, name: "ceph".into(), size: (size - root) / EXTENT * EXTENT, fstype: None, mount: None },
         ],
+    }
+}
+
+/// What the simulated hosts see of MAAS: which machines are deployed, with which keys.
+#[derive(Clone)]
+pub struct SimMaasView {
+    state: Arc<Mutex<State>>,
+    cfg: Arc<SimMaasConfig>,
+}
+
+impl SimMaasView {
+    /// `(hostname, keys)` of the machine deployed at `ip`, if any.
+    pub fn deployed(&self, ip: &str) -> Option<(String, Vec<String>)> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        advance_all(&mut st, &self.cfg);
+        st.machines
+            .iter()
+            .find(|m| m.ip == ip && m.status == Status::Deployed)
+            .map(|m| (m.hostname.clone(), m.deployed_keys.clone()))
     }
 }
 

@@ -2,5 +2,6 @@
 //! They follow `docs/` to the letter so that passing against them means something against
 //! the real systems.
 
+pub mod hosts;
 pub mod lab;
 pub mod maas;

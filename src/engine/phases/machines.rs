@@ -406,7 +406,9 @@ async fn whoami(cx: &Ctx) -> anyhow::Result<String> {
 /// Finds every machine in scope by MAC and records its MAAS facts (read-only).
 pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<()> {
     let maas = cx.maas()?;
-    let machines = cx.machines();
+    // All machines, not only those in scope: `add-node` needs the address of the node that
+    // issues its join token.
+    let machines = cx.cluster.machines.clone();
     let macs: Vec<String> = machines.iter().filter_map(|m| m.mac.clone()).collect();
     let found = maas.machines_by_mac(&macs).await.context("looking the machines up in MAAS by MAC")?;
     for m in &machines {

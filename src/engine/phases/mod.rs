@@ -1,5 +1,7 @@
 //! The phases of `up`, one file each, in the order they run.
 
+pub mod hosts;
+pub mod kubernetes;
 pub mod machines;
 
 use super::phase::PhaseId;
@@ -25,6 +27,8 @@ pub fn applicable(cluster: &Cluster) -> Vec<PhaseId> {
 pub fn build(id: PhaseId) -> Option<Arc<dyn Phase>> {
     match id {
         PhaseId::Machines => Some(Arc::new(machines::MachinesPhase::default())),
+        PhaseId::Hosts => Some(Arc::new(hosts::HostsPhase)),
+        PhaseId::Kubernetes => Some(Arc::new(kubernetes::KubernetesPhase)),
         _ => None,
     }
 }

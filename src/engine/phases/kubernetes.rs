@@ -1,0 +1,406 @@
+//! Phase `kubernetes` (`distribution: microk8s`): install the snap on every machine, join
+//! them one at a time, enable the add-ons, and fetch the kubeconfig.
+//!
+//! Per machine (pipelined after its host preflight): wait for snapd's seed, install MicroK8s
+//! at the declared channel (another installed channel is drift, changed only with
+//! `--upgrade`), wait until it runs. Then, on the cluster: membership is read from the first
+//! control plane before every join, so a node is never joined twice (the "already known to
+//! dqlite" trap); each join gets a fresh token with a short TTL that never reaches the
+//! output; the node must be Ready before the next join.
+
+use super::hosts;
+use crate::config::{Kubernetes, Machine};
+use crate::engine::context::Ctx;
+use crate::engine::phase::PhaseId;
+use crate::engine::runner::{Phase, Planned};
+use crate::engine::wait::{Probe, WaitSpec, wait_for};
+use crate::maas::Status;
+use crate::microk8s::{self as mk, JoinFailure, NodeInfo};
+use crate::ssh::Remote;
+use anyhow::{Context as _, Result, anyhow, bail};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PHASE: PhaseId = PhaseId::Kubernetes;
+const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+pub struct KubernetesPhase;
+
+fn channel(cx: &Ctx) -> Result<String> {
+    match &cx.cluster.kubernetes {
+        Kubernetes::Microk8s { channel, .. } => Ok(channel.clone()),
+        Kubernetes::Existing { .. } => bail!("the kubernetes phase only runs with `distribution: microk8s`"),
+    }
+}
+
+fn first_cp(cx: &Ctx) -> Result<Machine> {
+    cx.cluster.first_control_plane().cloned().ok_or_else(|| anyhow!("the cluster has no control-plane machine"))
+}
+
+async fn run_ok(r: &Arc<dyn Remote>, host: &str, cmd: &crate::ssh::Cmd, hint: &str) -> Result<crate::ssh::Output> {
+    let out = r.run(cmd).await?;
+    if !out.ok() {
+        bail!(
+            "`{}` failed on {host} (exit {}): {}\n  hint: {hint}",
+            cmd.display(),
+            out.code.map(|c| c.to_string()).unwrap_or("?".into()),
+            out.text()
+        );
+    }
+    Ok(out)
+}
+
+/// The nodes the cluster knows, read on the first control plane.
+pub async fn nodes(r: &Arc<dyn Remote>) -> Result<Vec<NodeInfo>> {
+    let out = r.run(&mk::nodes_cmd()).await?;
+    mk::parse_nodes(&out)
+}
+
+fn is_member(nodes: &[NodeInfo], m: &Machine, ip: Option<&str>) -> bool {
+    nodes.iter().any(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip.as_deref() == ip))
+}
+
+async fn wait_running(cx: &Ctx, m: &Machine, r: &Arc<dyn Remote>) -> Result<()> {
+    let t = cx.opts.timings.deadline(cx.cluster.timeouts.microk8s);
+    let out = r.run(&mk::status_wait_cmd(t)).await?;
+    if mk::is_running(&out) || mk::is_worker_status(&out) {
+        return Ok(());
+    }
+    bail!(
+        "MicroK8s on {} is not running after {}s: {}\n  hint: run `sudo microk8s inspect` on {} and read its report; old PCs may need a larger `timeouts.microk8s`",
+        m.hostname,
+        t.as_secs(),
+        out.text().lines().next().unwrap_or(""),
+        m.hostname
+    )
+}
+
+async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<()> {
+    let spec = WaitSpec {
+        phase: PHASE,
+        target: m.hostname.clone(),
+        what: format!("node {} Ready in Kubernetes", m.hostname),
+        deadline: cx.opts.timings.deadline(cx.cluster.timeouts.join),
+        backoff: cx.opts.timings.kube_poll,
+        hint: format!(
+            "on {}: `sudo microk8s kubectl describe node {}`; on {}: `sudo microk8s inspect`. If the node never appears, the join failed silently (e.g. different MicroK8s versions): `sudo microk8s remove-node {} --force` on {}, reinstall MicroK8s on {} and run homelab up again",
+            cp.hostname, m.hostname, m.hostname, m.hostname, cp.hostname, m.hostname
+        ),
+    };
+    let ip = cx.facts(&m.hostname).ip;
+    wait_for(&cx.ui, &spec, || async {
+        let ns = nodes(cp_r).await?;
+        Ok(match ns.iter().find(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip == ip)) {
+            Some(n) if n.ready => Probe::Ready(()),
+            Some(_) => Probe::Pending(Some("joined, not Ready yet".into())),
+            None => Probe::Pending(Some("not in the node list yet".into())),
+        })
+    })
+    .await
+}
+
+/// Joins `m` through the first control plane, retrying an invalid token with a fresh one.
+async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<()> {
+    let cp_ip = cx.facts(&cp.hostname).ip.ok_or_else(|| anyhow!("no address for {}", cp.hostname))?;
+    let r = cx.remote(&m.hostname).await?;
+    if cx.cluster.kubernetes.minor().is_some_and(mk::needs_host_entries) {
+        // The control plane must resolve the joining node's name (MicroK8s ≤ 1.27).
+        let cp_facts = hosts::gather(cx, cp, cp_r).await?;
+        hosts::ensure_hosts_block(cx, PHASE, &cp.hostname, cp_r, &cp_facts.etc_hosts, &hosts::host_entries(cx)).await?;
+    }
+    let worker = !m.is_control_plane();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let tok = run_ok(
+            cp_r,
+            &cp.hostname,
+            &mk::add_node_cmd(TOKEN_TTL),
+            "run `sudo microk8s status` on the control plane; it must be running",
+        )
+        .await?;
+        let token = mk::parse_token(&tok)?;
+        let url = format!("{cp_ip}:25000/{token}");
+        cx.step(
+            PHASE,
+            &m.hostname,
+            format!(
+                "join the cluster through {} as {} (microk8s join {url}{})",
+                cp.hostname,
+                if worker { "a worker" } else { "a control plane" },
+                if worker { " --worker" } else { "" }
+            ),
+        );
+        let t = cx.opts.timings.deadline(cx.cluster.timeouts.join);
+        let out = r.run(&mk::join_cmd(&url, worker, t)).await?;
+        let hint = match mk::classify_join(&out) {
+            None => break,
+            Some(JoinFailure::InvalidToken) if attempts < 3 => {
+                cx.warn(PHASE, &m.hostname, "the join token was refused (Invalid token); retrying with a fresh one", None);
+                continue;
+            }
+            Some(JoinFailure::InvalidToken) => "three fresh tokens were refused: check that the clocks of both machines agree and that nothing else consumes tokens".to_owned(),
+            Some(JoinFailure::AlreadyKnown) => format!(
+                "{} is already in the datastore of {} (a reinstalled node, or an earlier join that half-failed). Repair: on {}: `sudo microk8s remove-node {} --force`; on {}: `sudo snap remove microk8s --purge`; then run `homelab up` again",
+                m.hostname, cp.hostname, cp.hostname, m.hostname, m.hostname
+            ),
+            Some(JoinFailure::HostnameResolution) => format!("{} cannot resolve {}'s hostname to its address: check the homelab block in /etc/hosts on {}", cp.hostname, m.hostname, cp.hostname),
+            Some(JoinFailure::CertMismatch) => format!("{}'s certificate does not match the token's fingerprint; something between the two machines intercepts port 25000", cp.hostname),
+            Some(JoinFailure::Unreachable) => format!("{} cannot reach the cluster agent on {}:25000; open ports 25000, 16443, 19001 and 10250 between the machines", m.hostname, cp_ip),
+            Some(JoinFailure::SameIp) => format!("{} and {} have the same address; check the machines' IPs in MAAS", m.hostname, cp.hostname),
+            Some(JoinFailure::Other(_)) => format!("run `sudo microk8s inspect` on {} and {}", m.hostname, cp.hostname),
+        };
+        bail!(
+            "`microk8s join` failed on {} (exit {}): {}\n  hint: {hint}",
+            m.hostname,
+            out.code.map(|c| c.to_string()).unwrap_or("?".into()),
+            out.text()
+        );
+    }
+    wait_node_ready(cx, cp, cp_r, m).await?;
+    if !worker {
+        // Let the datastore settle before the next join (maintainers' advice).
+        wait_running(cx, cp, cp_r).await?;
+    }
+    Ok(())
+}
+
+/// The kubeconfig from the first control plane, pointed at the address homelab knows.
+async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) -> Result<()> {
+    let out = run_ok(cp_r, &cp.hostname, &mk::config_cmd(), "run `sudo microk8s config` on the control plane").await?;
+    let ip = cx.facts(&cp.hostname).ip.unwrap_or_default();
+    let server = cx.env.hosts.api_server_override(&ip).unwrap_or_else(|| format!("https://{ip}:16443"));
+    let text = mk::rewrite_kubeconfig(&out.stdout, &server, &cx.cluster.context_name())?;
+    let path = crate::kube::client::saved_path(cx);
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current != text {
+        write_private(&path, &text).with_context(|| format!("cannot save the kubeconfig to {}", path.display()))?;
+        cx.info(PHASE, "kubeconfig", format!("saved to {} (context {})", path.display(), cx.cluster.context_name()));
+    }
+    if let Ok(mut k) = cx.kubeconfig.lock() {
+        *k = Some(text);
+    }
+    Ok(())
+}
+
+/// Writes a file readable by its owner only (mode 0600 from the start).
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[async_trait]
+impl Phase for KubernetesPhase {
+    fn id(&self) -> PhaseId {
+        PHASE
+    }
+
+    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
+        let ch = channel(cx)?;
+        let mut out = Vec::new();
+        let reachable = |m: &Machine| cx.facts(&m.hostname).status == Some(Status::Deployed);
+        for m in cx.machines() {
+            let tracking = if reachable(&m) {
+                match cx.remote(&m.hostname).await {
+                    Ok(r) => Some(hosts::gather(cx, &m, &r).await?.snap_tracking),
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            match tracking.as_deref() {
+                None | Some("") => out.push(Planned::new(
+                    &m.hostname,
+                    format!("install MicroK8s (snap install microk8s --classic --channel={ch})"),
+                )),
+                Some(t) if t != ch && cx.opts.upgrade => {
+                    out.push(Planned::new(&m.hostname, format!("refresh MicroK8s from {t} to {ch}")))
+                }
+                Some(t) if t != ch => cx.drift(
+                    PHASE,
+                    &m.hostname,
+                    format!("MicroK8s tracks {t}, the file says {ch}"),
+                    "run `homelab up --upgrade` to refresh it (one minor at a time)",
+                ),
+                Some(_) => {}
+            }
+        }
+        let cp = first_cp(cx)?;
+        let members = if reachable(&cp) {
+            match cx.remote(&cp.hostname).await {
+                Ok(r) => nodes(&r).await.unwrap_or_default(),
+                Err(_) => vec![],
+            }
+        } else {
+            vec![]
+        };
+        for m in cx.machines().iter().filter(|m| m.hostname != cp.hostname) {
+            if !is_member(&members, m, cx.facts(&m.hostname).ip.as_deref()) {
+                out.push(Planned::new(
+                    &m.hostname,
+                    format!(
+                        "join the cluster through {} as {} (fresh single-use token)",
+                        cp.hostname,
+                        if m.is_control_plane() { "a control plane" } else { "a worker" }
+                    ),
+                ));
+            }
+        }
+        if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes {
+            let enabled = if reachable(&cp) {
+                match cx.remote(&cp.hostname).await {
+                    Ok(r) => r.run(&mk::addon_status_cmd()).await.map(|o| o.stdout).unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
+            } else {
+                String::new()
+            };
+            for a in addons {
+                if !mk::addon_enabled(&enabled, a) {
+                    out.push(Planned::new(&cp.hostname, format!("enable the {a} add-on (microk8s enable {a})")));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn per_machine(&self) -> bool {
+        true
+    }
+
+    async fn machine(&self, cx: &Ctx, m: &Machine) -> Result<()> {
+        let ch = channel(cx)?;
+        let r = cx.remote(&m.hostname).await?;
+        let _slot = cx.ssh_slot().await;
+        let tracking = match cx.host_facts(&m.hostname) {
+            Some(f) => f.snap_tracking,
+            None => hosts::gather(cx, m, &r).await?.snap_tracking,
+        };
+        let install_t = cx.opts.timings.deadline(cx.cluster.timeouts.microk8s);
+        if tracking.is_empty() {
+            run_ok(
+                &r,
+                &m.hostname,
+                &mk::seed_wait_cmd(install_t),
+                "snapd is not ready; check `snap changes` on the machine",
+            )
+            .await?;
+            cx.step(PHASE, &m.hostname, format!("install MicroK8s (snap install microk8s --classic --channel={ch})"));
+            let out = r.run(&mk::install_cmd(&ch, install_t)).await?;
+            if !out.ok() {
+                let t = out.text();
+                let hint = if t.contains("not available on") {
+                    format!("the channel {ch} does not exist; `snap info microk8s` lists them")
+                } else if t.contains("too early") {
+                    "snapd is still seeding after boot; run homelab up again in a minute".to_owned()
+                } else if t.contains("change in progress") {
+                    "another snap operation is running on the machine; wait for `snap changes` to finish".to_owned()
+                } else {
+                    "read the message above; `snap changes` on the machine shows what snapd did".to_owned()
+                };
+                bail!("installing MicroK8s on {} failed: {t}\n  hint: {hint}", m.hostname);
+            }
+        } else if tracking != ch {
+            if cx.opts.upgrade {
+                cx.step(
+                    PHASE,
+                    &m.hostname,
+                    format!("refresh MicroK8s from {tracking} to {ch} (snap refresh microk8s --channel={ch})"),
+                );
+                run_ok(
+                    &r,
+                    &m.hostname,
+                    &mk::refresh_cmd(&ch, install_t),
+                    "refresh one minor at a time; `snap changes` shows what failed",
+                )
+                .await?;
+            } else {
+                cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {tracking}, the file says {ch}"), "nodes of different versions cannot join; run `homelab up --upgrade` to refresh it (one minor at a time)");
+            }
+        }
+        wait_running(cx, m, &r).await
+    }
+
+    async fn finish(&self, cx: &Ctx) -> Result<()> {
+        let ch = channel(cx)?;
+        let cp = first_cp(cx)?;
+        let cp_r = cx.remote(&cp.hostname).await.context("connecting to the first control plane")?;
+        let mut members = nodes(&cp_r).await?;
+        for m in cx.machines().iter().filter(|m| m.hostname != cp.hostname) {
+            let ip = cx.facts(&m.hostname).ip;
+            if is_member(&members, m, ip.as_deref()) {
+                continue;
+            }
+            if let Some(f) = cx.host_facts(&m.hostname)
+                && !f.snap_tracking.is_empty()
+                && f.snap_tracking != ch
+                && !cx.opts.upgrade
+            {
+                bail!(
+                    "{} runs MicroK8s {} but the cluster uses {ch}; joining it would break the datastore\n  hint: run `homelab up --upgrade` to bring it to {ch}",
+                    m.hostname,
+                    f.snap_tracking
+                );
+            }
+            join(cx, &cp, &cp_r, m).await?;
+            members = nodes(&cp_r).await?;
+        }
+        if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes
+            && !addons.is_empty()
+        {
+            let status =
+                run_ok(&cp_r, &cp.hostname, &mk::addon_status_cmd(), "MicroK8s must be running on the control plane")
+                    .await?;
+            for a in addons {
+                if !mk::addon_enabled(&status.stdout, a) {
+                    cx.step(PHASE, &cp.hostname, format!("enable the {a} add-on (microk8s enable {a})"));
+                    run_ok(
+                        &cp_r,
+                        &cp.hostname,
+                        &mk::enable_cmd(a, cx.opts.timings.deadline(cx.cluster.timeouts.microk8s)),
+                        &format!("`microk8s enable {a}` failed; check the add-on name with `microk8s status`"),
+                    )
+                    .await?;
+                }
+            }
+        }
+        let not_ready: Vec<String> = cx
+            .cluster
+            .machines
+            .iter()
+            .filter(|m| cx.in_scope(&m.hostname))
+            .filter(|m| !members.iter().any(|n| n.name == m.hostname && n.ready))
+            .map(|m| m.hostname.clone())
+            .collect();
+        if !not_ready.is_empty() {
+            bail!(
+                "nodes not Ready: {}\n  hint: `sudo microk8s kubectl describe node <name>` on {}",
+                not_ready.join(", "),
+                cp.hostname
+            );
+        }
+        fetch_kubeconfig(cx, &cp, &cp_r).await?;
+        cx.info(
+            PHASE,
+            &cp.hostname,
+            format!("{} node{} Ready", members.len(), if members.len() == 1 { "" } else { "s" }),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,523 @@
+//! The MicroK8s and host command contract (`docs/microk8s.md`): the exact commands homelab
+//! runs over SSH, and parsers for what they print, per MicroK8s version.
+
+use crate::engine::secrets::register;
+use crate::ssh::{Cmd, Output};
+use anyhow::{Result, anyhow, bail};
+use base64::Engine as _;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// MicroK8s releases up to 1.27 refuse a join when the control plane cannot resolve the
+/// joining node's hostname to its IP; `/etc/hosts` entries fix it.
+pub fn needs_host_entries(minor: (u32, u32)) -> bool {
+    minor <= (1, 27)
+}
+
+/// The one round trip that gathers every fact the hosts and kubernetes phases compare:
+/// `key=value` lines (multi-line values base64). Run with sudo (blkid needs root).
+pub const FACTS_SCRIPT: &str = r#"# homelab:facts v1
+dev="$1"; shift
+echo "hostname=$(hostname)"
+if command -v cloud-init >/dev/null 2>&1; then echo "cloud_init=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p' | head -n1)"; else echo "cloud_init=absent"; fi
+echo "hosts_b64=$(base64 -w0 /etc/hosts 2>/dev/null)"
+if [ -n "$dev" ]; then
+  if [ -b "$dev" ]; then
+    echo "ceph_dev=present"
+    echo "ceph_sig=$(blkid -p -o value -s TYPE "$dev" 2>/dev/null; blkid -p -o value -s PTTYPE "$dev" 2>/dev/null)"
+  else
+    echo "ceph_dev=missing"
+  fi
+fi
+if command -v lvm >/dev/null 2>&1 || [ -x /sbin/lvm ] || [ -x /usr/sbin/lvm ]; then echo "lvm2=yes"; else echo "lvm2=no"; fi
+if [ -d /sys/module/rbd ] || modprobe -n rbd >/dev/null 2>&1; then echo "rbd=yes"; else echo "rbd=no"; fi
+echo "clock=$(timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown)"
+echo "snap_tracking=$(snap list microk8s 2>/dev/null | awk 'NR==2 {print $4}')"
+for p in "$@"; do echo "resolve_$p=$(getent hosts "$p" | awk '{print $1; exit}')"; done
+"#;
+
+pub fn facts_cmd(ceph_device: Option<&str>, peers: &[String]) -> Cmd {
+    let mut argv = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        FACTS_SCRIPT.to_owned(),
+        "homelab-facts".to_owned(),
+        ceph_device.unwrap_or("").to_owned(),
+    ];
+    argv.extend(peers.iter().cloned());
+    Cmd { argv, sudo: true, stdin: None, timeout: Duration::from_secs(60) }
+}
+
+/// What the facts script found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub cloud_init: String,
+    pub etc_hosts: String,
+    /// `None`: no Ceph device asked for.
+    pub ceph_present: Option<bool>,
+    /// Filesystem or partition-table signature on the Ceph device (empty when blank).
+    pub ceph_signature: String,
+    pub lvm2: bool,
+    pub rbd: bool,
+    /// `yes`, `no` or `unknown`.
+    pub clock: String,
+    /// `snap list` Tracking column, empty when MicroK8s is not installed.
+    pub snap_tracking: String,
+    /// Peer name → address it resolves to (empty when it does not resolve).
+    pub resolves: HashMap<String, String>,
+}
+
+pub fn parse_facts(out: &Output) -> Result<HostFacts> {
+    if !out.ok() {
+        bail!("the facts script failed (exit {:?}): {}", out.code, out.text());
+    }
+    let mut f = HostFacts::default();
+    let mut seen = false;
+    for line in out.stdout.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim();
+        seen |= k == "hostname";
+        match k {
+            "hostname" => f.hostname = v.to_owned(),
+            "cloud_init" => f.cloud_init = v.to_owned(),
+            "hosts_b64" => {
+                f.etc_hosts = base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default()
+            }
+            "ceph_dev" => f.ceph_present = Some(v == "present"),
+            "ceph_sig" => f.ceph_signature = v.split_whitespace().collect::<Vec<_>>().join(" "),
+            "lvm2" => f.lvm2 = v == "yes",
+            "rbd" => f.rbd = v == "yes",
+            "clock" => f.clock = v.to_owned(),
+            "snap_tracking" => f.snap_tracking = v.to_owned(),
+            k if k.starts_with("resolve_") => {
+                f.resolves.insert(k.trim_start_matches("resolve_").to_owned(), v.to_owned());
+            }
+            _ => {}
+        }
+    }
+    if !seen {
+        bail!(
+            "the facts script printed nothing homelab recognises: {:?}",
+            out.stdout.chars().take(200).collect::<String>()
+        );
+    }
+    Ok(f)
+}
+
+/// The managed block homelab keeps in `/etc/hosts`.
+pub const HOSTS_BEGIN: &str = "# homelab: begin (managed by homelab; entries for the cluster's machines)";
+pub const HOSTS_END: &str = "# homelab: end";
+
+/// `/etc/hosts` with homelab's block set to `entries` (ip, name), everything else unchanged.
+pub fn hosts_with_block(current: &str, entries: &[(String, String)]) -> String {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in current.lines() {
+        if line.trim() == HOSTS_BEGIN {
+            inside = true;
+            continue;
+        }
+        if line.trim() == HOSTS_END {
+            inside = false;
+            continue;
+        }
+        if !inside {
+            out.push(line.to_owned());
+        }
+    }
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    if !entries.is_empty() {
+        out.push(HOSTS_BEGIN.to_owned());
+        for (ip, name) in entries {
+            out.push(format!("{ip} {name}"));
+        }
+        out.push(HOSTS_END.to_owned());
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+pub fn write_hosts_cmd(content: &str) -> Cmd {
+    Cmd::new(["tee", "/etc/hosts"]).sudo().stdin(content.as_bytes().to_vec())
+}
+
+pub fn cloud_init_wait_cmd(timeout: Duration) -> Cmd {
+    Cmd::new(["cloud-init", "status", "--wait"]).timeout(timeout)
+}
+
+pub fn seed_wait_cmd(timeout: Duration) -> Cmd {
+    Cmd::new(["snap", "wait", "system", "seed.loaded"]).sudo().timeout(timeout)
+}
+
+pub fn install_cmd(channel: &str, timeout: Duration) -> Cmd {
+    Cmd::new(["snap", "install", "microk8s", "--classic", &format!("--channel={channel}")]).sudo().timeout(timeout)
+}
+
+pub fn refresh_cmd(channel: &str, timeout: Duration) -> Cmd {
+    Cmd::new(["snap", "refresh", "microk8s", &format!("--channel={channel}")]).sudo().timeout(timeout)
+}
+
+pub fn status_wait_cmd(timeout: Duration) -> Cmd {
+    let secs = timeout.as_secs().max(1);
+    Cmd::new(["microk8s", "status", "--wait-ready", "--timeout", &secs.to_string()])
+        .sudo()
+        .timeout(timeout + Duration::from_secs(30))
+}
+
+pub fn addon_status_cmd() -> Cmd {
+    Cmd::new(["microk8s", "status", "--format", "short"]).sudo()
+}
+
+pub fn enable_cmd(addon: &str, timeout: Duration) -> Cmd {
+    Cmd::new(["microk8s", "enable", addon]).sudo().timeout(timeout)
+}
+
+pub fn nodes_cmd() -> Cmd {
+    Cmd::new(["microk8s", "kubectl", "get", "nodes", "-o", "json"]).sudo()
+}
+
+/// A fresh token for one join, valid `ttl` (so a join that fails late can be retried).
+pub fn add_node_cmd(ttl: Duration) -> Cmd {
+    Cmd::new(["microk8s", "add-node", "--token-ttl", &ttl.as_secs().max(60).to_string(), "--format", "token-check"])
+        .sudo()
+}
+
+pub fn join_cmd(url: &str, worker: bool, timeout: Duration) -> Cmd {
+    let mut argv = vec!["microk8s".to_owned(), "join".to_owned(), url.to_owned()];
+    if worker {
+        argv.push("--worker".to_owned());
+    }
+    Cmd { argv, sudo: true, stdin: None, timeout }
+}
+
+pub fn config_cmd() -> Cmd {
+    Cmd::new(["microk8s", "config"]).sudo()
+}
+
+/// `microk8s is running` on the first line (the exit code is 0 even when not running on
+/// MicroK8s ≤ 1.27).
+pub fn is_running(out: &Output) -> bool {
+    out.stdout.lines().next().is_some_and(|l| l.trim() == "microk8s is running")
+}
+
+/// A worker answers `status` with this text (and exit 0).
+pub fn is_worker_status(out: &Output) -> bool {
+    out.text().contains("acting as a node in a cluster")
+}
+
+/// Whether `addon` is enabled, from `microk8s status --format short` (`core/dns: enabled`).
+pub fn addon_enabled(short_status: &str, addon: &str) -> bool {
+    short_status.lines().any(|l| {
+        let l = l.trim();
+        let (name, state) = match l.rsplit_once(':') {
+            Some(x) => x,
+            None => return false,
+        };
+        let name = name.rsplit('/').next().unwrap_or(name).trim();
+        name == addon && state.trim() == "enabled"
+    })
+}
+
+/// A node as `kubectl get nodes -o json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub internal_ip: Option<String>,
+    pub ready: bool,
+    pub version: String,
+    pub worker: bool,
+}
+
+#[derive(Deserialize)]
+struct NodeList {
+    items: Vec<NodeItem>,
+}
+#[derive(Deserialize)]
+struct NodeItem {
+    metadata: NodeMeta,
+    #[serde(default)]
+    status: Option<NodeStatus>,
+}
+#[derive(Deserialize)]
+struct NodeMeta {
+    name: String,
+    #[serde(default)]
+    labels: HashMap<String, String>,
+}
+#[derive(Deserialize)]
+struct NodeStatus {
+    #[serde(default)]
+    addresses: Vec<Addr>,
+    #[serde(default)]
+    conditions: Vec<Cond>,
+    #[serde(default, rename = "nodeInfo")]
+    node_info: Option<NodeSysInfo>,
+}
+#[derive(Deserialize)]
+struct Addr {
+    #[serde(rename = "type")]
+    kind: String,
+    address: String,
+}
+#[derive(Deserialize)]
+struct Cond {
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+}
+#[derive(Deserialize)]
+struct NodeSysInfo {
+    #[serde(default, rename = "kubeletVersion")]
+    kubelet_version: String,
+}
+
+pub fn parse_nodes(out: &Output) -> Result<Vec<NodeInfo>> {
+    if !out.ok() {
+        bail!("`microk8s kubectl get nodes` failed (exit {:?}): {}", out.code, out.text());
+    }
+    let list: NodeList = serde_json::from_str(&out.stdout).map_err(|e| {
+        anyhow!(
+            "`microk8s kubectl get nodes -o json` printed something that is not a node list ({e}): {:?}",
+            out.stdout.chars().take(160).collect::<String>()
+        )
+    })?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|n| {
+            let st = n.status;
+            NodeInfo {
+                name: n.metadata.name,
+                internal_ip: st
+                    .as_ref()
+                    .and_then(|s| s.addresses.iter().find(|a| a.kind == "InternalIP").map(|a| a.address.clone())),
+                ready: st
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True")),
+                version: st
+                    .as_ref()
+                    .and_then(|s| s.node_info.as_ref())
+                    .map(|i| i.kubelet_version.clone())
+                    .unwrap_or_default(),
+                worker: n.metadata.labels.contains_key("node.kubernetes.io/microk8s-worker"),
+            }
+        })
+        .collect())
+}
+
+/// The `<token>/<check>` of `add-node --format token-check`, registered as a secret at once.
+pub fn parse_token(out: &Output) -> Result<String> {
+    let line = out.stdout.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    if !out.ok() || !line.contains('/') {
+        bail!("`microk8s add-node` did not print a token (exit {:?}): {}", out.code, out.text());
+    }
+    register(line);
+    if let Some((t, _)) = line.split_once('/') {
+        register(t);
+    }
+    Ok(line.to_owned())
+}
+
+/// Why a join failed, from its exit code and text (`docs/microk8s.md` §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinFailure {
+    /// Token unknown, used up or expired: get a fresh one and retry.
+    InvalidToken,
+    /// The control plane cannot resolve the joining node's hostname (≤ 1.27).
+    HostnameResolution,
+    /// The node is already a dqlite member (a reinstalled node, or a repeated join).
+    AlreadyKnown,
+    /// The cluster agent's certificate does not match the fingerprint.
+    CertMismatch,
+    /// Port 25000 unreachable.
+    Unreachable,
+    SameIp,
+    Other(String),
+}
+
+pub fn classify_join(out: &Output) -> Option<JoinFailure> {
+    if out.ok() {
+        return None;
+    }
+    let t = out.text();
+    Some(if t.contains("Invalid token") {
+        JoinFailure::InvalidToken
+    } else if t.contains("does not resolve to the IP") || t.contains("should resolve to") {
+        JoinFailure::HostnameResolution
+    } else if t.contains("already known to dqlite") {
+        JoinFailure::AlreadyKnown
+    } else if out.code == Some(4) || t.contains("Could not verify the identity") {
+        JoinFailure::CertMismatch
+    } else if t.contains("same IP") {
+        JoinFailure::SameIp
+    } else if t.contains("Connection refused") || t.contains("TimeoutError") || t.contains("timed out") {
+        JoinFailure::Unreachable
+    } else {
+        JoinFailure::Other(t.lines().last().unwrap_or("").to_owned())
+    })
+}
+
+/// Rewrites the kubeconfig MicroK8s printed: server at `server` (the address homelab knows),
+/// names `homelab-<cluster>` for cluster, user and context. Credentials are registered as
+/// secrets.
+pub fn rewrite_kubeconfig(text: &str, server: &str, name: &str) -> Result<String> {
+    if !text.trim_start().starts_with("apiVersion:") {
+        bail!(
+            "`microk8s config` did not print a kubeconfig (is this a worker node?): {:?}",
+            text.lines().next().unwrap_or("")
+        );
+    }
+    let mut v: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| anyhow!("the kubeconfig from MicroK8s is not valid YAML: {e}"))?;
+    for u in v.get("users").and_then(|u| u.as_array()).into_iter().flatten() {
+        for k in ["token", "client-key-data", "client-certificate-data", "password"] {
+            if let Some(s) = u.get("user").and_then(|x| x.get(k)).and_then(|x| x.as_str()) {
+                register(s);
+            }
+        }
+    }
+    let set = |arr: Option<&mut serde_json::Value>, f: &dyn Fn(&mut serde_json::Value)| {
+        if let Some(a) = arr.and_then(|a| a.as_array_mut()) {
+            for item in a {
+                f(item);
+            }
+        }
+    };
+    set(v.get_mut("clusters"), &|c| {
+        c["name"] = name.into();
+        c["cluster"]["server"] = server.into();
+    });
+    set(v.get_mut("users"), &|u| u["name"] = name.into());
+    set(v.get_mut("contexts"), &|c| {
+        c["name"] = name.into();
+        c["context"]["cluster"] = name.into();
+        c["context"]["user"] = name.into();
+    });
+    v["current-context"] = name.into();
+    serde_saphyr::to_string(&v).map_err(|e| anyhow!("cannot write the kubeconfig: {e}"))
+}
+
+/// The `server:` of the first cluster of a kubeconfig.
+pub fn kubeconfig_server(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+    v["clusters"][0]["cluster"]["server"].as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(code: i32, stdout: &str, stderr: &str) -> Output {
+        Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    #[test]
+    fn status_and_addons() {
+        assert!(is_running(&out(0, "microk8s is running\nhigh-availability: no\n", "")));
+        // ≤ 1.27 exits 0 when not running: the first line decides.
+        assert!(!is_running(&out(0, "microk8s is not running. Use microk8s inspect for a deeper inspection.\n", "")));
+        assert!(is_worker_status(&out(
+            0,
+            "This MicroK8s deployment is acting as a node in a cluster.\nPlease use the control plane node.\n",
+            ""
+        )));
+        let short =
+            "microk8s is running\naddons:\ncore/dns: enabled\ncore/ha-cluster: enabled\ncore/rook-ceph: disabled\n";
+        assert!(addon_enabled(short, "dns"));
+        assert!(!addon_enabled(short, "rook-ceph"));
+        assert!(!addon_enabled(short, "ingress"));
+    }
+
+    #[test]
+    fn join_failures_from_the_docs() {
+        assert_eq!(
+            classify_join(&out(6, "Connection failed. Invalid token (500).\n", "")),
+            Some(JoinFailure::InvalidToken)
+        );
+        assert_eq!(
+            classify_join(&out(
+                6,
+                "Connection failed. The joining node (10.0.0.12) is already known to dqlite (504).\n",
+                ""
+            )),
+            Some(JoinFailure::AlreadyKnown)
+        );
+        assert_eq!(
+            classify_join(&out(
+                6,
+                "Connection failed. Failed to retrieve dqlite cluster nodes: the joining node (10.0.0.12) is already known to dqlite (500).\n",
+                ""
+            )),
+            Some(JoinFailure::AlreadyKnown)
+        );
+        assert_eq!(
+            classify_join(&out(
+                6,
+                "Connection failed. The hostname (kvm4) of the joining node does not resolve to the IP \"10.0.0.12\". Refusing join (400).\n",
+                ""
+            )),
+            Some(JoinFailure::HostnameResolution)
+        );
+        assert_eq!(
+            classify_join(&out(
+                4,
+                "Joining cluster failed. Could not verify the identity of 10.0.0.11. Use '--skip-verify' to skip server certificate check.\n",
+                ""
+            )),
+            Some(JoinFailure::CertMismatch)
+        );
+        assert_eq!(
+            classify_join(&out(1, "", "Traceback ...\nConnectionRefusedError: [Errno 111] Connection refused\n")),
+            Some(JoinFailure::Unreachable)
+        );
+        assert_eq!(classify_join(&out(0, "Successfully joined the cluster.\n", "")), None);
+    }
+
+    #[test]
+    fn hosts_block_is_idempotent_and_keeps_other_lines() {
+        let cur = "127.0.0.1 localhost\n::1 ip6-localhost\n";
+        let e = vec![("10.0.0.11".to_string(), "maas".to_string()), ("10.0.0.12".to_string(), "kvm4".to_string())];
+        let once = hosts_with_block(cur, &e);
+        assert!(once.starts_with(cur.trim_end()));
+        assert_eq!(hosts_with_block(&once, &e), once);
+        let changed = hosts_with_block(&once, &e[..1]);
+        assert!(!changed.contains("kvm4") && changed.contains("127.0.0.1 localhost"));
+    }
+
+    #[test]
+    fn kubeconfig_is_renamed_and_repointed() {
+        let kc = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0EK\n    server: https://192.168.1.5:16443\n  name: microk8s-cluster\ncontexts:\n- context:\n    cluster: microk8s-cluster\n    user: admin\n  name: microk8s\ncurrent-context: microk8s\nkind: Config\npreferences: {}\nusers:\n- name: admin\n  user:\n    token: SeCrEtAdMiNtOkEn123\n";
+        let out = rewrite_kubeconfig(kc, "https://10.0.0.11:16443", "homelab-garage").unwrap();
+        assert_eq!(kubeconfig_server(&out).as_deref(), Some("https://10.0.0.11:16443"));
+        assert!(out.contains("current-context: homelab-garage"), "{out}");
+        assert_eq!(crate::engine::secrets::redact("x SeCrEtAdMiNtOkEn123"), "x [redacted]");
+        assert!(rewrite_kubeconfig("This MicroK8s deployment is acting as a node in a cluster.", "s", "n").is_err());
+    }
+
+    #[test]
+    fn facts_parse() {
+        let o = out(
+            0,
+            "hostname=kvm4\ncloud_init=done\nhosts_b64=MTI3LjAuMC4xIGxvY2FsaG9zdAo=\nceph_dev=present\nceph_sig=\nlvm2=yes\nrbd=yes\nclock=yes\nsnap_tracking=1.26/stable\nresolve_maas=10.0.0.11\nresolve_kvm5=\n",
+            "",
+        );
+        let f = parse_facts(&o).unwrap();
+        assert_eq!(f.hostname, "kvm4");
+        assert_eq!(f.etc_hosts, "127.0.0.1 localhost\n");
+        assert_eq!(f.ceph_present, Some(true));
+        assert_eq!(f.ceph_signature, "");
+        assert_eq!(f.snap_tracking, "1.26/stable");
+        assert_eq!(f.resolves["maas"], "10.0.0.11");
+        assert_eq!(f.resolves["kvm5"], "");
+        assert!(parse_facts(&out(0, "garbage", "")).is_err());
+    }
+}

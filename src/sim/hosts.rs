@@ -1,0 +1,678 @@
+//! Simulated hosts: in-process machines behind the [`Remote`] trait, with MicroK8s behaviour
+//! per version as `docs/microk8s.md` describes it (outputs, streams, exit codes, the join
+//! checks in the cluster agent's order, tokens with TTL, dqlite membership, the ≤ 1.27
+//! hostname resolution rule). Used by the engine tests, the benchmarks and `homelab demo`;
+//! the SSH path itself is tested against a real sshd (`tests/ssh_hosts.rs`).
+//!
+//! Only the Kubernetes API part deviates: `microk8s config` returns a token kubeconfig for
+//! every version, because the simulated API server speaks plain HTTP.
+
+use super::maas::SimMaasView;
+use crate::ssh::{Cmd, Connector, HostAddr, Output, Remote};
+use async_trait::async_trait;
+use base64::Engine as _;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct SimHostsConfig {
+    /// `snap install` until MicroK8s runs.
+    pub install_time: Duration,
+    /// A control-plane join (the node is Ready this long after joining).
+    pub join_time: Duration,
+    /// URL of the simulated API server that stands for `https://<node>:16443`.
+    pub api_server: Option<String>,
+}
+
+impl Default for SimHostsConfig {
+    fn default() -> Self {
+        SimHostsConfig {
+            install_time: Duration::from_millis(50),
+            join_time: Duration::from_millis(50),
+            api_server: None,
+        }
+    }
+}
+
+/// Fault injection.
+#[derive(Debug, Default)]
+pub struct HostFaults {
+    /// The next join is refused with "Invalid token" (the token is burnt).
+    pub invalid_token_once: bool,
+    /// Hostnames whose Ceph volume carries this signature.
+    pub ceph_signature: HashMap<String, String>,
+    /// Hostnames without a Ceph volume.
+    pub ceph_missing: HashSet<String>,
+    pub no_lvm2: HashSet<String>,
+    pub no_rbd: HashSet<String>,
+    /// Hostnames whose SSH connection drops on their next command.
+    pub drop_next: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Host {
+    hostname: String,
+    ip: String,
+    etc_hosts: String,
+    clock: String,
+    snap: Option<(String, Instant)>,
+    worker: bool,
+    /// The control plane this node joined (its IP), if any.
+    joined: Option<(String, Instant)>,
+    commands: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    hosts: BTreeMap<String, Host>,
+    tokens: HashMap<String, (String, Instant)>,
+    addons: BTreeMap<String, BTreeSet<String>>,
+    faults: HostFaults,
+    secret_counter: u64,
+}
+
+/// The simulated machines of a lab.
+pub struct SimHosts {
+    world: Arc<Mutex<World>>,
+    maas: Option<SimMaasView>,
+    cfg: SimHostsConfig,
+}
+
+/// A node as the simulated API server shows it.
+#[derive(Debug, Clone)]
+pub struct SimNode {
+    pub name: String,
+    pub ip: String,
+    pub ready: bool,
+    pub worker: bool,
+    pub version: String,
+}
+
+impl SimHosts {
+    /// Hosts appear when MAAS deploys them (with the keys MAAS gave them).
+    pub fn new(maas: Option<SimMaasView>, cfg: SimHostsConfig) -> Arc<SimHosts> {
+        Arc::new(SimHosts { world: Arc::new(Mutex::new(World::default())), maas, cfg })
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn faults(&self, f: impl FnOnce(&mut HostFaults)) {
+        f(&mut self.world().faults);
+    }
+
+    /// Commands a host received (argv joined; scripts by their marker line).
+    pub fn commands(&self, hostname: &str) -> Vec<String> {
+        self.world().hosts.values().find(|h| h.hostname == hostname).map(|h| h.commands.clone()).unwrap_or_default()
+    }
+
+    pub fn count(&self, hostname: &str, needle: &str) -> usize {
+        self.commands(hostname).iter().filter(|c| c.contains(needle)).count()
+    }
+
+    pub fn etc_hosts(&self, hostname: &str) -> String {
+        self.world().hosts.values().find(|h| h.hostname == hostname).map(|h| h.etc_hosts.clone()).unwrap_or_default()
+    }
+
+    /// The Kubernetes nodes (for the simulated API server).
+    pub fn nodes(&self) -> Vec<SimNode> {
+        let w = self.world();
+        let mut out = Vec::new();
+        for h in w.hosts.values() {
+            let Some((ch, at)) = &h.snap else { continue };
+            let running = at.elapsed() >= self.cfg.install_time;
+            let version = format!("v{}.3", ch.split('/').next().unwrap_or("1.33"));
+            let member =
+                h.joined.is_some() || w.hosts.values().any(|o| o.joined.as_ref().is_some_and(|(cp, _)| cp == &h.ip));
+            if h.joined.is_none() && !member && !running {
+                continue;
+            }
+            // A lone control plane is a one-node cluster; list it when it runs.
+            let ready = match &h.joined {
+                Some((_, t)) => t.elapsed() >= self.cfg.join_time,
+                None => running,
+            };
+            out.push(SimNode { name: h.hostname.to_lowercase(), ip: h.ip.clone(), ready, worker: h.worker, version });
+        }
+        out
+    }
+
+    fn host_for(&self, addr: &HostAddr) -> anyhow::Result<()> {
+        let mut w = self.world();
+        if w.hosts.contains_key(&addr.ip) {
+            return Ok(());
+        }
+        if let Some(maas) = &self.maas {
+            match maas.deployed(&addr.ip) {
+                None => anyhow::bail!("ssh: connect to host {} port 22: Connection refused", addr.ip),
+                Some((hostname, keys)) => {
+                    if !keys
+                        .iter()
+                        .any(|k| k.contains(super::lab::DEMO_PUBLIC_KEY.split_whitespace().nth(1).unwrap_or("?")))
+                    {
+                        anyhow::bail!("ubuntu@{}: Permission denied (publickey).", addr.ip);
+                    }
+                    let etc_hosts =
+                        format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n\n::1 ip6-localhost ip6-loopback\n");
+                    w.hosts.insert(
+                        addr.ip.clone(),
+                        Host {
+                            hostname,
+                            ip: addr.ip.clone(),
+                            etc_hosts,
+                            clock: "yes".into(),
+                            snap: None,
+                            worker: false,
+                            joined: None,
+                            commands: vec![],
+                        },
+                    );
+                }
+            }
+        } else {
+            let etc_hosts = format!("127.0.0.1 localhost\n127.0.1.1 {}\n", addr.hostname);
+            w.hosts.insert(
+                addr.ip.clone(),
+                Host {
+                    hostname: addr.hostname.clone(),
+                    ip: addr.ip.clone(),
+                    etc_hosts,
+                    clock: "yes".into(),
+                    snap: None,
+                    worker: false,
+                    joined: None,
+                    commands: vec![],
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connector for SimHosts {
+    async fn connect(&self, host: &HostAddr) -> anyhow::Result<Arc<dyn Remote>> {
+        self.host_for(host)?;
+        Ok(Arc::new(SimRemote {
+            world: self.world.clone(),
+            ip: host.ip.clone(),
+            cfg: self.cfg.clone(),
+            trips: AtomicU64::new(0),
+        }))
+    }
+
+    fn api_server_override(&self, _node_ip: &str) -> Option<String> {
+        self.cfg.api_server.clone()
+    }
+}
+
+struct SimRemote {
+    world: Arc<Mutex<World>>,
+    ip: String,
+    cfg: SimHostsConfig,
+    trips: AtomicU64,
+}
+
+fn out(code: i32, stdout: impl Into<String>, stderr: impl Into<String>) -> Output {
+    Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
+}
+
+fn minor_of(channel: &str) -> (u32, u32) {
+    crate::addons::catalog::parse_minor(channel).unwrap_or((1, 33))
+}
+
+fn hex(n: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51afd7ed558ccd);
+            x ^= x >> 29;
+            char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+impl SimRemote {
+    fn exec(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let label = if cmd.argv.first().map(String::as_str) == Some("sh") { cmd.display() } else { cmd.argv.join(" ") };
+        let hostname = {
+            let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host {} vanished", self.ip))?;
+            h.commands.push(label);
+            h.hostname.clone()
+        };
+        if w.faults.drop_next.remove(&hostname) {
+            anyhow::bail!("the SSH connection to {hostname} broke while running `{}`", cmd.display());
+        }
+        let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let cfg = &self.cfg;
+        let me = self.ip.clone();
+        let installed = |w: &World| w.hosts.get(&me).and_then(|h| h.snap.clone());
+        Ok(match a.as_slice() {
+            ["sh", "-c", script, _name, rest @ ..] if script.contains("# homelab:facts") => {
+                let dev = rest.first().copied().unwrap_or("");
+                let peers = rest.get(1..).unwrap_or(&[]);
+                let h = &w.hosts[&self.ip];
+                let mut s = format!(
+                    "hostname={}\ncloud_init=done\nhosts_b64={}\n",
+                    h.hostname,
+                    base64::engine::general_purpose::STANDARD.encode(&h.etc_hosts)
+                );
+                if !dev.is_empty() {
+                    if w.faults.ceph_missing.contains(&h.hostname) {
+                        s.push_str("ceph_dev=missing\n");
+                    } else {
+                        s.push_str(&format!(
+                            "ceph_dev=present\nceph_sig={}\n",
+                            w.faults.ceph_signature.get(&h.hostname).cloned().unwrap_or_default()
+                        ));
+                    }
+                }
+                s.push_str(&format!("lvm2={}\n", if w.faults.no_lvm2.contains(&h.hostname) { "no" } else { "yes" }));
+                s.push_str(&format!("rbd={}\n", if w.faults.no_rbd.contains(&h.hostname) { "no" } else { "yes" }));
+                s.push_str(&format!("clock={}\n", h.clock));
+                s.push_str(&format!("snap_tracking={}\n", h.snap.as_ref().map(|(c, _)| c.clone()).unwrap_or_default()));
+                for p in peers {
+                    let ip = h
+                        .etc_hosts
+                        .lines()
+                        .filter(|l| !l.starts_with('#'))
+                        .find(|l| l.split_whitespace().skip(1).any(|n| n == *p))
+                        .and_then(|l| l.split_whitespace().next())
+                        .unwrap_or("");
+                    s.push_str(&format!("resolve_{p}={ip}\n"));
+                }
+                out(0, s, "")
+            }
+            ["cloud-init", "status", "--wait"] => out(0, "status: done\n", ""),
+            ["tee", "/etc/hosts"] => {
+                let text = String::from_utf8_lossy(cmd.stdin.as_deref().unwrap_or(&[])).into_owned();
+                if let Some(h) = w.hosts.get_mut(&self.ip) {
+                    h.etc_hosts = text.clone();
+                }
+                out(0, text, "")
+            }
+            ["snap", "wait", "system", "seed.loaded"] => out(0, "", ""),
+            ["snap", "list", "microk8s"] => match installed(&w) {
+                Some((ch, _)) => out(
+                    0,
+                    format!(
+                        "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v{}.3  7000  {ch}  canonical✓  classic\n",
+                        ch.split('/').next().unwrap_or("")
+                    ),
+                    "",
+                ),
+                None => out(1, "", "error: no matching snaps installed\n"),
+            },
+            ["snap", "install", "microk8s", "--classic", ch] if ch.starts_with("--channel=") => {
+                let ch = ch.trim_start_matches("--channel=").to_owned();
+                if installed(&w).is_some() {
+                    return Ok(out(0, "", "snap \"microk8s\" is already installed, see 'snap help refresh'\n"));
+                }
+                let (maj, min) = minor_of(&ch);
+                if maj != 1 || !(20..=36).contains(&min) {
+                    return Ok(out(
+                        1,
+                        "",
+                        format!(
+                            "error: snap \"microk8s\" is not available on {ch} but is available to install on the\n       following tracks: 1.33/stable\n"
+                        ),
+                    ));
+                }
+                let ch = if ch.contains('/') { ch } else { format!("{ch}/stable") };
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                h.snap = Some((ch.clone(), Instant::now()));
+                let cp = h.ip.clone();
+                let mut def: BTreeSet<String> = ["ha-cluster", "helm", "helm3"].iter().map(|s| s.to_string()).collect();
+                if (maj, min) >= (1, 27) {
+                    def.insert("dns".into());
+                }
+                w.addons.insert(cp, def);
+                out(0, format!("microk8s ({ch}) v{}.{}.3 from Canonical✓ installed\n", maj, min), "")
+            }
+            ["snap", "refresh", "microk8s", ch] => {
+                let ch = ch.trim_start_matches("--channel=").to_owned();
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                match &mut h.snap {
+                    None => out(1, "", "error: snap \"microk8s\" is not installed\n"),
+                    Some((cur, _)) if *cur == ch => out(0, "", "snap \"microk8s\" has no updates available\n"),
+                    Some((cur, t)) => {
+                        *cur = ch.clone();
+                        *t = Instant::now();
+                        out(
+                            0,
+                            format!(
+                                "microk8s ({ch}) v{}.3 from Canonical✓ refreshed\n",
+                                ch.split('/').next().unwrap_or("")
+                            ),
+                            "",
+                        )
+                    }
+                }
+            }
+            ["microk8s", ..] if installed(&w).is_none() => out(127, "", "sudo: microk8s: command not found\n"),
+            ["microk8s", rest @ ..] => {
+                drop(w);
+                return self.microk8s(rest, cmd, cfg);
+            }
+            _ => out(127, "", format!("sh: 1: {}: not found\n", a.first().unwrap_or(&""))),
+        })
+    }
+
+    fn microk8s(&self, args: &[&str], cmd: &Cmd, cfg: &SimHostsConfig) -> anyhow::Result<Output> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let me = w.hosts.get(&self.ip).cloned().ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+        let (ch, installed_at) = me.snap.clone().unwrap_or_else(|| (String::new(), Instant::now()));
+        let minor = minor_of(&ch);
+        let running = installed_at.elapsed() >= cfg.install_time;
+        let is_worker = me.worker && me.joined.is_some();
+        let cp_ip = me.joined.as_ref().map(|(c, _)| c.clone()).unwrap_or_else(|| self.ip.clone());
+        let worker_msg = |what: &str| {
+            format!("This MicroK8s deployment is acting as a node in a cluster.\nPlease use the {what}.\n")
+        };
+        Ok(match args {
+            ["status", rest @ ..] => {
+                if is_worker {
+                    return Ok(out(0, worker_msg("control plane node"), ""));
+                }
+                if !running {
+                    let wait = rest.contains(&"--wait-ready");
+                    if wait {
+                        let left = cfg.install_time.saturating_sub(installed_at.elapsed());
+                        drop(w);
+                        std::thread::sleep(left.min(cmd.timeout));
+                        return self.microk8s(args, cmd, cfg);
+                    }
+                    let code = if minor >= (1, 28) { 1 } else { 0 };
+                    return Ok(out(
+                        code,
+                        "microk8s is not running. Use microk8s inspect for a deeper inspection.\n",
+                        "",
+                    ));
+                }
+                let addons = w.addons.get(&cp_ip).cloned().unwrap_or_default();
+                if rest.contains(&"short") {
+                    let mut s = "microk8s is running\naddons:\n".to_owned();
+                    for a in &addons {
+                        s.push_str(&format!("core/{a}: enabled\n"));
+                    }
+                    for a in ["cert-manager", "ingress", "rook-ceph", "hostpath-storage"]
+                        .iter()
+                        .filter(|a| !addons.contains(**a))
+                    {
+                        s.push_str(&format!("core/{a}: disabled\n"));
+                    }
+                    out(0, s, "")
+                } else {
+                    let voters = 1 + w
+                        .hosts
+                        .values()
+                        .filter(|h| !h.worker && h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))
+                        .count();
+                    out(
+                        0,
+                        format!(
+                            "microk8s is running\nhigh-availability: {}\n  datastore master nodes: {}:19001\n  datastore standby nodes: none\n",
+                            if voters >= 3 { "yes" } else { "no" },
+                            self.ip
+                        ),
+                        "",
+                    )
+                }
+            }
+            ["enable", addon] => {
+                if is_worker {
+                    return Ok(out(1, worker_msg("master node"), ""));
+                }
+                let known = [
+                    "dns",
+                    "ingress",
+                    "cert-manager",
+                    "helm",
+                    "helm3",
+                    "ha-cluster",
+                    "hostpath-storage",
+                    "metrics-server",
+                    "rbac",
+                    "registry",
+                    "dashboard",
+                    "metallb",
+                    "observability",
+                    "rook-ceph",
+                ];
+                if !known.contains(addon) {
+                    return Ok(out(
+                        1,
+                        "",
+                        format!(
+                            "Infer repository core for addon {addon}\nAddon {addon} was not found in any repository\n"
+                        ),
+                    ));
+                }
+                let set = w.addons.entry(cp_ip).or_default();
+                if !set.insert((*addon).to_owned()) {
+                    return Ok(out(
+                        0,
+                        format!("Addon core/{addon} is already enabled\n"),
+                        "Infer repository core for addon {addon}\n",
+                    ));
+                }
+                out(
+                    0,
+                    format!("Enabling {addon}\nApplying manifest\n{addon} is enabled\n"),
+                    format!("Infer repository core for addon {addon}\n"),
+                )
+            }
+            ["kubectl", "get", "nodes", "-o", "json"] => {
+                if is_worker {
+                    return Ok(out(
+                        0,
+                        "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s kubectl on the master.\n",
+                        "",
+                    ));
+                }
+                if !running {
+                    return Ok(out(
+                        1,
+                        "",
+                        "The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?\n",
+                    ));
+                }
+                let items: Vec<serde_json::Value> = w
+                    .hosts
+                    .values()
+                    .filter(|h| h.ip == cp_ip || h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))
+                    .map(|h| {
+                        let ready = h.joined.as_ref().map(|(_, t)| t.elapsed() >= cfg.join_time).unwrap_or(true);
+                        let mut labels = serde_json::Map::new();
+                        labels.insert("kubernetes.io/hostname".into(), h.hostname.to_lowercase().into());
+                        labels.insert(if h.worker { "node.kubernetes.io/microk8s-worker".into() } else { "node.kubernetes.io/microk8s-controlplane".into() }, "microk8s-node".into());
+                        serde_json::json!({
+                            "metadata": {"name": h.hostname.to_lowercase(), "labels": labels},
+                            "status": {
+                                "addresses": [{"type": "InternalIP", "address": h.ip}, {"type": "Hostname", "address": h.hostname}],
+                                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                                "nodeInfo": {"kubeletVersion": format!("v{}.{}.3", minor.0, minor.1)},
+                            }
+                        })
+                    })
+                    .collect();
+                out(0, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(), "")
+            }
+            ["add-node", rest @ ..] => {
+                if is_worker {
+                    return Ok(out(
+                        1,
+                        "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s add-node on the master.\n",
+                        "",
+                    ));
+                }
+                let ttl = rest
+                    .iter()
+                    .position(|a| *a == "--token-ttl")
+                    .and_then(|i| rest.get(i + 1))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0);
+                w.secret_counter += 1;
+                let seed = w.secret_counter
+                    ^ (self.ip.len() as u64) << 8
+                    ^ std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(7);
+                let token = hex(32, seed);
+                let check = hex(12, seed ^ 0xabc);
+                let expiry = if ttl > 0 {
+                    Instant::now() + Duration::from_secs(ttl)
+                } else {
+                    Instant::now() + Duration::from_secs(3600)
+                };
+                w.tokens.insert(token.clone(), (self.ip.clone(), expiry));
+                let default_ip = self.ip.clone();
+                if rest.contains(&"token-check") {
+                    out(0, format!("{token}/{check}\n"), "")
+                } else {
+                    out(
+                        0,
+                        format!(
+                            "From the node you wish to join to this cluster, run the following:\nmicrok8s join {default_ip}:25000/{token}/{check}\n"
+                        ),
+                        "",
+                    )
+                }
+            }
+            ["join", conn, rest @ ..] => {
+                let worker = rest.contains(&"--worker");
+                let parts: Vec<&str> = conn.split('/').collect();
+                let host_port = parts.first().copied().unwrap_or("");
+                let target_ip = host_port.split(':').next().unwrap_or("");
+                if minor >= (1, 29) && target_ip.parse::<std::net::IpAddr>().is_err() {
+                    return Ok(out(1, "Invalid connection: Invalid master IP\n", ""));
+                }
+                let token = parts.get(1).copied().unwrap_or("");
+                let Some(cp) = w.hosts.get(target_ip).cloned() else {
+                    return Ok(out(
+                        1,
+                        "",
+                        "Traceback (most recent call last):\n  ...\nConnectionRefusedError: [Errno 111] Connection refused\n",
+                    ));
+                };
+                let contacting = format!("Contacting cluster at {target_ip}\n");
+                // Server-side order: consume token → HA → same IP → hostname → dqlite.
+                if w.faults.invalid_token_once {
+                    w.faults.invalid_token_once = false;
+                    w.tokens.remove(token);
+                    return Ok(out(6, format!("{contacting}Connection failed. Invalid token (500).\n"), ""));
+                }
+                match w.tokens.get(token) {
+                    Some((issuer, exp)) if issuer == target_ip && *exp > Instant::now() => {}
+                    _ => return Ok(out(6, format!("{contacting}Connection failed. Invalid token (500).\n"), "")),
+                }
+                if target_ip == self.ip {
+                    return Ok(out(
+                        6,
+                        format!(
+                            "{contacting}Connection failed. The joining node has the same IP ({}) as the node we contact (503).\n",
+                            self.ip
+                        ),
+                        "",
+                    ));
+                }
+                let cp_minor = cp.snap.as_ref().map(|(c, _)| minor_of(c)).unwrap_or(minor);
+                if cp_minor <= (1, 27) {
+                    let resolves = cp.etc_hosts.lines().filter(|l| !l.trim_start().starts_with('#')).any(|l| {
+                        let mut it = l.split_whitespace();
+                        it.next() == Some(self.ip.as_str()) && it.any(|n| n.eq_ignore_ascii_case(&me.hostname))
+                    });
+                    if !resolves {
+                        return Ok(out(
+                            6,
+                            format!(
+                                "{contacting}Connection failed. The hostname ({}) of the joining node does not resolve to the IP \"{}\". Refusing join (400).\n",
+                                me.hostname, self.ip
+                            ),
+                            "",
+                        ));
+                    }
+                }
+                if me.joined.is_some() && !me.worker {
+                    let text = if cp_minor >= (1, 29) {
+                        format!(
+                            "Connection failed. Failed to retrieve dqlite cluster nodes: the joining node ({}) is already known to dqlite (500).\n",
+                            self.ip
+                        )
+                    } else {
+                        format!("Connection failed. The joining node ({}) is already known to dqlite (504).\n", self.ip)
+                    };
+                    return Ok(out(6, format!("{contacting}{text}"), ""));
+                }
+                if let Some(h) = w.hosts.get_mut(&self.ip) {
+                    h.joined = Some((target_ip.to_owned(), Instant::now()));
+                    h.worker = worker;
+                }
+                drop(w);
+                std::thread::sleep(if worker { cfg.join_time / 4 } else { cfg.join_time }.min(cmd.timeout));
+                let done = if minor >= (1, 29) { "Successfully joined the cluster.\n" } else { "" };
+                if worker {
+                    out(
+                        0,
+                        format!(
+                            "{contacting}\nThe node has joined the cluster and will appear in the nodes list in a few seconds.\n\nThis worker node gets automatically configured with the API server endpoints.\n{done}"
+                        ),
+                        "",
+                    )
+                } else {
+                    out(
+                        0,
+                        format!("{contacting}Waiting for this node to finish joining the cluster. .. .. ..\n{done}"),
+                        "",
+                    )
+                }
+            }
+            ["config"] => {
+                if is_worker {
+                    return Ok(out(
+                        0,
+                        "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s config on the master.\n",
+                        "",
+                    ));
+                }
+                let token = format!("simadmintoken{}", hex(24, self.ip.len() as u64 * 977));
+                out(
+                    0,
+                    format!(
+                        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://{}:16443\n  name: microk8s-cluster\ncontexts:\n- context:\n    cluster: microk8s-cluster\n    user: admin\n  name: microk8s\ncurrent-context: microk8s\nkind: Config\npreferences: {{}}\nusers:\n- name: admin\n  user:\n    token: {token}\n\n",
+                        base64::engine::general_purpose::STANDARD.encode("simulated CA"),
+                        self.ip
+                    ),
+                    "",
+                )
+            }
+            _ => out(1, "", format!("microk8s: unknown command {}\n", args.join(" "))),
+        })
+    }
+}
+
+#[async_trait]
+impl Remote for SimRemote {
+    async fn run(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        // Joins and waits sleep: keep them off the async workers.
+        let me = SimRemote {
+            world: self.world.clone(),
+            ip: self.ip.clone(),
+            cfg: self.cfg.clone(),
+            trips: AtomicU64::new(0),
+        };
+        let cmd = cmd.clone();
+        tokio::task::spawn_blocking(move || me.exec(&cmd)).await?
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+}

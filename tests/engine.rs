@@ -1,0 +1,150 @@
+//! The machines, hosts and kubernetes phases end to end against the simulated MAAS and the
+//! simulated hosts (MicroK8s behaviour per version).
+
+use homelab::engine::context::RunOptions;
+use homelab::engine::phase::{PhaseId, Selection};
+use homelab::engine::ui::{Captured, OutputFormat, Ui};
+use homelab::sim::hosts::{SimHosts, SimHostsConfig};
+use homelab::sim::lab::{Lab, LabOptions};
+use std::sync::Arc;
+
+fn first3() -> RunOptions {
+    RunOptions {
+        selection: Selection {
+            only: vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes],
+            ..Default::default()
+        },
+        ..RunOptions::fast()
+    }
+}
+
+async fn up(
+    lab: &Lab,
+    hosts: &Arc<SimHosts>,
+    yaml: &str,
+    opts: RunOptions,
+) -> (anyhow::Result<homelab::engine::runner::RunReport>, Captured) {
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let cx = lab.ctx(yaml, hosts.clone(), ui, opts).unwrap();
+    (homelab::engine::up(cx).await, cap)
+}
+
+fn body(lab: &Lab, n: usize, cps: usize, channel: &str) -> String {
+    lab.cluster_yaml(&format!(
+        "machines:\n{}kubernetes: {{distribution: microk8s, channel: {channel}, addons: [dns]}}\n",
+        lab.machines_yaml(n, cps)
+    ))
+}
+
+#[tokio::test]
+async fn seed_1_26_three_control_planes_join_once_and_converge() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig::default());
+    let yaml = body(&lab, 3, 3, "1.26/stable");
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    let nodes = hosts.nodes();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.ready && !n.worker));
+    // 1.26 needs every node to resolve the others: the homelab block is on every machine.
+    for h in ["maas", "kvm4", "kvm5"] {
+        let etc = hosts.etc_hosts(h);
+        assert!(etc.contains("# homelab: begin") && etc.contains("kvm5"), "{h}: {etc}");
+        assert_eq!(hosts.count(h, "snap install microk8s --classic --channel=1.26/stable"), 1);
+    }
+    assert_eq!(hosts.count("kvm4", "microk8s join"), 1);
+    assert_eq!(hosts.count("kvm5", "microk8s join"), 1);
+    // dns is off by default on 1.26, so homelab enabled it.
+    assert_eq!(hosts.count("maas", "microk8s enable dns"), 1);
+    // The kubeconfig was saved 0600 under the cluster's context.
+    let kc = lab.path("state/kubeconfig");
+    let text = std::fs::read_to_string(&kc).unwrap();
+    assert!(text.contains("current-context: homelab-lab"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777, 0o600);
+    // No join token in the output.
+    let all = cap.all();
+    assert!(all.contains("[redacted]"), "{all}");
+    for c in hosts.commands("kvm4").iter().filter(|c| c.contains("microk8s join")) {
+        let token = c.split('/').nth(1).unwrap();
+        assert!(!all.contains(token), "token leaked: {token}");
+    }
+    assert!(r.changes > 0);
+    // The second run changes nothing, installs nothing, joins nothing.
+    let (r2, cap2) = up(&lab, &hosts, &yaml, first3()).await;
+    let r2 = r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all()));
+    assert_eq!(r2.changes, 0, "{}", cap2.all());
+    for h in ["maas", "kvm4", "kvm5"] {
+        assert_eq!(hosts.count(h, "snap install"), 1, "{h}");
+        assert_eq!(hosts.count(h, "microk8s join"), if h == "maas" { 0 } else { 1 }, "{h}");
+    }
+}
+
+#[tokio::test]
+async fn current_1_33_with_a_worker_and_an_invalid_token_retry() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig::default());
+    hosts.faults(|f| f.invalid_token_once = true);
+    let yaml = body(&lab, 3, 1, "1.33/stable");
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert!(cap.all().contains("retrying with a fresh one"), "{}", cap.all());
+    let nodes = hosts.nodes();
+    assert_eq!(nodes.iter().filter(|n| n.worker).count(), 2, "{nodes:?}");
+    // 1.28+ needs no /etc/hosts entries; dns is on by default from 1.27.
+    assert!(!hosts.etc_hosts("kvm4").contains("# homelab: begin"));
+    assert_eq!(hosts.count("maas", "microk8s enable dns"), 0);
+    // Two tokens for the first worker (one refused), one for the second.
+    assert_eq!(hosts.count("maas", "microk8s add-node"), 3);
+}
+
+#[tokio::test]
+async fn preflight_reports_every_problem_of_every_host() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig::default());
+    hosts.faults(|f| {
+        f.ceph_signature.insert("kvm4".into(), "ext4".into());
+        f.no_lvm2.insert("kvm4".into());
+        f.ceph_missing.insert("kvm5".into());
+    });
+    let yaml = lab.cluster_yaml(&format!(
+        "machines:\n{}kubernetes: {{distribution: microk8s, channel: 1.33/stable}}\nrook: {{version: v1.20.6, pools: [{{name: replicapool, replicas: 2, storageClass: {{name: rook-ceph-block, default: true}}}}]}}\n",
+        lab.machines_yaml(3, 3)
+    ));
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    let e = format!("{:#}", r.unwrap_err());
+    let out = cap.all();
+    assert!(e.contains("2 machines failed"), "{e}");
+    assert!(
+        out.contains("not blank (it carries a `ext4` signature)") && out.contains("wipefs -a /dev/vgroot/ceph"),
+        "{out}"
+    );
+    assert!(out.contains("lvm2 is not installed"), "{out}");
+    assert!(out.contains("/dev/vgroot/ceph does not exist"), "{out}");
+    // Nothing was installed on the failed hosts.
+    assert_eq!(hosts.count("kvm4", "snap install"), 0);
+}
+
+#[tokio::test]
+async fn a_run_killed_between_joins_converges_with_each_node_joined_once() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig { join_time: std::time::Duration::from_millis(300), ..Default::default() });
+    let yaml = body(&lab, 3, 3, "1.33/stable");
+    let run = up(&lab, &hosts, &yaml, first3());
+    // Stop the run once the first join has happened.
+    let h2 = hosts.clone();
+    let killer = async move {
+        loop {
+            if h2.count("kvm4", "microk8s join") == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! { _ = run => panic!("the run finished before the kill"), _ = killer => {} }
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert_eq!(hosts.count("kvm4", "microk8s join"), 1);
+    assert_eq!(hosts.count("kvm5", "microk8s join"), 1);
+    assert_eq!(hosts.nodes().len(), 3);
+}
