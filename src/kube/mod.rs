@@ -1,3 +1,5 @@
 //! Kubernetes: the client, the server-side apply engine and the readiness waits.
 
+pub mod apply;
 pub mod client;
+pub mod wait;

@@ -58,7 +58,7 @@ impl Lab {
         let maas = SimMaas::start(opts.maas.clone()).await?;
         for i in 0..opts.machines {
             let (name, mac, ip) = machine_identity(i, opts.seed_names);
-            maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(opts.status));
+            maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(opts.status).keys(&[DEMO_PUBLIC_KEY]));
         }
         let dir = tempfile::Builder::new().prefix("homelab-lab").tempdir()?;
         std::fs::write(dir.path().join("maas.key"), SIM_API_KEY)?;

@@ -69,6 +69,8 @@ pub struct SimMachineSpec {
     pub cpu_count: u32,
     pub memory_mib: u64,
     pub disk_bytes: u64,
+    /// Keys a machine that starts out Deployed received when it was deployed.
+    pub deployed_keys: Vec<String>,
 }
 
 impl SimMachineSpec {
@@ -81,7 +83,12 @@ impl SimMachineSpec {
             cpu_count: 4,
             memory_mib: 16384,
             disk_bytes: 512_110_190_592,
+            deployed_keys: Vec::new(),
         }
+    }
+    pub fn keys(mut self, keys: &[&str]) -> Self {
+        self.deployed_keys = keys.iter().map(|k| (*k).to_owned()).collect();
+        self
     }
     pub fn status(mut self, s: Status) -> Self {
         self.status = s;
@@ -281,7 +288,7 @@ impl SimMaas {
             running: None,
             events: Vec::new(),
             user_data: None,
-            deployed_keys: Vec::new(),
+            deployed_keys: spec.deployed_keys.clone(),
             ip_assigned: matches!(spec.status, Status::Deployed | Status::Deploying),
         });
         // Transitional states are in the middle of their operation.

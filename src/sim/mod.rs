@@ -2,6 +2,8 @@
 //! They follow `docs/` to the letter so that passing against them means something against
 //! the real systems.
 
+pub mod apiserver;
 pub mod hosts;
 pub mod lab;
 pub mod maas;
+pub mod operators;

@@ -1,0 +1,490 @@
+//! The apply engine: server-side apply (field manager `homelab`, force) of many objects in
+//! dependency order — namespaces, CRDs (then wait until Established and refresh discovery),
+//! RBAC and service accounts, configuration, workloads, custom resources — with bounded
+//! concurrency inside each stage, retries on conflicts, throttling and server errors, and a
+//! per-stage count of created, changed and unchanged objects. A converged re-apply reports
+//! zero changes because a no-op server-side apply does not move an object's resourceVersion.
+
+use crate::engine::phase::PhaseId;
+use crate::engine::ui::Ui;
+use crate::engine::wait::{Backoff, Probe, WaitSpec, wait_for};
+use anyhow::{Result, anyhow, bail};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, ApiGroup, Scope};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub const FIELD_MANAGER: &str = "homelab";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Namespaces,
+    Crds,
+    Rbac,
+    Config,
+    Workloads,
+    Custom,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] =
+        [Stage::Namespaces, Stage::Crds, Stage::Rbac, Stage::Config, Stage::Workloads, Stage::Custom];
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Namespaces => "namespaces",
+            Stage::Crds => "CRDs",
+            Stage::Rbac => "RBAC and service accounts",
+            Stage::Config => "configuration",
+            Stage::Workloads => "workloads",
+            Stage::Custom => "custom resources",
+        }
+    }
+}
+
+/// Groups served by every Kubernetes API server (everything else is a custom resource).
+const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "rbac.authorization.k8s.io",
+    "apiextensions.k8s.io",
+    "storage.k8s.io",
+    "policy",
+    "networking.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "admissionregistration.k8s.io",
+    "autoscaling",
+    "certificates.k8s.io",
+    "discovery.k8s.io",
+    "node.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+];
+
+pub fn stage_of(obj: &Value) -> Stage {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    let group = api_group(obj);
+    match kind {
+        "Namespace" => Stage::Namespaces,
+        "CustomResourceDefinition" => Stage::Crds,
+        "ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" => Stage::Rbac,
+        "Deployment" | "DaemonSet" | "StatefulSet" | "Job" | "CronJob" | "Pod" => Stage::Workloads,
+        _ if !BUILTIN_GROUPS.contains(&group.as_str()) => Stage::Custom,
+        _ => Stage::Config,
+    }
+}
+
+fn api_group(obj: &Value) -> String {
+    let av = obj["apiVersion"].as_str().unwrap_or("");
+    match av.split_once('/') {
+        Some((g, _)) => g.to_owned(),
+        None => String::new(),
+    }
+}
+
+fn gvk(obj: &Value) -> Result<GroupVersionKind> {
+    let av = obj["apiVersion"].as_str().ok_or_else(|| anyhow!("object without apiVersion"))?;
+    let kind = obj["kind"].as_str().ok_or_else(|| anyhow!("object without kind"))?;
+    let (g, v) = match av.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", av),
+    };
+    Ok(GroupVersionKind::gvk(g, v, kind))
+}
+
+pub fn describe(obj: &Value) -> String {
+    let ns = obj["metadata"]["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+    format!("{} {ns}{}", obj["kind"].as_str().unwrap_or("?"), obj["metadata"]["name"].as_str().unwrap_or("?"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Changed,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub created: u32,
+    pub changed: u32,
+    pub unchanged: u32,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Created => self.created += 1,
+            Outcome::Changed => self.changed += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
+    }
+    pub fn changes(&self) -> u32 {
+        self.created + self.changed
+    }
+}
+
+/// What one apply did, per stage.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ApplyReport {
+    pub stages: BTreeMap<Stage, Counts>,
+}
+
+impl ApplyReport {
+    pub fn changes(&self) -> u32 {
+        self.stages.values().map(Counts::changes).sum()
+    }
+    pub fn objects(&self) -> u32 {
+        self.stages.values().map(|c| c.created + c.changed + c.unchanged).sum()
+    }
+    pub fn merge(&mut self, other: &ApplyReport) {
+        for (s, c) in &other.stages {
+            let e = self.stages.entry(*s).or_default();
+            e.created += c.created;
+            e.changed += c.changed;
+            e.unchanged += c.unchanged;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Objects applied at once within a stage.
+    pub concurrency: usize,
+    /// Deadline for CRDs to become Established (and served).
+    pub crd_deadline: Duration,
+    pub backoff: Backoff,
+    /// Retries of one object on 409/429/5xx.
+    pub retries: u32,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            concurrency: 8,
+            crd_deadline: Duration::from_secs(120),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+            retries: 8,
+        }
+    }
+}
+
+pub struct Applier {
+    client: kube::Client,
+    ui: Ui,
+    phase: PhaseId,
+    opts: ApplyOptions,
+    groups: Mutex<HashMap<String, Vec<(ApiResource, ApiCapabilities)>>>,
+    requests: AtomicU64,
+}
+
+fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+impl Applier {
+    pub fn new(client: kube::Client, ui: Ui, phase: PhaseId, opts: ApplyOptions) -> Applier {
+        Applier { client, ui, phase, opts, groups: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) }
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// API requests sent by this applier (discovery, lists, patches, CRD polls).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resolves a kind through discovery (one request per group-version, cached).
+    pub async fn resolve(&self, gvk: &GroupVersionKind) -> Result<(ApiResource, ApiCapabilities)> {
+        let key = gvk.api_version();
+        let cached = self.groups.lock().ok().and_then(|g| g.get(&key).cloned());
+        let resources = match cached {
+            Some(r) => r,
+            None => {
+                self.count();
+                let gv = kube::core::GroupVersion::gv(&gvk.group, &gvk.version);
+                let g: ApiGroup = kube::discovery::pinned_group(&self.client, &gv).await?;
+                let r = g.versioned_resources(&gvk.version);
+                if let Ok(mut m) = self.groups.lock() {
+                    m.insert(key.clone(), r.clone());
+                }
+                r
+            }
+        };
+        resources
+            .into_iter()
+            .find(|(ar, _)| ar.kind == gvk.kind)
+            .ok_or_else(|| anyhow!("the API server does not serve {} in {}", gvk.kind, key))
+    }
+
+    /// Forgets cached discovery (after CRDs are established, or on a 404 from lag).
+    pub fn refresh_discovery(&self, api_version: Option<&str>) {
+        if let Ok(mut m) = self.groups.lock() {
+            match api_version {
+                Some(av) => {
+                    m.remove(av);
+                }
+                None => m.clear(),
+            }
+        }
+    }
+
+    fn api(&self, ar: &ApiResource, caps: &ApiCapabilities, ns: Option<&str>) -> Api<DynamicObject> {
+        match (caps.scope == Scope::Cluster, ns) {
+            (true, _) => Api::all_with(self.client.clone(), ar),
+            (false, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, ar),
+            (false, None) => Api::default_namespaced_with(self.client.clone(), ar),
+        }
+    }
+
+    /// resourceVersions of the existing objects of one kind in one namespace (metadata only).
+    async fn existing(
+        &self,
+        ar: &ApiResource,
+        caps: &ApiCapabilities,
+        ns: Option<&str>,
+    ) -> Result<HashMap<String, String>> {
+        self.count();
+        let api = self.api(ar, caps, ns);
+        match api.list_metadata(&ListParams::default()).await {
+            Ok(list) => Ok(list
+                .items
+                .into_iter()
+                .filter_map(|o| Some((o.metadata.name?, o.metadata.resource_version.unwrap_or_default())))
+                .collect()),
+            Err(e) if status_code(&e) == Some(404) => Ok(HashMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies one object (server-side apply, forced), retrying what is worth retrying.
+    async fn apply_one(&self, obj: &Value, before: Option<&str>) -> Result<Outcome> {
+        let gvk = gvk(obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let ns = obj["metadata"]["namespace"].as_str();
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let mut delay = self.opts.backoff.first;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (ar, caps) = match self.resolve(&gvk).await {
+                Ok(x) => x,
+                Err(e) if attempt <= self.opts.retries => {
+                    // Discovery may lag behind a CRD that just became Established.
+                    tracing::debug!(target: "homelab::apply", "{}: {e:#}; refreshing discovery", describe(obj));
+                    self.refresh_discovery(Some(&gvk.api_version()));
+                    tokio::time::sleep(delay).await;
+                    delay = self.opts.backoff.next(delay);
+                    continue;
+                }
+                Err(e) => return Err(e.context(format!("applying {}", describe(obj)))),
+            };
+            self.count();
+            let api = self.api(&ar, &caps, ns);
+            match api.patch(&name, &pp, &Patch::Apply(obj)).await {
+                Ok(o) => {
+                    let rv = o.metadata.resource_version.unwrap_or_default();
+                    return Ok(match before {
+                        None => Outcome::Created,
+                        Some(b) if b == rv => Outcome::Unchanged,
+                        Some(_) => Outcome::Changed,
+                    });
+                }
+                Err(e) => {
+                    let code = status_code(&e);
+                    let retry = match code {
+                        Some(409 | 429 | 500 | 502 | 503 | 504) => true,
+                        Some(404) => {
+                            self.refresh_discovery(Some(&gvk.api_version()));
+                            true
+                        }
+                        None => matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_)),
+                        _ => false,
+                    };
+                    if retry && attempt <= self.opts.retries {
+                        tracing::debug!(target: "homelab::apply", "{}: {e}; retry {attempt}", describe(obj));
+                        tokio::time::sleep(delay).await;
+                        delay = self.opts.backoff.next(delay);
+                        continue;
+                    }
+                    let hint = match code {
+                        Some(422) => {
+                            "the API server rejected the object's content; if this is a file from the pinned catalog, the cluster's Kubernetes may be too old or too new for this release"
+                        }
+                        Some(403) => "the kubeconfig's user lacks permission; homelab needs cluster-admin",
+                        Some(409) => "another field manager keeps changing this object",
+                        _ => "check that the API server is healthy (`kubectl get --raw /readyz`)",
+                    };
+                    bail!("cannot apply {}: {e}\n  hint: {hint}", describe(obj));
+                }
+            }
+        }
+    }
+
+    /// Applies `objs` stage by stage.
+    pub async fn apply(&self, objs: &[Value]) -> Result<ApplyReport> {
+        let mut by_stage: BTreeMap<Stage, Vec<&Value>> = BTreeMap::new();
+        for o in objs {
+            by_stage.entry(stage_of(o)).or_default().push(o);
+        }
+        let mut report = ApplyReport::default();
+        for (stage, items) in by_stage {
+            let counts = self.apply_stage(stage, &items).await?;
+            tracing::info!(target: "homelab::apply", "{}: {} created, {} changed, {} unchanged", stage.name(), counts.created, counts.changed, counts.unchanged);
+            report.stages.insert(stage, counts);
+            if stage == Stage::Crds {
+                let names: Vec<String> =
+                    items.iter().filter_map(|o| o["metadata"]["name"].as_str().map(str::to_owned)).collect();
+                self.wait_crds_established(&names).await?;
+                self.refresh_discovery(None);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn apply_stage(&self, _stage: Stage, items: &[&Value]) -> Result<Counts> {
+        // One metadata list per kind and namespace tells created from changed from unchanged.
+        let mut before: HashMap<(String, String, String), HashMap<String, String>> = HashMap::new();
+        for o in items {
+            let g = gvk(o)?;
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
+            let key = (g.api_version(), g.kind.clone(), ns.clone());
+            if before.contains_key(&key) {
+                continue;
+            }
+            let existing = match self.resolve(&g).await {
+                Ok((ar, caps)) => self.existing(&ar, &caps, (!ns.is_empty()).then_some(ns.as_str())).await?,
+                Err(_) => HashMap::new(),
+            };
+            before.insert(key, existing);
+        }
+        let results: Vec<Result<Outcome>> = futures::stream::iter(items.iter().map(|o| {
+            let g = gvk(o);
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
+            let name = o["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let prior = g
+                .ok()
+                .and_then(|g| before.get(&(g.api_version(), g.kind.clone(), ns)).and_then(|m| m.get(&name)).cloned());
+            async move { self.apply_one(o, prior.as_deref()).await }
+        }))
+        .buffered(self.opts.concurrency.max(1))
+        .collect()
+        .await;
+        let mut counts = Counts::default();
+        for r in results {
+            counts.add(r?);
+        }
+        Ok(counts)
+    }
+
+    /// Waits until every CRD has `Established=True` (one list per poll).
+    pub async fn wait_crds_established(&self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(self.client.clone());
+        let spec = WaitSpec {
+            phase: self.phase,
+            target: "cluster".into(),
+            what: format!("{} CRD{} Established", names.len(), if names.len() == 1 { "" } else { "s" }),
+            deadline: self.opts.crd_deadline,
+            backoff: self.opts.backoff,
+            hint:
+                "`kubectl get crd` shows which are missing; an API server under memory pressure establishes CRDs slowly"
+                    .into(),
+        };
+        wait_for(&self.ui, &spec, || async {
+            self.count();
+            let list = api.list(&ListParams::default()).await?;
+            let established: std::collections::HashSet<String> = list
+                .items
+                .iter()
+                .filter(|c| {
+                    c.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+                })
+                .filter_map(|c| c.metadata.name.clone())
+                .collect();
+            let missing: Vec<&String> = names.iter().filter(|n| !established.contains(*n)).collect();
+            Ok(if missing.is_empty() {
+                Probe::Ready(())
+            } else {
+                Probe::Pending(Some(format!(
+                    "{} not yet: {}",
+                    missing.len(),
+                    missing.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )))
+            })
+        })
+        .await
+    }
+
+    /// Reads one object (None when it does not exist).
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<DynamicObject>> {
+        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+        let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
+            Ok(x) => x,
+            Err(_) => return Ok(None),
+        };
+        self.count();
+        match self.api(&ar, &caps, ns).get_opt(name).await {
+            Ok(o) => Ok(o),
+            Err(e) if status_code(&e) == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lists objects of a kind (optionally in a namespace, with a label selector).
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        labels: Option<&str>,
+    ) -> Result<Vec<DynamicObject>> {
+        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+        let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
+            Ok(x) => x,
+            Err(_) => return Ok(vec![]),
+        };
+        self.count();
+        let mut lp = ListParams::default();
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+        }
+        let api = match (caps.scope == Scope::Cluster, ns) {
+            (true, _) | (false, None) => Api::all_with(self.client.clone(), &ar),
+            (false, Some(n)) => Api::namespaced_with(self.client.clone(), n, &ar),
+        };
+        match api.list(&lp).await {
+            Ok(l) => Ok(l.items),
+            Err(e) if status_code(&e) == Some(404) => Ok(vec![]),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The hosts and kubernetes phases over real SSH: a real `sshd` per test host (own hostname,
+//! /etc/hosts and blank loop-device Ceph volume, in its own namespaces) and the stand-in
+//! `snap`/`microk8s` scripts that follow docs/microk8s.md. MAAS is the simulator, with the
+//! machines already Deployed at the test hosts' addresses.
+
+mod support;
+
+use homelab::config::model::HostKeyChecking;
+use homelab::engine::context::RunOptions;
+use homelab::engine::phase::{PhaseId, Selection};
+use homelab::engine::ui::{Captured, OutputFormat, Ui};
+use homelab::maas::Status;
+use homelab::sim::lab::{Lab, LabOptions};
+use homelab::sim::maas::SimMachineSpec;
+use homelab::ssh::openssh_impl::{OpenSshConnector, SshOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::sshd::{PORT, SshLab};
+
+struct World {
+    lab: Lab,
+    ssh: SshLab,
+    yaml: String,
+}
+
+async fn world(names: &[&str], roles: &[&str], channel: &str) -> World {
+    let ssh = SshLab::start(names);
+    let lab = Lab::start(LabOptions { machines: 0, ..Default::default() }).await.unwrap();
+    let mut machines = String::new();
+    for (i, h) in ssh.hosts.iter().enumerate() {
+        let mac = format!("52:54:00:00:01:{:02x}", i + 1);
+        lab.maas.add_machine(SimMachineSpec::new(&h.hostname, &mac, &h.ip).status(Status::Deployed));
+        machines.push_str(&format!("  - {{hostname: {}, mac: \"{mac}\", role: {}}}\n", h.hostname, roles[i]));
+    }
+    let yaml = format!(
+        "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: sshlab}}\nmaas: {{url: {}, apiKeyFile: {}}}\nssh: {{user: root, port: {PORT}, identityFile: {}, knownHostsFile: {}, hostKeyChecking: accept-new}}\nmachines:\n{machines}kubernetes: {{distribution: microk8s, channel: {channel}, addons: [dns]}}\n",
+        lab.maas.url,
+        lab.path("maas.key").display(),
+        ssh.client_key.display(),
+        ssh.dir.path().join("known_hosts").display()
+    );
+    World { lab, ssh, yaml }
+}
+
+fn connector(w: &World, checking: HostKeyChecking) -> Arc<OpenSshConnector> {
+    let opts = SshOptions {
+        user: "root".into(),
+        port: PORT,
+        identity_file: Some(w.ssh.client_key.clone()),
+        known_hosts_file: w.ssh.dir.path().join("known_hosts"),
+        host_key_checking: checking,
+        jump_host: None,
+        control_dir: std::env::temp_dir().join(format!("hlc{}", std::process::id())),
+        connect_timeout: Duration::from_secs(5),
+        config_file: Some(std::path::PathBuf::from("/dev/null")),
+    };
+    Arc::new(OpenSshConnector::new(opts).unwrap())
+}
+
+fn opts() -> RunOptions {
+    RunOptions {
+        selection: Selection { only: vec![PhaseId::Hosts, PhaseId::Kubernetes], ..Default::default() },
+        ..RunOptions::fast()
+    }
+}
+
+async fn up(w: &World, checking: HostKeyChecking) -> (anyhow::Result<homelab::engine::runner::RunReport>, Captured) {
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let cx = w.lab.ctx(&w.yaml, connector(w, checking), ui, opts()).unwrap();
+    (homelab::engine::up(cx).await, cap)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_real_hosts_install_join_and_converge() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas", "kvm4", "kvm5"], &["control-plane", "worker", "worker"], "1.33/stable").await;
+    w.ssh.fault("invalid-token-once");
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert!(r.changes >= 5, "{}", cap.all());
+    for h in ["maas", "kvm4", "kvm5"] {
+        assert_eq!(w.ssh.host(h).count("snap install microk8s --classic --channel=1.33/stable"), 1, "{h}");
+    }
+    // kvm4's first token was refused and retried with a fresh one; both joined as workers.
+    assert!(cap.all().contains("retrying with a fresh one"), "{}", cap.all());
+    assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 2);
+    assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 1);
+    for h in ["kvm4", "kvm5"] {
+        assert!(
+            w.ssh.host(h).commands().iter().filter(|c| c.starts_with("microk8s join")).all(|c| c.ends_with("--worker")),
+            "{h}"
+        );
+    }
+    assert_eq!(w.ssh.host("maas").count("microk8s add-node"), 3);
+    // The join tokens never reach the output.
+    let all = cap.all();
+    for c in w
+        .ssh
+        .host("kvm4")
+        .commands()
+        .iter()
+        .chain(w.ssh.host("kvm5").commands().iter())
+        .filter(|c| c.starts_with("microk8s join"))
+    {
+        let token = c.split('/').nth(1).unwrap();
+        assert!(!all.contains(token), "join token {token} leaked:\n{all}");
+    }
+    // The kubeconfig points at the control plane homelab knows, under homelab-<name>.
+    let kc = std::fs::read_to_string(w.lab.path("state/kubeconfig")).unwrap();
+    assert!(kc.contains(&format!("server: https://{}:16443", w.ssh.host("maas").ip)), "{kc}");
+    assert!(kc.contains("homelab-sshlab"));
+
+    // A second run changes nothing and runs no install or join command.
+    let before: Vec<usize> = w.ssh.hosts.iter().map(|h| h.commands().len()).collect();
+    let t = Instant::now();
+    let (r2, cap2) = up(&w, HostKeyChecking::Strict).await;
+    let r2 = r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all()));
+    let wall = t.elapsed();
+    assert_eq!(r2.changes, 0, "{}", cap2.all());
+    for (h, b) in w.ssh.hosts.iter().zip(before) {
+        let new: Vec<String> = h.commands().into_iter().skip(b).collect();
+        assert!(
+            !new.iter()
+                .any(|c| c.contains("install") || c.contains("join") || c.contains("add-node") || c.contains("enable")),
+            "{}: {new:?}",
+            h.hostname
+        );
+    }
+    eprintln!("converged re-run over 3 real-sshd hosts: {:.2}s", wall.as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_1_26_writes_real_etc_hosts_and_refuses_a_changed_host_key() {
+    if !support::sshd::available() {
+        return;
+    }
+    let mut w =
+        world(&["maas", "kvm4", "kvm5"], &["control-plane", "control-plane", "control-plane"], "1.26/stable").await;
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    for h in &w.ssh.hosts {
+        let etc = h.etc_hosts();
+        assert!(etc.contains("# homelab: begin"), "{}: {etc}", h.hostname);
+        for other in &w.ssh.hosts {
+            assert!(etc.contains(&format!("{} {}", other.ip, other.hostname)), "{}: {etc}", h.hostname);
+        }
+        assert!(etc.starts_with("127.0.0.1 localhost"), "the rest of /etc/hosts is kept: {etc}");
+    }
+    // The machine is reinstalled (new host key): homelab refuses it.
+    w.ssh.host_mut("kvm5").change_host_key();
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("kvm5"), "{e}");
+    assert!(e.contains("host key of") && e.contains("changed"), "{e}\n{}", cap.all());
+    assert!(e.contains("ssh-keygen -R"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_filesystem_signature_on_the_ceph_volume_is_refused() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas"], &["control-plane"], "1.33/stable").await;
+    w.ssh.host("maas").format_ceph_volume();
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("carries a `ext4` signature") && e.contains("wipefs -a /dev/vgroot/ceph"), "{e}\n{}", cap.all());
+    assert_eq!(w.ssh.host("maas").count("snap install"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_between_joins_converges_with_each_node_joined_once() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas", "kvm4", "kvm5"], &["control-plane", "control-plane", "control-plane"], "1.33/stable").await;
+    {
+        let run = up(&w, HostKeyChecking::AcceptNew);
+        let watch = async {
+            while w.ssh.host("kvm4").count("microk8s join") == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! { _ = run => panic!("finished before the kill"), _ = watch => {} }
+    }
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
+    assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 1);
+}

@@ -1,0 +1,4 @@
+//! Shared test support.
+
+pub mod mirror;
+pub mod sshd;
