@@ -2,3 +2,5 @@
 
 pub mod bundle;
 pub mod catalog;
+pub mod rook;
+pub mod strimzi;

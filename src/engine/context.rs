@@ -202,6 +202,15 @@ impl Ctx {
         self.ui.emit(Event::Step { phase, target: target.into(), action: action.into() });
     }
 
+    /// A batch of `n` changes made by one action (e.g. objects an apply created or changed).
+    pub fn changed(&self, phase: PhaseId, target: &str, action: impl Into<String>, n: u32) {
+        if n == 0 {
+            return;
+        }
+        self.changes[phase as usize].fetch_add(n, Ordering::Relaxed);
+        self.ui.emit(Event::Step { phase, target: target.into(), action: action.into() });
+    }
+
     pub fn info(&self, phase: PhaseId, target: &str, message: impl Into<String>) {
         self.ui.emit(Event::Info { phase, target: target.into(), message: message.into() });
     }

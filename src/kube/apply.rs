@@ -374,18 +374,19 @@ impl Applier {
             };
             before.insert(key, existing);
         }
-        let results: Vec<Result<Outcome>> = futures::stream::iter(items.iter().map(|o| {
+        type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>>;
+        let mut futs: Vec<Fut<'_>> = Vec::with_capacity(items.len());
+        for o in items.iter().copied() {
             let g = gvk(o);
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
             let name = o["metadata"]["name"].as_str().unwrap_or("").to_owned();
             let prior = g
                 .ok()
                 .and_then(|g| before.get(&(g.api_version(), g.kind.clone(), ns)).and_then(|m| m.get(&name)).cloned());
-            async move { self.apply_one(o, prior.as_deref()).await }
-        }))
-        .buffered(self.opts.concurrency.max(1))
-        .collect()
-        .await;
+            futs.push(Box::pin(async move { self.apply_one(o, prior.as_deref()).await }));
+        }
+        let results: Vec<Result<Outcome>> =
+            futures::stream::iter(futs).buffered(self.opts.concurrency.max(1)).collect().await;
         let mut counts = Counts::default();
         for r in results {
             counts.add(r?);

@@ -1081,10 +1081,9 @@ fn validate(st: &mut ApiState, kind: &Kind, version: &str, obj: &Value) -> Resul
             v
         }
     };
-    // Metadata is validated by the server itself, not by the CRD schema.
+    // Status is written through the status subresource, not validated here.
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
-        m.remove("metadata");
         m.remove("status");
     }
     let errs: Vec<String> =

@@ -158,3 +158,73 @@ impl Connector for NoHosts {
         anyhow::bail!("no host connections in this run ({})", host.hostname)
     }
 }
+
+/// Timing of a full simulated lab (MAAS, hosts, API server, operators).
+#[derive(Debug, Clone)]
+pub struct FullLabOptions {
+    pub lab: LabOptions,
+    pub hosts: super::hosts::SimHostsConfig,
+    pub api: super::apiserver::SimApiConfig,
+    /// Per-step delay of the simulated Rook and Strimzi operators.
+    pub operator_step: Duration,
+}
+
+impl Default for FullLabOptions {
+    fn default() -> Self {
+        FullLabOptions {
+            lab: LabOptions::default(),
+            hosts: super::hosts::SimHostsConfig::default(),
+            api: super::apiserver::SimApiConfig::default(),
+            operator_step: Duration::from_millis(50),
+        }
+    }
+}
+
+/// MAAS, hosts and the Kubernetes API wired together: deployed machines become SSH-able
+/// hosts, joined nodes appear as Nodes, and the simulated operators act on the API server.
+pub struct FullLab {
+    pub lab: Lab,
+    pub hosts: Arc<super::hosts::SimHosts>,
+    pub api: super::apiserver::SimApiServer,
+    pub rook: Arc<super::operators::RookOperator>,
+    pub strimzi: Arc<super::operators::StrimziOperator>,
+}
+
+impl FullLab {
+    pub async fn start(opts: FullLabOptions) -> anyhow::Result<FullLab> {
+        let lab = Lab::start(opts.lab.clone()).await?;
+        let api = super::apiserver::SimApiServer::start(opts.api.clone()).await?;
+        let hosts = lab.hosts(super::hosts::SimHostsConfig { api_server: Some(api.url.clone()), ..opts.hosts.clone() });
+        let h = hosts.clone();
+        api.set_nodes(Arc::new(move || h.nodes()));
+        let rook = Arc::new(super::operators::RookOperator::new(opts.operator_step));
+        let strimzi = Arc::new(super::operators::StrimziOperator::new(opts.operator_step));
+        api.add_operator(rook.clone());
+        api.add_operator(strimzi.clone());
+        Ok(FullLab { lab, hosts, api, rook, strimzi })
+    }
+
+    /// A run context; manifests come from `manifests` (a directory with the mirror layout).
+    pub fn ctx(&self, yaml: &str, ui: Ui, opts: RunOptions, manifests: ManifestSource) -> anyhow::Result<Arc<Ctx>> {
+        let cat = crate::addons::catalog::Catalog::embedded()?;
+        self.ctx_with_catalog(yaml, ui, opts, manifests, &cat)
+    }
+
+    pub fn ctx_with_catalog(
+        &self,
+        yaml: &str,
+        ui: Ui,
+        opts: RunOptions,
+        manifests: ManifestSource,
+        cat: &crate::addons::catalog::Catalog,
+    ) -> anyhow::Result<Arc<Ctx>> {
+        let v = crate::config::validate_bytes(yaml.as_bytes(), "lab.yaml", cat);
+        let rendered = v.render();
+        let cluster = v.cluster.ok_or_else(|| anyhow::anyhow!("lab config invalid:\n{rendered}"))?;
+        let state = self.lab.path("state");
+        std::fs::create_dir_all(&state)?;
+        let mut env = self.lab.env(self.hosts.clone(), &state)?;
+        env.manifests = manifests;
+        Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, env)))
+    }
+}

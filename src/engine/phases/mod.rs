@@ -1,8 +1,11 @@
 //! The phases of `up`, one file each, in the order they run.
 
+pub mod addons;
 pub mod hosts;
+pub mod kafka;
 pub mod kubernetes;
 pub mod machines;
+pub mod storage;
 
 use super::phase::PhaseId;
 use super::runner::Phase;
@@ -29,6 +32,7 @@ pub fn build(id: PhaseId) -> Option<Arc<dyn Phase>> {
         PhaseId::Machines => Some(Arc::new(machines::MachinesPhase::default())),
         PhaseId::Hosts => Some(Arc::new(hosts::HostsPhase)),
         PhaseId::Kubernetes => Some(Arc::new(kubernetes::KubernetesPhase)),
-        _ => None,
+        PhaseId::Storage => Some(Arc::new(storage::StoragePhase::default())),
+        PhaseId::Kafka => Some(Arc::new(kafka::KafkaPhase::default())),
     }
 }

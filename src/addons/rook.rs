@@ -1,0 +1,206 @@
+//! Rook: the pinned operator bundle with the MicroK8s kubelet path set where the release
+//! reads it, and the objects homelab renders from the release's own examples — the
+//! CephCluster (each machine's Ceph volume listed explicitly, mon/mgr counts fitted to the
+//! machines), the `.mgr` pool sized for small clusters, and each declared pool with its
+//! StorageClass.
+
+use super::bundle::parse_manifest;
+use super::catalog::{FileRole, RookRelease};
+use crate::config::{Cluster, Pool, Rook};
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The downloaded, verified files of a release: path → text.
+pub type Files = HashMap<String, String>;
+
+fn file<'a>(files: &'a Files, rel: &RookRelease, name: &str) -> Result<&'a str> {
+    let f = rel
+        .files
+        .iter()
+        .find(|f| f.path.ends_with(name))
+        .ok_or_else(|| anyhow!("the catalog entry of Rook {} has no {name}", rel.version))?;
+    files.get(&f.path).map(String::as_str).ok_or_else(|| anyhow!("{} was not downloaded", f.path))
+}
+
+/// Removes null-valued keys (upstream examples carry `annotations:` with nothing after it).
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// The operator objects in file order, the kubelet path patched in for MicroK8s.
+pub fn operator_objects(rel: &RookRelease, files: &Files, microk8s: bool) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for f in rel.files.iter().filter(|f| f.role != FileRole::Template) {
+        let text = files.get(&f.path).ok_or_else(|| anyhow!("{} was not downloaded", f.path))?;
+        out.extend(parse_manifest(text, &f.path)?);
+    }
+    if microk8s {
+        set_kubelet_dir(rel, &mut out, Rook::MICROK8S_KUBELET_DIR)?;
+    }
+    for o in &mut out {
+        strip_nulls(o);
+    }
+    Ok(out)
+}
+
+/// Sets the kubelet directory where this Rook release reads it (`catalog.kubeletDirPath`).
+pub fn set_kubelet_dir(rel: &RookRelease, objs: &mut [Value], dir: &str) -> Result<()> {
+    let k = &rel.kubelet_dir_path;
+    let target = objs
+        .iter_mut()
+        .find(|o| o["kind"] == k.kind.as_str() && o["metadata"]["name"] == k.name.as_str())
+        .ok_or_else(|| {
+            anyhow!(
+                "Rook {}'s files have no {} {} to carry the MicroK8s kubelet path (catalog: {})",
+                rel.version,
+                k.kind,
+                k.name,
+                k.field
+            )
+        })?;
+    let mut cur = target;
+    let parts: Vec<&str> = k.field.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            cur[*p] = json!(dir);
+        } else {
+            if !cur[*p].is_object() {
+                cur[*p] = json!({});
+            }
+            cur = &mut cur[*p];
+        }
+    }
+    Ok(())
+}
+
+/// Mons: 3 when there are 3+ nodes, else 1 (an even count gains nothing; 2 loses quorum
+/// with either). Mgrs: 2 when possible.
+pub fn mon_mgr_counts(nodes: usize) -> (u32, u32) {
+    (if nodes >= 3 { 3 } else { 1 }, if nodes >= 2 { 2 } else { 1 })
+}
+
+/// The CephCluster, from the release's `cluster.yaml` with homelab's storage selection.
+pub fn render_cluster(rel: &RookRelease, files: &Files, cluster: &Cluster) -> Result<Value> {
+    let text = file(files, rel, "deploy/examples/cluster.yaml")?;
+    let mut docs = parse_manifest(text, "cluster.yaml")?;
+    let mut c = docs
+        .drain(..)
+        .find(|d| d["kind"] == "CephCluster")
+        .ok_or_else(|| anyhow!("Rook {}'s cluster.yaml has no CephCluster", rel.version))?;
+    strip_nulls(&mut c);
+    let nodes: Vec<Value> = cluster
+        .ceph_machines()
+        .map(|m| json!({"name": m.hostname, "devices": [{"name": m.ceph_device().unwrap_or_default()}]}))
+        .collect();
+    let (mons, mgrs) = mon_mgr_counts(cluster.machines.len().max(nodes.len()));
+    c["metadata"] = json!({"name": Rook::CLUSTER_NAME, "namespace": Rook::NAMESPACE});
+    c["spec"]["mon"]["count"] = json!(mons);
+    c["spec"]["mon"]["allowMultiplePerNode"] = json!(false);
+    c["spec"]["mgr"]["count"] = json!(mgrs);
+    c["spec"]["mgr"]["allowMultiplePerNode"] = json!(false);
+    // Rook never picks logical volumes on its own: list each machine's volume explicitly.
+    c["spec"]["storage"] =
+        json!({"useAllNodes": false, "useAllDevices": false, "onlyApplyOSDPlacement": false, "nodes": nodes});
+    Ok(c)
+}
+
+/// Ceph's own `.mgr` pool, sized for the number of hosts with OSDs (the default size 3
+/// keeps a 1–2 host cluster from ever reaching HEALTH_OK).
+pub fn render_mgr_pool(hosts: usize) -> Value {
+    let size = hosts.clamp(1, 3);
+    json!({
+        "apiVersion": "ceph.rook.io/v1", "kind": "CephBlockPool",
+        "metadata": {"name": "builtin-mgr", "namespace": Rook::NAMESPACE},
+        "spec": {"name": ".mgr", "failureDomain": "host", "replicated": {"size": size, "requireSafeReplicaSize": size > 1}, "parameters": {"compression_mode": "none"}, "mirroring": {"enabled": false}}
+    })
+}
+
+/// A declared pool and its StorageClass, from the release's `csi/rbd/storageclass.yaml`
+/// (provisioner, parameters and secrets as that release has them).
+pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Value, Option<Value>)> {
+    let text = file(files, rel, "csi/rbd/storageclass.yaml")?;
+    let docs = parse_manifest(text, "storageclass.yaml")?;
+    let mut p = docs
+        .iter()
+        .find(|d| d["kind"] == "CephBlockPool")
+        .cloned()
+        .ok_or_else(|| anyhow!("storageclass.yaml has no CephBlockPool"))?;
+    let sc_t = docs
+        .iter()
+        .find(|d| d["kind"] == "StorageClass")
+        .cloned()
+        .ok_or_else(|| anyhow!("storageclass.yaml has no StorageClass"))?;
+    strip_nulls(&mut p);
+    p["metadata"] = json!({"name": pool.name, "namespace": Rook::NAMESPACE});
+    p["spec"]["failureDomain"] = json!(match pool.failure_domain {
+        crate::config::model::FailureDomain::Host => "host",
+        crate::config::model::FailureDomain::Osd => "osd",
+    });
+    p["spec"]["replicated"] = json!({"size": pool.replicas, "requireSafeReplicaSize": pool.replicas > 1});
+    let sc = match &pool.storage_class {
+        None => None,
+        Some(s) => {
+            let mut sc = sc_t.clone();
+            strip_nulls(&mut sc);
+            let mut md = json!({"name": s.name});
+            if s.default {
+                md["annotations"] = json!({"storageclass.kubernetes.io/is-default-class": "true"});
+            }
+            sc["metadata"] = md;
+            sc["parameters"]["pool"] = json!(pool.name);
+            sc["parameters"]["clusterID"] = json!(Rook::NAMESPACE);
+            sc["parameters"]["csi.storage.k8s.io/fstype"] = json!("ext4");
+            sc["reclaimPolicy"] = json!("Delete");
+            sc["allowVolumeExpansion"] = json!(true);
+            Some(sc)
+        }
+    };
+    Ok((p, sc))
+}
+
+/// StorageClass fields Kubernetes does not let change in place.
+pub fn immutable_differences(live: &Value, want: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["provisioner", "reclaimPolicy", "volumeBindingMode"] {
+        let (l, w) = (&live[f], &want[f]);
+        if !w.is_null() && l != w {
+            out.push(format!("{f}: {l} → {w}"));
+        }
+    }
+    let lp = live["parameters"].as_object().cloned().unwrap_or_default();
+    let wp = want["parameters"].as_object().cloned().unwrap_or_default();
+    for (k, v) in &wp {
+        if lp.get(k) != Some(v) {
+            out.push(format!(
+                "parameters.{k}: {} → {v}",
+                lp.get(k).map(|x| x.to_string()).unwrap_or_else(|| "(none)".into())
+            ));
+        }
+    }
+    for k in lp.keys().filter(|k| !wp.contains_key(*k)) {
+        out.push(format!("parameters.{k} would be removed"));
+    }
+    out
+}
+
+/// Checks a release's bundle has what homelab needs (used before anything is applied).
+pub fn check_bundle(rel: &RookRelease, files: &Files) -> Result<()> {
+    for name in ["deploy/examples/cluster.yaml", "csi/rbd/storageclass.yaml"] {
+        file(files, rel, name)?;
+    }
+    if rel.files.iter().any(|f| f.path.ends_with("psp.yaml")) {
+        bail!(
+            "the catalog lists psp.yaml for Rook {}; PodSecurityPolicy is gone since Kubernetes 1.25 and homelab never applies it",
+            rel.version
+        );
+    }
+    Ok(())
+}

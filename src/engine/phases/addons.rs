@@ -1,0 +1,188 @@
+//! What the storage and kafka phases share: downloading a pinned release in the background
+//! (it overlaps with the machines being deployed), applying objects with a change report,
+//! and the dry-run comparison of desired objects with the live ones.
+
+use crate::addons::bundle::{self, Release};
+use crate::addons::catalog::{FileRole, PinnedFile};
+use crate::engine::context::{Ctx, ManifestSource};
+use crate::engine::phase::PhaseId;
+use crate::engine::runner::Planned;
+use crate::kube::apply::{Applier, ApplyOptions, ApplyReport, describe};
+use anyhow::{Result, anyhow};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+pub type Files = HashMap<String, String>;
+
+/// A release download that runs while other phases work.
+#[derive(Default)]
+pub struct Download {
+    task: Mutex<Option<JoinHandle<Result<Files>>>>,
+    done: tokio::sync::Mutex<Option<Files>>,
+}
+
+impl Download {
+    /// Starts fetching every file of a release the phase needs (templates included).
+    pub fn start(&self, src: ManifestSource, project: &'static str, version: String, files: Vec<PinnedFile>) {
+        let task = tokio::spawn(async move {
+            crate::tls::install_crypto_provider();
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(300))
+                .build()?;
+            let mut out = Files::new();
+            for f in files {
+                let bytes = bundle::fetch(&http, &src, Release { project, version: &version }, &f).await?;
+                let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", f.path))?;
+                out.insert(f.path.clone(), text);
+            }
+            Ok(out)
+        });
+        if let Ok(mut t) = self.task.lock() {
+            *t = Some(task);
+        }
+    }
+
+    /// The downloaded files (waits for the download).
+    pub async fn files(&self) -> Result<Files> {
+        let mut done = self.done.lock().await;
+        if let Some(f) = done.as_ref() {
+            return Ok(f.clone());
+        }
+        let task = self
+            .task
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .ok_or_else(|| anyhow!("the release download was never started"))?;
+        let files = task.await.map_err(|e| anyhow!("the download task stopped: {e}"))??;
+        *done = Some(files.clone());
+        Ok(files)
+    }
+}
+
+pub fn wanted_files(files: &[PinnedFile]) -> Vec<PinnedFile> {
+    files
+        .iter()
+        .filter(|f| {
+            f.role != FileRole::Template || f.path.ends_with("cluster.yaml") || f.path.ends_with("storageclass.yaml")
+        })
+        .cloned()
+        .collect()
+}
+
+pub fn applier(cx: &Ctx, phase: PhaseId, client: kube::Client) -> Applier {
+    let t = cx.opts.timings;
+    Applier::new(
+        client,
+        cx.ui.clone(),
+        phase,
+        ApplyOptions {
+            crd_deadline: t.deadline(cx.cluster.timeouts.operator),
+            backoff: t.kube_poll,
+            ..Default::default()
+        },
+    )
+}
+
+/// Applies and reports: one change per object created or changed.
+pub async fn apply(
+    cx: &Ctx,
+    phase: PhaseId,
+    a: &Applier,
+    target: &str,
+    what: &str,
+    objs: &[Value],
+) -> Result<ApplyReport> {
+    let r = a.apply(objs).await?;
+    let (mut created, mut changed) = (0, 0);
+    for c in r.stages.values() {
+        created += c.created;
+        changed += c.changed;
+    }
+    let unchanged = r.objects() - created - changed;
+    cx.changed(phase, target, format!("apply {what}: {created} created, {changed} changed, {unchanged} unchanged (server-side apply, field manager homelab)"), created + changed);
+    Ok(r)
+}
+
+/// Whether every field of `want` has the same value in `live` (what a dry run calls "in sync").
+pub fn subset(want: &Value, live: &Value) -> bool {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| l.get(k).is_some_and(|lv| subset(v, lv))),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    }
+}
+
+/// Dry run: what applying `objs` would do, against the live cluster when reachable.
+pub async fn plan_objects(
+    a: Option<&Applier>,
+    target: &str,
+    objs: &[Value],
+    summarize: Option<&str>,
+) -> Result<Vec<Planned>> {
+    let mut creates = Vec::new();
+    let mut updates = Vec::new();
+    for o in objs {
+        let live = match a {
+            Some(a) => {
+                let av = o["apiVersion"].as_str().unwrap_or("");
+                a.get(
+                    av,
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["namespace"].as_str(),
+                    o["metadata"]["name"].as_str().unwrap_or(""),
+                )
+                .await
+                .ok()
+                .flatten()
+            }
+            None => None,
+        };
+        match live {
+            None => creates.push(describe(o)),
+            Some(l) => {
+                let lv = serde_json::to_value(&l)?;
+                let mut w = o.clone();
+                if let Some(m) = w.as_object_mut() {
+                    m.remove("status");
+                }
+                if !subset(&w, &lv) {
+                    updates.push(describe(o));
+                }
+            }
+        }
+    }
+    Ok(match summarize {
+        Some(what) if creates.len() + updates.len() > 0 => {
+            vec![Planned::new(
+                target,
+                format!(
+                    "apply {what}: {} to create, {} to update, {} unchanged",
+                    creates.len(),
+                    updates.len(),
+                    objs.len() - creates.len() - updates.len()
+                ),
+            )]
+        }
+        Some(_) => vec![],
+        None => creates
+            .into_iter()
+            .map(|d| Planned::new(target, format!("create {d}")))
+            .chain(updates.into_iter().map(|d| Planned::new(target, format!("update {d}"))))
+            .collect(),
+    })
+}
+
+/// The cluster's client for a dry run: `None` when the cluster does not exist yet.
+pub async fn try_client(cx: &Ctx) -> Option<kube::Client> {
+    let c = cx.kube().await.ok()?;
+    // A kubeconfig that points nowhere yet (first run) counts as "no cluster".
+    match tokio::time::timeout(Duration::from_secs(5), c.apiserver_version()).await {
+        Ok(Ok(_)) => Some(c),
+        _ => None,
+    }
+}

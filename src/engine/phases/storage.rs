@@ -1,0 +1,231 @@
+//! Phase `storage` (Rook/Ceph): the pinned operator bundle (MicroK8s kubelet path set where
+//! the release reads it), the CephCluster with each machine's Ceph volume listed explicitly,
+//! a wait until the cluster is Ready for the current generation, healthy, with one running
+//! OSD on every machine that has a Ceph volume (phase Ready alone can mean zero OSDs), then
+//! the `.mgr` pool, each declared pool and its StorageClass. A StorageClass whose immutable
+//! fields differ is reported, never forced.
+
+use super::addons::{self, Download};
+use crate::addons::rook;
+use crate::config::Rook;
+use crate::engine::context::Ctx;
+use crate::engine::phase::PhaseId;
+use crate::engine::runner::{Phase, Planned};
+use crate::engine::wait::{Probe, WaitSpec, wait_for};
+use crate::kube::apply::Applier;
+use crate::kube::wait::{Check, Expect, ObjectRef, deployment_available, wait_object};
+use anyhow::{Result, anyhow};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+const PHASE: PhaseId = PhaseId::Storage;
+
+#[derive(Default)]
+pub struct StoragePhase {
+    download: Download,
+}
+
+fn rook(cx: &Ctx) -> Result<&Rook> {
+    cx.cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))
+}
+
+/// The objects after the operator: the CephCluster and the `.mgr` pool.
+fn cluster_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<Value>> {
+    let r = rook(cx)?;
+    Ok(vec![
+        rook::render_cluster(&r.release, files, &cx.cluster)?,
+        rook::render_mgr_pool(cx.cluster.ceph_machines().count()),
+    ])
+}
+
+fn pool_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<(Value, Option<Value>)>> {
+    let r = rook(cx)?;
+    r.pools.iter().map(|p| rook::render_pool(&r.release, files, p)).collect()
+}
+
+/// Waits until the CephCluster is Ready for its current generation, not HEALTH_ERR, and
+/// every machine with a Ceph volume runs an OSD.
+async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
+    let expect = Expect::condition("Ready", "True")
+        .with_generation()
+        .field("/status/ceph/health", Check::OneOf(vec![json!("HEALTH_OK"), json!("HEALTH_WARN")]));
+    let hosts: Vec<String> = cx.cluster.ceph_machines().map(|m| m.hostname.clone()).collect();
+    let spec = WaitSpec {
+        phase: PHASE,
+        target: format!("CephCluster {}/{}", Rook::NAMESPACE, Rook::CLUSTER_NAME),
+        what: format!("Ceph Ready with one OSD on each of {} machine{}", hosts.len(), if hosts.len() == 1 { "" } else { "s" }),
+        deadline: cx.opts.timings.deadline(cx.cluster.timeouts.ceph),
+        backoff: cx.opts.timings.kube_poll,
+        hint: "`kubectl -n rook-ceph get pods` shows the mons, mgrs and OSDs; a missing OSD: `kubectl -n rook-ceph logs -l app=rook-ceph-osd-prepare` on that node (is its Ceph volume blank?); first image pulls on old PCs can take many minutes — raise `timeouts.ceph`".into(),
+    };
+    wait_for(&cx.ui, &spec, || async {
+        let c = a.get("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME).await?;
+        let Some(c) = c else { return Ok(Probe::Pending(Some("CephCluster not created yet".into()))) };
+        let c = serde_json::to_value(&c)?;
+        if c.pointer("/status/ceph/health").and_then(Value::as_str) == Some("HEALTH_ERR") {
+            let details = c.pointer("/status/ceph/details").map(|d| d.to_string()).unwrap_or_default();
+            return Ok(Probe::Failed(anyhow!(
+                "Ceph reports HEALTH_ERR: {details}\n  hint: run the Rook toolbox and `ceph health detail`"
+            )));
+        }
+        let phase = c
+            .pointer("/status/message")
+            .or(c.pointer("/status/phase"))
+            .and_then(Value::as_str)
+            .unwrap_or("no status yet")
+            .to_owned();
+        let osds = a.list("v1", "Pod", Some(Rook::NAMESPACE), Some("app=rook-ceph-osd")).await?;
+        let running: Vec<String> = osds
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+            .filter_map(|p| {
+                p.pointer("/metadata/labels/topology-location-host")
+                    .or(p.pointer("/spec/nodeName"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        let missing: Vec<&String> = hosts.iter().filter(|h| !running.iter().any(|r| r == *h)).collect();
+        Ok(match (expect.unmet(&c), missing.is_empty()) {
+            (None, true) => Probe::Ready(()),
+            (unmet, _) => {
+                let mut msg = format!("{phase}; OSDs on {} of {} machines", hosts.len() - missing.len(), hosts.len());
+                if !missing.is_empty() {
+                    msg.push_str(&format!(
+                        " (none on {})",
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                if let Some(u) = unmet {
+                    msg.push_str(&format!("; {u}"));
+                }
+                Probe::Pending(Some(msg))
+            }
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl Phase for StoragePhase {
+    fn id(&self) -> PhaseId {
+        PHASE
+    }
+
+    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
+        let r = rook(cx)?;
+        self.download.start(
+            cx.env.manifests.clone(),
+            "rook",
+            r.release.version.clone(),
+            addons::wanted_files(&r.release.files),
+        );
+        let files = self.download.files().await?;
+        rook::check_bundle(&r.release, &files)?;
+        let client = addons::try_client(cx).await;
+        let a = client.map(|c| addons::applier(cx, PHASE, c));
+        let mut out = Vec::new();
+        let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
+        out.extend(
+            addons::plan_objects(
+                a.as_ref(),
+                "rook-ceph",
+                &ops,
+                Some(&format!("the Rook {} operator bundle ({} objects)", r.release.version, ops.len())),
+            )
+            .await?,
+        );
+        out.extend(addons::plan_objects(a.as_ref(), "rook-ceph", &cluster_objects(cx, &files)?, None).await?);
+        for (pool, sc) in pool_objects(cx, &files)? {
+            out.extend(addons::plan_objects(a.as_ref(), "rook-ceph", &[pool], None).await?);
+            if let Some(sc) = sc {
+                out.extend(addons::plan_objects(a.as_ref(), "cluster", &[sc], None).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn prepare(&self, cx: &Ctx) -> Result<()> {
+        let r = rook(cx)?;
+        self.download.start(
+            cx.env.manifests.clone(),
+            "rook",
+            r.release.version.clone(),
+            addons::wanted_files(&r.release.files),
+        );
+        Ok(())
+    }
+
+    async fn finish(&self, cx: &Ctx) -> Result<()> {
+        let r = rook(cx)?;
+        let files = self.download.files().await?;
+        rook::check_bundle(&r.release, &files)?;
+        let a = addons::applier(cx, PHASE, cx.kube().await?);
+        let t = cx.opts.timings;
+        let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
+        addons::apply(cx, PHASE, &a, "rook-ceph", &format!("the Rook {} operator bundle", r.release.version), &ops)
+            .await?;
+        let mut operators = vec!["rook-ceph-operator"];
+        if r.release.uses_csi_operator() {
+            operators.push("ceph-csi-controller-manager");
+        }
+        for d in operators {
+            wait_object(
+                &a,
+                &cx.ui,
+                PHASE,
+                &ObjectRef::new("apps/v1", "Deployment", Some(Rook::NAMESPACE), d),
+                "Available",
+                &deployment_available(),
+                t.deadline(cx.cluster.timeouts.operator),
+                t.kube_poll,
+                &format!("`kubectl -n rook-ceph describe deployment {d}` and the pod's events (image pulls on a slow uplink take long)"),
+            )
+            .await?;
+        }
+        addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
+            .await?;
+        wait_ceph(cx, &a).await?;
+        for (pool, sc) in pool_objects(cx, &files)? {
+            let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            addons::apply(cx, PHASE, &a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;
+            wait_object(
+                &a,
+                &cx.ui,
+                PHASE,
+                &ObjectRef::new("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), &name),
+                "pool Ready",
+                &Expect::default().with_generation().field("/status/phase", Check::Equals(json!("Ready"))),
+                t.deadline(cx.cluster.timeouts.ceph),
+                t.kube_poll,
+                "`kubectl -n rook-ceph describe cephblockpool` shows why; a pool needs as many hosts with OSDs as its replicas",
+            )
+            .await?;
+            if let Some(sc) = sc {
+                let sc_name = sc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let live = a.get("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;
+                let diffs = match &live {
+                    Some(l) => rook::immutable_differences(&serde_json::to_value(l)?, &sc),
+                    None => vec![],
+                };
+                if diffs.is_empty() {
+                    addons::apply(cx, PHASE, &a, "cluster", &format!("StorageClass {sc_name}"), &[sc]).await?;
+                } else {
+                    cx.drift(
+                        PHASE,
+                        &format!("StorageClass {sc_name}"),
+                        format!("immutable fields differ: {}", diffs.join("; ")),
+                        format!("Kubernetes cannot change these in place; `kubectl delete storageclass {sc_name}` and run homelab up again (existing volumes are kept)"),
+                    );
+                }
+            }
+        }
+        cx.info(
+            PHASE,
+            "rook-ceph",
+            format!("Ceph healthy with OSDs on {} machines", cx.cluster.ceph_machines().count()),
+        );
+        Ok(())
+    }
+}
