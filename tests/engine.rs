@@ -46,10 +46,14 @@ async fn seed_1_26_three_control_planes_join_once_and_converge() {
     let nodes = hosts.nodes();
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().all(|n| n.ready && !n.worker));
-    // 1.26 needs every node to resolve the others: the homelab block is on every machine.
+    // 1.26: the first control plane must resolve every joining node; the others resolve it.
+    assert!(hosts.etc_hosts("maas").contains("kvm4") && hosts.etc_hosts("maas").contains("kvm5"));
     for h in ["maas", "kvm4", "kvm5"] {
         let etc = hosts.etc_hosts(h);
-        assert!(etc.contains("# homelab: begin") && etc.contains("kvm5"), "{h}: {etc}");
+        assert!(
+            etc.contains("# homelab: begin") && etc.contains(&format!(" {h}\n")) && etc.contains(" maas\n"),
+            "{h}: {etc}"
+        );
         assert_eq!(hosts.count(h, "snap install microk8s --classic --channel=1.26/stable"), 1);
     }
     assert_eq!(hosts.count("kvm4", "microk8s join"), 1);

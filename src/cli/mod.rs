@@ -271,6 +271,14 @@ fn control_dir() -> PathBuf {
     base.join(format!("homelab-{}", rustix::process::getuid().as_raw()))
 }
 
+/// Parses `30m`, `90s`, `0s` for command-line options.
+pub fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::config::validate::parse_duration(s).ok_or_else(|| format!("`{s}` is not a duration (e.g. 30s, 10m, 1h)"))
+}
+
 /// `cluster.yaml` unless given.
 pub fn default_file(f: Option<PathBuf>) -> PathBuf {
     f.unwrap_or_else(|| PathBuf::from("cluster.yaml"))

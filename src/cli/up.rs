@@ -34,9 +34,13 @@ pub struct UpArgs {
     /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
     #[arg(long)]
     pub redeploy_failed: bool,
-    /// Machines worked on at once.
+    /// Machines worked on at once over SSH.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallel: usize,
+    /// Wait this long for another homelab run on this cluster to finish (e.g. `10m`);
+    /// without it a second run exits at once, naming the holder.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
     #[command(flatten)]
     pub world: WorldArgs,
 }
@@ -55,6 +59,7 @@ pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
         parallel: a.parallel.max(1),
         timings: Timings::from_env(),
         only_machines: None,
+        lock_timeout: a.lock_timeout,
     };
     let cx = Arc::new(Ctx::new(cluster, ui.clone(), opts, env));
     tokio::select! {

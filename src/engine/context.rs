@@ -75,6 +75,8 @@ pub struct RunOptions {
     pub timings: Timings,
     /// Restrict machine work to these hostnames (`add-node`).
     pub only_machines: Option<Vec<String>>,
+    /// How long to wait for another run's lock (0: exit at once, naming the holder).
+    pub lock_timeout: Duration,
 }
 
 impl RunOptions {
@@ -95,6 +97,7 @@ impl Default for RunOptions {
             parallel: 10,
             timings: Timings::real(),
             only_machines: None,
+            lock_timeout: Duration::ZERO,
         }
     }
 }
@@ -145,6 +148,7 @@ pub struct Ctx {
     pub kubeconfig: Mutex<Option<String>>,
     ssh_slots: tokio::sync::Semaphore,
     host_facts: Mutex<HashMap<String, crate::microk8s::HostFacts>>,
+    lease: tokio::sync::Mutex<Option<super::lock::LeaseGuard>>,
 }
 
 impl Ctx {
@@ -163,6 +167,27 @@ impl Ctx {
             kubeconfig: Mutex::new(None),
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
             host_facts: Mutex::new(HashMap::new()),
+            lease: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Holds the cluster Lease from now on (once the cluster's API is reachable).
+    pub async fn ensure_lease(&self) -> anyhow::Result<()> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let mut l = self.lease.lock().await;
+        if l.is_none() {
+            let client = self.kube().await?;
+            *l = Some(super::lock::acquire_lease(client, &self.opts.command, self.opts.lock_timeout, &self.ui).await?);
+        }
+        Ok(())
+    }
+
+    /// Gives the cluster Lease back (end of run).
+    pub async fn release_lease(&self) {
+        if let Some(l) = self.lease.lock().await.take() {
+            l.release().await;
         }
     }
 

@@ -1,11 +1,14 @@
 //! The phase engine: phases, runner, plan, events, output, waits, lock.
 
+pub mod add_node;
 pub mod context;
 pub mod events;
+pub mod lock;
 pub mod phase;
 pub mod phases;
 pub mod runner;
 pub mod secrets;
+pub mod status;
 pub mod ui;
 pub mod wait;
 
@@ -23,6 +26,11 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     if ids.is_empty() {
         anyhow::bail!("no phase selected: `--only/--from/--skip` leave nothing that applies to this cluster");
     }
+    let _local = if cx.opts.dry_run {
+        None
+    } else {
+        Some(lock::acquire_local(&cx.env.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui)?)
+    };
     if cx.env.maas.is_some() {
         phases::machines::gather_facts(&cx).await?;
     }
@@ -33,5 +41,7 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
             None => anyhow::bail!("the {id} phase is not available in this build"),
         }
     }
-    runner::run(cx, list).await
+    let r = runner::run(cx.clone(), list).await;
+    cx.release_lease().await;
+    r
 }

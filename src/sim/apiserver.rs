@@ -841,12 +841,52 @@ async fn handle(
             if st.get(&kind.group, &kind.plural, &ns, &name).is_some() {
                 return status_body(409, "AlreadyExists", &format!("{} \"{name}\" already exists", kind.plural));
             }
-            let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), true);
+            let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), false);
             if r.status() == StatusCode::OK {
                 created_json(st.get(&kind.group, &kind.plural, &ns, &name).unwrap_or(&Value::Null))
             } else {
                 r
             }
+        }
+        ("PUT", Some(name)) => {
+            let mut obj: Value = match parsed {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return status_body(400, "BadRequest", &format!("error decoding body: {e}")),
+                None => return status_body(400, "BadRequest", "empty body"),
+            };
+            let Some(cur) = st.get(&kind.group, &kind.plural, &ns, name).cloned() else {
+                return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
+            };
+            let Some(rv) = obj["metadata"]["resourceVersion"].as_str().map(str::to_owned) else {
+                return status_body(
+                    422,
+                    "Invalid",
+                    &format!(
+                        "{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+                        kind.kind
+                    ),
+                );
+            };
+            if cur["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
+                return status_body(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                        kind.plural
+                    ),
+                );
+            }
+            obj["metadata"]["uid"] = cur["metadata"]["uid"].clone();
+            obj["metadata"]["creationTimestamp"] = cur["metadata"]["creationTimestamp"].clone();
+            let generation = cur["metadata"]["generation"].as_i64().unwrap_or(1);
+            obj["metadata"]["generation"] =
+                json!(if spec_part(&cur) != spec_part(&obj) { generation + 1 } else { generation });
+            if kind.has_status {
+                obj["status"] = cur["status"].clone();
+            }
+            st.put(&kind.group, &kind.plural, &ns, obj);
+            ok_json(st.get(&kind.group, &kind.plural, &ns, name).unwrap_or(&Value::Null))
         }
         ("DELETE", Some(name)) => {
             if st.get(&kind.group, &kind.plural, &ns, name).is_none() {

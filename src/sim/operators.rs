@@ -97,7 +97,7 @@ impl SimOperator for RookOperator {
             };
             // OSD pods, one per device on nodes that exist.
             if elapsed >= self.step * 2 && failure != RookFailure::NoOsds {
-                for (i, (node, dev)) in wanted.iter().enumerate() {
+                for (node, dev) in wanted.iter() {
                     if !node_names.contains(node) {
                         continue;
                     }
@@ -106,15 +106,31 @@ impl SimOperator for RookOperator {
                     {
                         continue;
                     }
-                    let pod = format!("rook-ceph-osd-{i}-sim{i}");
-                    if st.get("", "pods", &ns, &pod).is_none() {
-                        st.put("", "pods", &ns, json!({
+                    let existing = st.list("", "pods", Some(&ns));
+                    let has = existing.iter().any(|p| {
+                        p.pointer("/metadata/labels/topology-location-host").and_then(Value::as_str)
+                            == Some(node.as_str())
+                    });
+                    if has {
+                        continue;
+                    }
+                    // OSD ids are handed out in order and never reused.
+                    let id = existing
+                        .iter()
+                        .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd"))
+                        .count();
+                    let pod = format!("rook-ceph-osd-{id}-{node}");
+                    st.put(
+                        "",
+                        "pods",
+                        &ns,
+                        json!({
                             "apiVersion": "v1", "kind": "Pod",
-                            "metadata": {"name": pod, "labels": {"app": "rook-ceph-osd", "ceph-osd-id": i.to_string(), "topology-location-host": node, "device": dev}},
+                            "metadata": {"name": pod, "labels": {"app": "rook-ceph-osd", "ceph-osd-id": id.to_string(), "topology-location-host": node, "device": dev}},
                             "spec": {"nodeName": node},
                             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-                        }));
-                    }
+                        }),
+                    );
                 }
             }
             let osds = st

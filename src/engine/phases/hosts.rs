@@ -22,9 +22,18 @@ const PHASE: PhaseId = PhaseId::Hosts;
 #[derive(Default)]
 pub struct HostsPhase;
 
-/// Names and addresses every machine should resolve (`/etc/hosts` block).
-pub fn host_entries(cx: &Ctx) -> Vec<(String, String)> {
-    cx.cluster.machines.iter().filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone()))).collect()
+/// The `/etc/hosts` block of machine `on`. Joins always go through the first control plane,
+/// which must resolve every joining node (MicroK8s ≤ 1.27), so it lists every machine; any
+/// other machine lists itself and the first control plane. Growing the cluster therefore
+/// touches only the new machine and the first control plane.
+pub fn host_entries(cx: &Ctx, on: &str) -> Vec<(String, String)> {
+    let first = cx.cluster.first_control_plane().map(|m| m.hostname.clone()).unwrap_or_default();
+    cx.cluster
+        .machines
+        .iter()
+        .filter(|m| on == first || m.hostname == on || m.hostname == first)
+        .filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone())))
+        .collect()
 }
 
 pub fn peers(cluster: &Cluster) -> Vec<String> {
@@ -174,8 +183,8 @@ impl Phase for HostsPhase {
 
     async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
         let mut out = Vec::new();
-        let entries = host_entries(cx);
         for m in cx.machines() {
+            let entries = host_entries(cx, &m.hostname);
             let deployed = cx.facts(&m.hostname).status == Some(Status::Deployed);
             let facts = if deployed {
                 match cx.remote(&m.hostname).await {
@@ -191,7 +200,7 @@ impl Phase for HostsPhase {
                     None => true,
                 };
                 if write {
-                    let names: Vec<String> = cx.cluster.machines.iter().map(|m| m.hostname.clone()).collect();
+                    let names: Vec<String> = entries.iter().map(|(_, n)| n.clone()).collect();
                     out.push(Planned::new(&m.hostname, format!("write /etc/hosts entries for {}", names.join(", "))));
                 }
             }
@@ -233,7 +242,7 @@ impl Phase for HostsPhase {
         }
         if needs_entries(cx) {
             wait_for_all_addresses(cx).await;
-            let entries = host_entries(cx);
+            let entries = host_entries(cx, &m.hostname);
             ensure_hosts_block(cx, PHASE, &m.hostname, &r, &facts.etc_hosts, &entries).await?;
             facts.etc_hosts = mk::hosts_with_block(&facts.etc_hosts, &entries);
         } else {

@@ -96,6 +96,7 @@ impl Phase for KafkaPhase {
     async fn finish(&self, cx: &Ctx) -> Result<()> {
         let k = kafka(cx)?;
         let files = self.download.files().await?;
+        cx.ensure_lease().await?;
         let a = addons::applier(cx, PHASE, cx.kube().await?);
         let t = cx.opts.timings;
         // An existing ZooKeeper cluster cannot be taken over by a Strimzi without ZooKeeper.

@@ -108,7 +108,15 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
     if cx.cluster.kubernetes.minor().is_some_and(mk::needs_host_entries) {
         // The control plane must resolve the joining node's name (MicroK8s ≤ 1.27).
         let cp_facts = hosts::gather(cx, cp, cp_r).await?;
-        hosts::ensure_hosts_block(cx, PHASE, &cp.hostname, cp_r, &cp_facts.etc_hosts, &hosts::host_entries(cx)).await?;
+        hosts::ensure_hosts_block(
+            cx,
+            PHASE,
+            &cp.hostname,
+            cp_r,
+            &cp_facts.etc_hosts,
+            &hosts::host_entries(cx, &cp.hostname),
+        )
+        .await?;
     }
     let worker = !m.is_control_plane();
     let mut attempts = 0;
@@ -396,6 +404,16 @@ impl Phase for KubernetesPhase {
             );
         }
         fetch_kubeconfig(cx, &cp, &cp_r).await?;
+        // From here on the cluster itself is locked too (storage and kafka insist on it; the
+        // local lock already protects runs from this machine).
+        if let Err(e) = cx.ensure_lease().await {
+            cx.warn(
+                PHASE,
+                "cluster",
+                format!("cannot take the cluster lease yet: {e:#}"),
+                Some("the Kubernetes API is not reachable from here; check the kubeconfig's server address".into()),
+            );
+        }
         cx.info(
             PHASE,
             &cp.hostname,

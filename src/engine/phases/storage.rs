@@ -161,6 +161,7 @@ impl Phase for StoragePhase {
         let r = rook(cx)?;
         let files = self.download.files().await?;
         rook::check_bundle(&r.release, &files)?;
+        cx.ensure_lease().await?;
         let a = addons::applier(cx, PHASE, cx.kube().await?);
         let t = cx.opts.timings;
         let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;

@@ -1,0 +1,161 @@
+//! `add-node`: grow the cluster by one PC. Find it in MAAS by MAC, run the phases for that
+//! machine only (deploy with the cluster's layout, SSH preflight, MicroK8s on the cluster's
+//! channel, one join through the first control plane, its Ceph volume added to the
+//! CephCluster and its OSD running), then insert its entry into `cluster.yaml` — only that
+//! entry; every other byte stays — so the next `homelab up` reports zero changes. Touches no
+//! other machine. Interrupted anywhere, running it again finishes the job.
+
+use super::context::{Env, RunOptions};
+use super::phase::{PhaseId, Selection};
+use super::ui::{Ui, fmt_secs};
+use crate::addons::catalog::Catalog;
+use crate::config::edit::{NewMachine, insert_machine};
+use crate::config::model::Role;
+use crate::config::{Cluster, validate_bytes};
+use crate::error::Failure;
+use anyhow::{Context as _, Result, anyhow, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct AddNodeRequest {
+    pub mac: String,
+    pub hostname: Option<String>,
+    pub role: Role,
+}
+
+/// Time budget per step on real hardware: the whole must fit in 15 minutes.
+pub const BUDGET: [(PhaseId, &str, u64); 4] = [
+    (PhaseId::Machines, "MAAS: commission (if New), lay out disks, deploy Ubuntu", 11 * 60),
+    (PhaseId::Hosts, "SSH up, cloud-init done, preflight", 60),
+    (PhaseId::Kubernetes, "MicroK8s install and join", 2 * 60),
+    (PhaseId::Storage, "Ceph volume added, OSD running, Ceph healthy", 60),
+];
+
+#[derive(Debug, Clone)]
+pub struct AddNodeReport {
+    pub hostname: String,
+    /// Whether the file was changed (false when the machine was already in it).
+    pub inserted: bool,
+    pub steps: Vec<(PhaseId, f64)>,
+    pub changes: u32,
+    pub elapsed_s: f64,
+    pub file: PathBuf,
+}
+
+fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui) -> Result<Cluster> {
+    let v = validate_bytes(text.as_bytes(), file, catalog);
+    if v.report.has_errors() {
+        ui.error(&v.render());
+        return Err(Failure::Config(format!("{file} is invalid")).into());
+    }
+    v.cluster.ok_or_else(|| Failure::Config(format!("{file} is invalid")).into())
+}
+
+pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
+    let mut t = String::from("time budget (real hardware):\n");
+    let mut total = 0;
+    for (p, what, secs) in BUDGET.iter().filter(|(p, _, _)| steps.contains(p)) {
+        t.push_str(&format!("  {:<11} {:>6}  {what}\n", p.name(), fmt_secs(*secs as f64)));
+        total += secs;
+    }
+    t.push_str(&format!("  {:<11} {:>6}", "total", fmt_secs(total as f64)));
+    ui.err(&t);
+}
+
+/// Runs `add-node`. `make_env` builds the outside world for a (validated) cluster.
+pub async fn add_node(
+    path: &Path,
+    req: &AddNodeRequest,
+    catalog: &Catalog,
+    ui: &Ui,
+    mut opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<Env>,
+) -> Result<AddNodeReport> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
+    let before = validate(&text, &file, catalog, ui)?;
+    if !before.kubernetes.is_microk8s() {
+        bail!(Failure::Usage(
+            "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
+        ));
+    }
+    let mac = req.mac.trim().to_ascii_lowercase().replace('-', ":");
+    if mac.split(':').count() != 6 || !mac.split(':').all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        bail!(Failure::Usage(format!("`{}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)", req.mac)));
+    }
+    let (hostname, new_text) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
+        Some(m) => {
+            ui.err(&format!("{mac} is already in {file} as {}; finishing its setup", m.hostname));
+            (m.hostname.clone(), text.clone())
+        }
+        None => {
+            let env = make_env(&before)?;
+            let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
+            maas.whoami().await.context("checking the MAAS API key (GET users/?op=whoami)")?;
+            let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await?;
+            let mm = found.first().ok_or_else(|| {
+                anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the PC from the network (PXE) on MAAS's network so it appears as New, or add it in the MAAS UI (Machines → Add hardware)")
+            })?;
+            let hostname = req.hostname.clone().unwrap_or_else(|| mm.hostname.clone()).to_lowercase();
+            if before.machine(&hostname).is_some() {
+                bail!(Failure::Usage(format!(
+                    "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
+                )));
+            }
+            let role = match req.role {
+                Role::ControlPlane => "control-plane",
+                Role::Worker => "worker",
+            };
+            let new_text = insert_machine(&text, &NewMachine { hostname: hostname.clone(), mac: mac.clone(), role })?;
+            (hostname, new_text)
+        }
+    };
+    // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
+    let after = validate(&new_text, &file, catalog, ui)?;
+    let mut steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
+    if after.rook.is_some() {
+        steps.push(PhaseId::Storage);
+    }
+    print_budget(ui, &steps);
+    opts.command = "add-node".into();
+    opts.only_machines = Some(vec![hostname.clone()]);
+    opts.selection = Selection { only: steps.clone(), ..Default::default() };
+    let env = make_env(&after)?;
+    let mut cluster = after;
+    cluster.source = Some(path.to_path_buf());
+    let cx = Arc::new(super::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
+    let report = super::up(cx).await?;
+    let inserted = new_text != text;
+    if inserted {
+        write_keeping_mode(path, &new_text).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
+        ui.err(&format!("added {hostname} to {file} (one entry inserted; nothing else in the file changed)"));
+    }
+    let timings: Vec<(PhaseId, f64)> = report.phases.iter().map(|p| (p.phase, p.elapsed_s)).collect();
+    let mut t = String::from("time per step (budget on real hardware):\n");
+    for (p, secs) in &timings {
+        let budget = BUDGET.iter().find(|b| b.0 == *p).map(|b| fmt_secs(b.2 as f64)).unwrap_or_default();
+        t.push_str(&format!("  {:<11} {:>8}  (budget {budget})\n", p.name(), fmt_secs(*secs)));
+    }
+    t.push_str(&format!("  {:<11} {:>8}  (budget 15m00s)", "total", fmt_secs(report.elapsed_s)));
+    ui.out(&t);
+    Ok(AddNodeReport {
+        hostname,
+        inserted,
+        steps: timings,
+        changes: report.changes,
+        elapsed_s: report.elapsed_s,
+        file: path.to_path_buf(),
+    })
+}
+
+/// Replaces a file atomically, keeping its permissions.
+fn write_keeping_mode(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("homelab-tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+    }
+    std::fs::rename(&tmp, path)
+}
