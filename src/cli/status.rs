@@ -33,7 +33,7 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
 
 pub fn print(ui: &Ui, report: &crate::engine::status::StatusReport) {
     if ui.is_json() {
-        ui.out(&serde_json::to_string_pretty(report).unwrap_or_default());
+        ui.out(&serde_json::to_string(report).unwrap_or_default());
     } else {
         ui.out(crate::engine::status::render(report).trim_end());
     }

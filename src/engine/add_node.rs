@@ -139,7 +139,9 @@ pub async fn add_node(
         t.push_str(&format!("  {:<11} {:>8}  (budget {budget})\n", p.name(), fmt_secs(*secs)));
     }
     t.push_str(&format!("  {:<11} {:>8}  (budget 15m00s)", "total", fmt_secs(report.elapsed_s)));
-    ui.out(&t);
+    if !ui.is_json() {
+        ui.out(&t);
+    }
     Ok(AddNodeReport {
         hostname,
         inserted,

@@ -89,6 +89,7 @@ pub enum Event {
     },
     RunFinished {
         ok: bool,
+        dry_run: bool,
         changes: u32,
         elapsed_s: f64,
         phases: Vec<PhaseTiming>,

@@ -108,10 +108,10 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
         }
     };
     let result = async {
+        // Cluster-level preparations (key checks, background downloads) are quick and are not
+        // counted in the phases' times.
         for p in &phases {
-            started(p.id());
             p.prepare(&cx).await.map_err(|e| e.context(format!("{} phase", p.id())))?;
-            touch(&clock, p.id());
         }
         let pipeline: Vec<Arc<dyn Phase>> = phases.iter().filter(|p| p.per_machine()).cloned().collect();
         if !pipeline.is_empty() {
@@ -141,6 +141,7 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
     let elapsed_s = start.elapsed().as_secs_f64();
     cx.ui.emit(Event::RunFinished {
         ok: result.is_ok(),
+        dry_run: false,
         changes,
         elapsed_s,
         phases: timings.clone(),
@@ -249,7 +250,14 @@ async fn plan_all(cx: &Ctx, phases: &[Arc<dyn Phase>], start: Instant) -> anyhow
     if !cx.ui.is_json() {
         cx.ui.out(&render_plan(&planned));
     }
-    cx.ui.emit(Event::RunFinished { ok: true, changes, elapsed_s, phases: timings.clone(), error: None });
+    cx.ui.emit(Event::RunFinished {
+        ok: true,
+        dry_run: true,
+        changes,
+        elapsed_s,
+        phases: timings.clone(),
+        error: None,
+    });
     Ok(RunReport { ok: true, changes, phases: timings, planned, elapsed_s })
 }
 

@@ -33,6 +33,8 @@ struct Inner {
     out: Sink,
     err: Sink,
     quiet: bool,
+    /// The current run is a dry run (phase lines say "planned", not "done").
+    dry_run_seen: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; all clones draw to the same place.
@@ -56,6 +58,7 @@ impl Ui {
                 out: Sink::Std,
                 err: Sink::Std,
                 quiet,
+                dry_run_seen: Default::default(),
             }),
         }
     }
@@ -73,6 +76,7 @@ impl Ui {
                 out: Sink::Capture(out.clone()),
                 err: Sink::Capture(err.clone()),
                 quiet: false,
+                dry_run_seen: Default::default(),
             }),
         };
         (ui, Captured { out, err })
@@ -187,6 +191,7 @@ impl Ui {
         };
         match event {
             Event::RunStarted { command, cluster, dry_run, phases } => {
+                self.inner.dry_run_seen.store(*dry_run, std::sync::atomic::Ordering::Relaxed);
                 let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
                 let dry = if *dry_run { " (dry run: nothing will be changed)" } else { "" };
                 self.err(&format!("homelab {command} `{cluster}`: {}{dry}", names.join(" → ")));
@@ -255,6 +260,12 @@ impl Ui {
                 self.remove_bar(&Self::bar_key(phase.name(), target));
                 self.err(&format!("{} {target}: {what} after {}", tag(phase), fmt_secs(*elapsed_s)));
             }
+            Event::PhaseFinished { phase, ok, changes, elapsed_s }
+                if self.inner.dry_run_seen.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                let _ = (ok, elapsed_s);
+                self.err(&format!("{} {changes} action{} planned", tag(phase), plural(*changes)));
+            }
             Event::PhaseFinished { phase, ok, changes, elapsed_s } => {
                 let state = if *ok { "done" } else { "FAILED" };
                 self.err(&format!(
@@ -264,12 +275,13 @@ impl Ui {
                     fmt_secs(*elapsed_s)
                 ));
             }
-            Event::RunFinished { ok, changes, elapsed_s, phases, error } => {
+            Event::RunFinished { dry_run: true, .. } => {
+                self.clear_bars();
+                self.out("dry run: nothing was changed");
+            }
+            Event::RunFinished { ok, changes, elapsed_s, phases, .. } => {
                 self.clear_bars();
                 self.out(&summary_table(phases, *changes, *elapsed_s));
-                if let Some(e) = error {
-                    let _ = e; // printed by the caller with its hint
-                }
                 let verdict = if *ok {
                     if *changes == 0 {
                         "converged: no changes".to_owned()

@@ -3,7 +3,9 @@
 //! the real systems.
 
 pub mod apiserver;
+pub mod demo;
 pub mod hosts;
 pub mod lab;
 pub mod maas;
 pub mod operators;
+pub mod standin;

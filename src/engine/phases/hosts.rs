@@ -200,7 +200,14 @@ impl Phase for HostsPhase {
                     None => true,
                 };
                 if write {
-                    let names: Vec<String> = entries.iter().map(|(_, n)| n.clone()).collect();
+                    let first = cx.cluster.first_control_plane().map(|f| f.hostname.clone()).unwrap_or_default();
+                    let names: Vec<String> = cx
+                        .cluster
+                        .machines
+                        .iter()
+                        .filter(|x| m.hostname == first || x.hostname == m.hostname || x.hostname == first)
+                        .map(|x| x.hostname.clone())
+                        .collect();
                     out.push(Planned::new(&m.hostname, format!("write /etc/hosts entries for {}", names.join(", "))));
                 }
             }
