@@ -2,6 +2,7 @@
 //! located diagnostics ([`validate`]) and the resolved form the program runs on ([`resolved`]).
 
 pub mod diag;
+pub mod draft;
 pub mod edit;
 pub mod model;
 pub mod resolved;

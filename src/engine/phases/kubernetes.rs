@@ -176,7 +176,7 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
 }
 
 /// The kubeconfig from the first control plane, pointed at the address homelab knows.
-async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) -> Result<()> {
+pub async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) -> Result<()> {
     let out = run_ok(cp_r, &cp.hostname, &mk::config_cmd(), "run `sudo microk8s config` on the control plane").await?;
     let ip = cx.facts(&cp.hostname).ip.unwrap_or_default();
     let server = cx.env.hosts.api_server_override(&ip).unwrap_or_else(|| format!("https://{ip}:16443"));

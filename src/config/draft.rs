@@ -1,0 +1,75 @@
+//! `homelab init`: a first `cluster.yaml` drafted from the machines MAAS has Ready — roles,
+//! sizes fitted to their disks, current releases — for the user to read and edit.
+
+use super::size::human_si;
+use crate::maas::Machine;
+
+/// A lowercase RFC 1123 label from whatever MAAS calls a machine.
+pub fn label(s: &str) -> String {
+    let mut out: String = s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    out = out.trim_matches('-').chars().take(63).collect();
+    if out.is_empty() { "node".into() } else { out }
+}
+
+/// The draft text for `machines` (MAAS's Ready ones), validated by the caller.
+pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &[Machine]) -> String {
+    let n = machines.len();
+    let smallest =
+        machines.iter().filter_map(|m| m.boot_disk.as_ref().map(|d| d.size)).min().unwrap_or(200_000_000_000);
+    // A quarter of the smallest boot disk for the OS (at least 20 GB, at most 100 GB); the
+    // rest of every disk becomes its Ceph volume.
+    let root_gb = ((smallest / 4) / 10_000_000_000 * 10).clamp(20, 100);
+    let cps = if n >= 3 { 3 } else { 1 };
+    let mut seen = std::collections::HashSet::new();
+    let mut lines = String::new();
+    for (i, m) in machines.iter().enumerate() {
+        let mut h = label(&m.hostname);
+        while !seen.insert(h.clone()) {
+            h.push_str("-x");
+        }
+        let mac = m
+            .boot_interface
+            .as_ref()
+            .and_then(|b| b.mac_address.clone())
+            .or_else(|| m.macs().into_iter().next())
+            .unwrap_or_default();
+        let role = if i < cps { "control-plane" } else { "worker" };
+        lines.push_str(&format!(
+            "  - {{hostname: {h}, mac: \"{mac}\", role: {role}}}   # {} cores, {} MiB, {} disk\n",
+            m.cpu_count.unwrap_or(0),
+            m.memory.unwrap_or(0),
+            m.boot_disk.as_ref().map(|d| human_si(d.size)).unwrap_or_else(|| "unknown".into())
+        ));
+    }
+    let replicas = n.clamp(1, 2);
+    let brokers = n.clamp(1, 3);
+    let isr = if brokers >= 3 { 2 } else { 1 };
+    let controllers = if n >= 3 {
+        "    controllers: {replicas: 3, storage: {size: 10Gi, class: rook-ceph-block, deleteClaim: true}}\n"
+    } else {
+        ""
+    };
+    let key = api_key_file
+        .map(|k| format!("  apiKeyFile: {k}\n"))
+        .unwrap_or_else(|| "  # apiKeyFile: ~/.config/homelab/maas.key   (else $MAAS_API_KEY)\n".into());
+    format!(
+        "# yaml-language-server: $schema=https://homelab.dev/schema/cluster.schema.json\n\
+         # Drafted by `homelab init` from the {n} machine{s} MAAS has Ready. Read it, edit it, then\n\
+         # `homelab validate` and `homelab up --dry-run`.\n\
+         apiVersion: homelab/v1alpha1\n\
+         kind: Cluster\n\
+         metadata: {{name: {name}}}\n\
+         maas:\n  url: {maas_url}\n{key}  distroSeries: noble\n\
+         ssh: {{user: ubuntu, identityFile: ~/.ssh/id_ed25519, hostKeyChecking: accept-new}}\n\
+         # {root_gb} GB for the OS (a quarter of the smallest disk, {smallest}); the rest of each disk is Ceph's.\n\
+         storage: {{layout: lvm, rootSize: {root_gb}G, ceph: rest}}\n\
+         machines:\n{lines}\
+         kubernetes: {{distribution: microk8s, channel: 1.33/stable, addons: [dns]}}\n\
+         rook:\n  version: v1.20.6\n  pools:\n    - name: replicapool\n      failureDomain: host\n      replicas: {replicas}\n      storageClass: {{name: rook-ceph-block, default: true}}\n\
+         kafka:\n  strimziVersion: 1.2.0\n  namespace: kafka\n  cluster:\n    name: events\n    version: 4.3.1\n    replicas: {brokers}\n    metadata: kraft\n\
+         \x20   storage: {{size: 20Gi, class: rook-ceph-block, deleteClaim: true}}\n{controllers}\
+         \x20   config:\n      offsets.topic.replication.factor: {brokers}\n      transaction.state.log.replication.factor: {brokers}\n      transaction.state.log.min.isr: {isr}\n      default.replication.factor: {brokers}\n      min.insync.replicas: {isr}\n",
+        s = if n == 1 { "" } else { "s" },
+        smallest = human_si(smallest),
+    )
+}

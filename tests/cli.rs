@@ -1,0 +1,121 @@
+//! The binary itself: init against the simulated MAAS, kubeconfig writing and merging,
+//! completions, help, and exit codes.
+
+use homelab::maas::Status;
+use homelab::sim::lab::DEMO_PUBLIC_KEY;
+use homelab::sim::maas::{SIM_API_KEY, SimMaas, SimMaasConfig, SimMachineSpec};
+use std::process::Command;
+
+fn homelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_homelab"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_drafts_a_valid_file_from_ready_machines() {
+    let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
+    for (i, name) in ["Gaming-PC", "old_laptop", "nas"].iter().enumerate() {
+        sim.add_machine(SimMachineSpec::new(name, &format!("52:54:00:00:03:0{i}"), &format!("10.0.3.{}", i + 2)));
+    }
+    sim.add_machine(
+        SimMachineSpec::new("busy", "52:54:00:00:03:09", "10.0.3.9").status(Status::Deployed).keys(&[DEMO_PUBLIC_KEY]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("maas.key");
+    std::fs::write(&key, SIM_API_KEY).unwrap();
+    let to = dir.path().join("cluster.yaml");
+    let out = homelab()
+        .args(["init", "--maas-url", &sim.url, "--api-key-file", key.to_str().unwrap(), "--to", to.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&to).unwrap();
+    assert!(
+        text.contains("hostname: gaming-pc") && text.contains("hostname: old-laptop") && !text.contains("busy"),
+        "{text}"
+    );
+    assert_eq!(text.matches("role: control-plane").count(), 3);
+    let v = homelab().args(["validate", to.to_str().unwrap()]).output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
+    // It never overwrites without --force.
+    let again = homelab()
+        .args(["init", "--maas-url", &sim.url, "--api-key-file", key.to_str().unwrap(), "--to", to.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    // A bad key is a clear configuration error, and its value is not printed.
+    std::fs::write(&key, "not:a-valid key").unwrap();
+    let bad = homelab()
+        .args([
+            "init",
+            "--maas-url",
+            &sim.url,
+            "--api-key-file",
+            key.to_str().unwrap(),
+            "--to",
+            dir.path().join("x.yaml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("wrong shape") && !err.contains("a-valid"), "{err}");
+}
+
+#[test]
+fn kubeconfig_writes_0600_and_merges_without_losing_other_contexts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join("garage")).unwrap();
+    let ours = "apiVersion: v1\nkind: Config\ncurrent-context: homelab-garage\nclusters:\n- name: homelab-garage\n  cluster: {server: 'https://10.0.0.11:16443'}\nusers:\n- name: homelab-garage\n  user: {token: secrettoken123}\ncontexts:\n- name: homelab-garage\n  context: {cluster: homelab-garage, user: homelab-garage}\n";
+    std::fs::write(state.join("garage/kubeconfig"), ours).unwrap();
+    let cfg = format!("{}/examples/seed-2023.yaml", env!("CARGO_MANIFEST_DIR"));
+    let out_file = dir.path().join("garage.kubeconfig");
+    let o = homelab()
+        .env("HOMELAB_STATE_DIR", &state)
+        .args(["kubeconfig", &cfg, "--to", out_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("secrettoken123"));
+    let mine = dir.path().join("config");
+    std::fs::write(&mine, "apiVersion: v1\nkind: Config\ncurrent-context: kind-kind\nclusters:\n- name: kind-kind\n  cluster: {server: 'https://127.0.0.1:6443'}\nusers:\n- name: kind-kind\n  user: {token: t}\ncontexts:\n- name: kind-kind\n  context: {cluster: kind-kind, user: kind-kind}\n").unwrap();
+    let o = homelab()
+        .env("HOMELAB_STATE_DIR", &state)
+        .args(["kubeconfig", &cfg, "--merge", "--to", mine.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = std::fs::read_to_string(&mine).unwrap();
+    assert!(
+        merged.contains("kind-kind")
+            && merged.contains("homelab-garage")
+            && merged.contains("current-context: kind-kind"),
+        "{merged}"
+    );
+    assert_eq!(std::fs::metadata(&mine).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(mine.with_extension("homelab-backup").exists());
+}
+
+#[test]
+fn help_completions_and_schema() {
+    let h = homelab().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    for cmd in
+        ["up", "add-node", "status", "validate", "schema", "kubeconfig", "init", "demo", "completions", "Examples:"]
+    {
+        assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
+    }
+    let c = homelab().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(c.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&c.stdout).contains("_homelab"));
+    let s = homelab().arg("schema").output().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(schema["title"], "homelab cluster.yaml");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/cluster.schema.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(schema, committed);
+}
