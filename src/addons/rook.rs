@@ -66,19 +66,9 @@ pub fn set_kubelet_dir(rel: &RookRelease, objs: &mut [Value], dir: &str) -> Resu
                 k.field
             )
         })?;
-    let mut cur = target;
     let parts: Vec<&str> = k.field.split('.').collect();
-    for (i, p) in parts.iter().enumerate() {
-        if i + 1 == parts.len() {
-            cur[*p] = json!(dir);
-        } else {
-            if !cur[*p].is_object() {
-                cur[*p] = json!({});
-            }
-            cur = &mut cur[*p];
-        }
-    }
-    Ok(())
+    crate::json::set(target, &parts, json!(dir))
+        .map_err(|e| anyhow!("cannot set {} in {} {}: {e}", k.field, k.kind, k.name))
 }
 
 /// Mons: 3 when there are 3+ nodes, else 1 (an even count gains nothing; 2 loses quorum
@@ -139,12 +129,16 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
         .cloned()
         .ok_or_else(|| anyhow!("storageclass.yaml has no StorageClass"))?;
     strip_nulls(&mut p);
-    p["metadata"] = json!({"name": pool.name, "namespace": Rook::NAMESPACE});
-    p["spec"]["failureDomain"] = json!(match pool.failure_domain {
+    let bad = |e: String| anyhow!("Rook {}'s storageclass.yaml has an unexpected shape: {e}", rel.version);
+    use crate::json::set;
+    set(&mut p, &["metadata"], json!({"name": pool.name, "namespace": Rook::NAMESPACE})).map_err(bad)?;
+    let fd = match pool.failure_domain {
         crate::config::model::FailureDomain::Host => "host",
         crate::config::model::FailureDomain::Osd => "osd",
-    });
-    p["spec"]["replicated"] = json!({"size": pool.replicas, "requireSafeReplicaSize": pool.replicas > 1});
+    };
+    set(&mut p, &["spec", "failureDomain"], json!(fd)).map_err(bad)?;
+    set(&mut p, &["spec", "replicated"], json!({"size": pool.replicas, "requireSafeReplicaSize": pool.replicas > 1}))
+        .map_err(bad)?;
     let sc = match &pool.storage_class {
         None => None,
         Some(s) => {
@@ -154,12 +148,12 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
             if s.default {
                 md["annotations"] = json!({"storageclass.kubernetes.io/is-default-class": "true"});
             }
-            sc["metadata"] = md;
-            sc["parameters"]["pool"] = json!(pool.name);
-            sc["parameters"]["clusterID"] = json!(Rook::NAMESPACE);
-            sc["parameters"]["csi.storage.k8s.io/fstype"] = json!("ext4");
-            sc["reclaimPolicy"] = json!("Delete");
-            sc["allowVolumeExpansion"] = json!(true);
+            set(&mut sc, &["metadata"], md).map_err(bad)?;
+            set(&mut sc, &["parameters", "pool"], json!(pool.name)).map_err(bad)?;
+            set(&mut sc, &["parameters", "clusterID"], json!(Rook::NAMESPACE)).map_err(bad)?;
+            set(&mut sc, &["parameters", "csi.storage.k8s.io/fstype"], json!("ext4")).map_err(bad)?;
+            set(&mut sc, &["reclaimPolicy"], json!("Delete")).map_err(bad)?;
+            set(&mut sc, &["allowVolumeExpansion"], json!(true)).map_err(bad)?;
             Some(sc)
         }
     };

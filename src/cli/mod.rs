@@ -231,6 +231,20 @@ pub struct WorldArgs {
 
 /// Builds the real outside world for a cluster: MAAS client, SSH, manifest source.
 pub fn real_env(cluster: &Cluster, world: &WorldArgs, needs_maas: bool) -> anyhow::Result<Env> {
+    let mut env = real_env_ssh(cluster, world, needs_maas)?;
+    // Test seam: the simulated hosts of a test harness, served over HTTP (crash tests and
+    // benchmarks run the real binary against them). Never set in normal use.
+    if let Some(url) = std::env::var_os("HOMELAB_SIM_HOSTS") {
+        let url = url.to_string_lossy().into_owned();
+        let hosts = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(crate::sim::hosts_http::HttpHosts::new(&url))
+        })?;
+        env.hosts = Arc::new(hosts);
+    }
+    Ok(env)
+}
+
+fn real_env_ssh(cluster: &Cluster, world: &WorldArgs, needs_maas: bool) -> anyhow::Result<Env> {
     let state_dir = state_dir(&cluster.name);
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| anyhow::anyhow!("cannot create the state directory {}: {e}", state_dir.display()))?;

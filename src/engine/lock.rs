@@ -108,6 +108,15 @@ pub const LEASE_NAME: &str = "homelab-run";
 pub const LEASE_NAMESPACE: &str = "kube-system";
 const LEASE_SECONDS: i32 = 60;
 
+fn pid_alive(pid: u32) -> bool {
+    match rustix::process::Pid::from_raw(pid as i32) {
+        Some(p) => {
+            rustix::process::test_kill_process(p).is_ok() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        None => false,
+    }
+}
+
 /// The cluster Lease while this run holds it; renewed in the background.
 pub struct LeaseGuard {
     api: Api<Lease>,
@@ -167,6 +176,8 @@ pub async fn acquire_lease(client: kube::Client, command: &str, timeout: Duratio
                 let free = match lease_holder(l) {
                     None => true,
                     Some((id, _, _, _)) if id == me.identity() => true,
+                    // A holder on this machine whose process is gone (killed) left it behind.
+                    Some((_, _, _, h)) if h.host == me.host && !pid_alive(h.pid) => true,
                     Some((_, renew, dur, _)) => {
                         renew.is_none_or(|r| jiff::Timestamp::now().duration_since(r).as_secs() > i64::from(dur))
                     }

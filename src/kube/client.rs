@@ -65,6 +65,10 @@ pub fn merge_kubeconfig(existing: &str, ours: &str, name: &str, set_current: boo
         serde_saphyr::from_str(existing).context("your kubeconfig is not valid YAML; homelab leaves it alone")?
     };
     let ours: Value = serde_saphyr::from_str(ours).context("the cluster's kubeconfig is not valid YAML")?;
+    anyhow::ensure!(
+        base.is_object(),
+        "your kubeconfig is not a mapping; homelab leaves it alone (use --to to write elsewhere)"
+    );
     for key in ["clusters", "users", "contexts"] {
         let mut list: Vec<Value> = base.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
         list.retain(|e| e["name"] != name);

@@ -385,24 +385,28 @@ pub fn rewrite_kubeconfig(text: &str, server: &str, name: &str) -> Result<String
             }
         }
     }
-    let set = |arr: Option<&mut serde_json::Value>, f: &dyn Fn(&mut serde_json::Value)| {
-        if let Some(a) = arr.and_then(|a| a.as_array_mut()) {
-            for item in a {
-                f(item);
+    let shape = |e: String| {
+        anyhow!(
+            "the kubeconfig from MicroK8s has an unexpected shape ({e})\n  hint: run `sudo microk8s config` on the control plane and check its output"
+        )
+    };
+    use crate::json::set;
+    for (list, fields) in [
+        ("clusters", vec![(vec!["name"], name), (vec!["cluster", "server"], server)]),
+        ("users", vec![(vec!["name"], name)]),
+        ("contexts", vec![(vec!["name"], name), (vec!["context", "cluster"], name), (vec!["context", "user"], name)]),
+    ] {
+        let items = v.get_mut(list).and_then(|a| a.as_array_mut()).ok_or_else(|| shape(format!("no `{list}` list")))?;
+        if items.is_empty() {
+            return Err(shape(format!("`{list}` is empty")));
+        }
+        for item in items {
+            for (path, value) in &fields {
+                set(item, path, (*value).into()).map_err(|e| shape(format!("{list}: {e}")))?;
             }
         }
-    };
-    set(v.get_mut("clusters"), &|c| {
-        c["name"] = name.into();
-        c["cluster"]["server"] = server.into();
-    });
-    set(v.get_mut("users"), &|u| u["name"] = name.into());
-    set(v.get_mut("contexts"), &|c| {
-        c["name"] = name.into();
-        c["context"]["cluster"] = name.into();
-        c["context"]["user"] = name.into();
-    });
-    v["current-context"] = name.into();
+    }
+    set(&mut v, &["current-context"], name.into()).map_err(shape)?;
     serde_saphyr::to_string(&v).map_err(|e| anyhow!("cannot write the kubeconfig: {e}"))
 }
 

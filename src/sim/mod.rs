@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod demo;
 pub mod hosts;
+pub mod hosts_http;
 pub mod lab;
 pub mod maas;
 pub mod operators;

@@ -97,7 +97,7 @@ pub trait Remote: Send + Sync {
 }
 
 /// Where a machine is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HostAddr {
     pub hostname: String,
     pub ip: String,

@@ -2,3 +2,4 @@
 
 pub mod mirror;
 pub mod sshd;
+pub mod subproc;

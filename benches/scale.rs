@@ -1,0 +1,165 @@
+//! Scale benchmark: the real `homelab up` binary against the simulated lab with 3, 50 and
+//! 200 machines, with realistic *relative* timings (MAAS deploy D ≫ snap install > join >
+//! operator steps), scaled down so the whole run takes minutes.
+//!
+//! Reported per size: wall time versus the critical path (the longest chain of waits the
+//! systems impose, computed from the simulator's timings), the tool's overhead, peak memory
+//! of the homelab process, MAAS requests and SSH round trips per machine, and the wall time
+//! of a converged re-run.
+//!
+//! `cargo bench --bench scale` (reads ../shared/upstream; `HOMELAB_SCALE_SIZES=3,50` to pick).
+
+use homelab::maas::Status;
+use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions};
+use homelab::sim::maas::SimMaasConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Timing {
+    deploy: Duration,
+    install: Duration,
+    join: Duration,
+    crd: Duration,
+    lag: Duration,
+    deployment: Duration,
+    step: Duration,
+}
+
+const T: Timing = Timing {
+    deploy: Duration::from_secs(8),
+    install: Duration::from_millis(1500),
+    join: Duration::from_millis(300),
+    crd: Duration::from_millis(300),
+    lag: Duration::from_millis(200),
+    deployment: Duration::from_millis(800),
+    step: Duration::from_millis(600),
+};
+
+/// The longest chain of waits the simulated systems impose on a fresh `up` of `n` machines
+/// with 3 control planes: deploy, then install, then the joins one at a time (control planes
+/// wait the full join, workers a quarter of it, as the simulated hosts do), then Rook (CRDs
+/// established and served, operator Available, three operator steps), then Strimzi (CRDs,
+/// operator Available, two steps).
+fn critical_path(n: usize) -> Duration {
+    let cps = n.min(3);
+    let joins = T.join * (cps.saturating_sub(1) as u32) + (T.join / 4) * (n.saturating_sub(cps) as u32);
+    let rook = T.crd + T.lag + T.deployment + T.step * 3;
+    let strimzi = T.crd + T.lag + T.deployment + T.step * 2;
+    T.deploy + T.install + joins + rook + strimzi
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run(bin: &Path, args: &[&str], env: &[(&str, String)]) -> anyhow::Result<(f64, u64, String)> {
+    let mut c = Command::new(bin);
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let t = Instant::now();
+    let child = c.spawn()?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while rx.try_recv().is_err() {
+            if let Some(k) = peak_rss_kib(pid) {
+                peak = peak.max(k);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
+    let out = child.wait_with_output()?;
+    let wall = t.elapsed().as_secs_f64();
+    let _ = tx.send(());
+    let peak = sampler.join().unwrap_or(0);
+    anyhow::ensure!(out.status.success(), "homelab failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok((wall, peak, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let upstream = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream");
+    if !upstream.is_dir() {
+        println!("notice: ../shared/upstream is absent; nothing to benchmark");
+        return Ok(());
+    }
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/homelab");
+    anyhow::ensure!(bin.exists(), "build the binary first: cargo build --release");
+    let sizes: Vec<usize> = std::env::var("HOMELAB_SCALE_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![3, 50, 200]);
+    println!(
+        "homelab up, fresh then converged, real binary against the simulated lab (D = {:.0}s deploy, {:.1}s snap install, {:.1}s join, {:.1}s operator step)",
+        T.deploy.as_secs_f64(),
+        T.install.as_secs_f64(),
+        T.join.as_secs_f64(),
+        T.step.as_secs_f64()
+    );
+    println!(
+        "{:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>11}",
+        "machines", "critical", "wall", "overhead", "ovh %", "peak RSS", "MAAS/mach", "SSH/mach", "converged"
+    );
+    for n in sizes {
+        let mut fo = FullLabOptions {
+            lab: LabOptions {
+                machines: n,
+                status: Status::Ready,
+                maas: SimMaasConfig { deploy_time: T.deploy, ..Default::default() },
+                seed_names: false,
+            },
+            operator_step: T.step,
+            ..Default::default()
+        };
+        fo.hosts.install_time = T.install;
+        fo.hosts.join_time = T.join;
+        fo.api.crd_establish = T.crd;
+        fo.api.discovery_lag = T.lag;
+        fo.api.deployment_ready = T.deployment;
+        let lab = FullLab::start(fo).await?;
+        let (hosts_url, _task) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await?;
+        let body = format!(
+            "machines:\n{}kubernetes: {{distribution: microk8s, channel: 1.26/stable, addons: [dns]}}\nrook:\n  version: v1.10.10\n  pools:\n    - {{name: replicapool, replicas: 2, storageClass: {{name: rook-ceph-block, default: true}}}}\nkafka:\n  strimziVersion: 0.33.1\n  cluster:\n    name: events\n    replicas: 3\n    metadata: zookeeper\n    storage: {{size: 100Gi, class: rook-ceph-block}}\n    zookeeper: {{replicas: 3, storage: {{size: 10Gi, class: rook-ceph-block}}}}\n",
+            lab.lab.machines_yaml(n, 3)
+        );
+        let yaml = lab.lab.path("cluster.yaml");
+        std::fs::write(&yaml, lab.lab.cluster_yaml(&body))?;
+        let env = vec![
+            ("HOMELAB_SIM_HOSTS", hosts_url.clone()),
+            ("HOMELAB_TIMINGS", "fast".to_owned()),
+            ("HOMELAB_STATE_DIR", lab.lab.path("state-root").display().to_string()),
+            ("HOMELAB_CACHE_DIR", lab.lab.path("cache").display().to_string()),
+            ("HOMELAB_MANIFEST_DIR", upstream.display().to_string()),
+        ];
+        let args = ["up", yaml.to_str().unwrap_or_default(), "-o", "json", "--parallel", "20"];
+        let (wall, peak, _) = tokio::task::block_in_place(|| run(&bin, &args, &env))?;
+        let maas_requests = lab.lab.maas.requests().len();
+        let ssh: usize =
+            (0..n).map(|i| lab.hosts.commands(&homelab::sim::lab::machine_identity(i, false).0).len()).sum();
+        let (conv, _, out) = tokio::task::block_in_place(|| run(&bin, &args, &env))?;
+        anyhow::ensure!(
+            out.contains("\"event\":\"run_finished\",\"ok\":true,\"dry_run\":false,\"changes\":0"),
+            "the re-run was not a no-op"
+        );
+        let cp = critical_path(n).as_secs_f64();
+        println!(
+            "{:>8} {:>8.2}s {:>8.2}s {:>8.2}s {:>8.1}% {:>8.1} MB {:>10.1} {:>10.1} {:>10.2}s",
+            n,
+            cp,
+            wall,
+            wall - cp,
+            (wall - cp) / cp * 100.0,
+            peak as f64 / 1024.0,
+            maas_requests as f64 / n as f64,
+            ssh as f64 / n as f64,
+            conv
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Running the real `homelab` binary against a simulated lab: MAAS and the API server are
+//! HTTP already; the simulated hosts are served over HTTP (`HOMELAB_SIM_HOSTS`).
+
+#![allow(dead_code)]
+
+use homelab::sim::lab::{FullLab, FullLabOptions};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct World {
+    pub lab: FullLab,
+    pub hosts_url: String,
+    pub yaml: PathBuf,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl World {
+    pub async fn start(opts: FullLabOptions, example: &str) -> World {
+        let lab = FullLab::start(opts).await.unwrap();
+        let (hosts_url, task) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await.unwrap();
+        let text = std::fs::read_to_string(format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let body: String = text.lines().skip_while(|l| !l.starts_with("machines:")).map(|l| format!("{l}\n")).collect();
+        let yaml = lab.lab.path("cluster.yaml");
+        std::fs::write(&yaml, lab.lab.cluster_yaml(&body)).unwrap();
+        World { lab, hosts_url, yaml, _task: task }
+    }
+
+    /// `homelab <args…>` wired to this lab.
+    pub fn homelab(&self, args: &[&str], upstream: &std::path::Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_homelab"));
+        c.args(args)
+            .env("HOMELAB_SIM_HOSTS", &self.hosts_url)
+            .env("HOMELAB_TIMINGS", "fast")
+            .env("HOMELAB_STATE_DIR", self.lab.lab.path("state-root"))
+            .env("HOMELAB_CACHE_DIR", self.lab.lab.path("cache"))
+            .env("HOMELAB_MANIFEST_DIR", upstream)
+            .env_remove("RUST_LOG")
+            .env_remove("MAAS_API_KEY");
+        c
+    }
+}
