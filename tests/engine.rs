@@ -152,3 +152,62 @@ async fn a_run_killed_between_joins_converges_with_each_node_joined_once() {
     assert_eq!(hosts.count("kvm5", "microk8s join"), 1);
     assert_eq!(hosts.nodes().len(), 3);
 }
+
+#[tokio::test]
+async fn a_machine_that_reboots_mid_run_costs_a_wait_not_a_failure() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig::default());
+    // kvm5 reboots as the first command reaches it (the facts script): the link breaks and
+    // SSH is refused for 400 ms. Observations are re-sent on a fresh connection.
+    hosts.faults(|f| {
+        f.reboot_next.insert("kvm5".into(), std::time::Duration::from_millis(400));
+    });
+    let yaml = body(&lab, 3, 3, "1.33/stable");
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert!(hosts.count("kvm5", "homelab:facts") >= 2, "{:?}", hosts.commands("kvm5"));
+    assert_eq!(hosts.count("kvm5", "microk8s join"), 1);
+    assert_eq!(hosts.nodes().iter().filter(|n| n.ready).count(), 3);
+}
+
+#[tokio::test]
+async fn a_link_that_drops_during_a_change_stops_with_a_hint_and_the_next_run_converges() {
+    let lab = Lab::start(LabOptions::default()).await.unwrap();
+    let hosts = lab.hosts(SimHostsConfig::default());
+    let yaml = body(&lab, 3, 3, "1.33/stable");
+    // 1. The install never reaches kvm5.
+    hosts.faults(|f| {
+        f.drop_before.insert("kvm5".into(), "snap install".into());
+    });
+    let started = std::time::Instant::now();
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    let e = format!("{:#}", r.expect_err("a broken link during a change must stop the run"));
+    let all = format!("{e}\n{}", cap.all());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "it must not hang");
+    assert!(all.contains("the connection to kvm5 broke while running `sudo snap install"), "{all}");
+    assert!(all.contains("cannot tell whether it finished") && all.contains("run `homelab up` again"), "{all}");
+    // Mutating commands are never re-sent blind within the run.
+    assert_eq!(hosts.count("kvm5", "snap install"), 1);
+    // 2. The join runs on kvm4 but its answer is lost: homelab cannot know it happened.
+    hosts.faults(|f| {
+        f.drop_after.insert("kvm4".into(), "microk8s join".into());
+    });
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    let e = format!("{:#}", r.expect_err("a lost answer to a join must stop the run"));
+    let all = format!("{e}\n{}", cap.all());
+    assert!(all.contains("the connection to kvm4 broke while running `sudo microk8s join"), "{all}");
+    // The message names the command but not its token.
+    for c in hosts.commands("kvm4").iter().filter(|c| c.contains("microk8s join")) {
+        let token = c.split('/').nth(1).unwrap();
+        assert!(!all.contains(token), "token leaked: {all}");
+    }
+    // 3. The next run converges: kvm4's membership is seen, it is not joined twice.
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert_eq!(hosts.count("kvm4", "microk8s join"), 1);
+    assert_eq!(hosts.count("kvm5", "microk8s join"), 1);
+    assert_eq!(hosts.count("kvm5", "snap install"), 2);
+    assert_eq!(hosts.nodes().iter().filter(|n| n.ready).count(), 3);
+    let (r, cap) = up(&lab, &hosts, &yaml, first3()).await;
+    assert_eq!(r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all())).changes, 0, "{}", cap.all());
+}

@@ -285,8 +285,9 @@ impl Ctx {
         self.facts(hostname).ip.map(|ip| HostAddr { hostname: hostname.to_owned(), ip })
     }
 
-    /// A cached connection to a machine, opened on first use (no retry; see the hosts phase
-    /// for the wait-until-reachable loop).
+    /// A cached connection to a machine, opened on first use (no retry here; see the hosts
+    /// phase for the wait-until-reachable loop). It reconnects by itself after a broken link
+    /// and re-sends read-only commands ([`crate::ssh::resilient`]).
     pub async fn remote(&self, hostname: &str) -> anyhow::Result<Arc<dyn Remote>> {
         let mut remotes = self.remotes.lock().await;
         if let Some(r) = remotes.get(hostname) {
@@ -295,7 +296,15 @@ impl Ctx {
         let addr = self.host_addr(hostname).ok_or_else(|| {
             anyhow::anyhow!("homelab does not know the address of {hostname} yet\n  hint: run the machines phase first (`homelab up`), which learns it from MAAS")
         })?;
-        let r = self.env.hosts.connect(&addr).await?;
+        let first = self.env.hosts.connect(&addr).await?;
+        let t = &self.opts.timings;
+        let r: Arc<dyn Remote> = Arc::new(crate::ssh::resilient::Resilient::new(
+            self.env.hosts.clone(),
+            addr,
+            first,
+            t.deadline(self.cluster.timeouts.ssh),
+            (t.ssh_poll.first, t.ssh_poll.max),
+        ));
         remotes.insert(hostname.to_owned(), r.clone());
         Ok(r)
     }

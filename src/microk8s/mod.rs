@@ -46,7 +46,7 @@ pub fn facts_cmd(ceph_device: Option<&str>, peers: &[String]) -> Cmd {
         ceph_device.unwrap_or("").to_owned(),
     ];
     argv.extend(peers.iter().cloned());
-    Cmd { argv, sudo: true, stdin: None, timeout: Duration::from_secs(60) }
+    Cmd { argv, sudo: true, stdin: None, timeout: Duration::from_secs(60), read_only: true }
 }
 
 /// What the facts script found.
@@ -151,11 +151,11 @@ pub fn write_hosts_cmd(content: &str) -> Cmd {
 }
 
 pub fn cloud_init_wait_cmd(timeout: Duration) -> Cmd {
-    Cmd::new(["cloud-init", "status", "--wait"]).timeout(timeout)
+    Cmd::new(["cloud-init", "status", "--wait"]).timeout(timeout).read_only()
 }
 
 pub fn seed_wait_cmd(timeout: Duration) -> Cmd {
-    Cmd::new(["snap", "wait", "system", "seed.loaded"]).sudo().timeout(timeout)
+    Cmd::new(["snap", "wait", "system", "seed.loaded"]).sudo().timeout(timeout).read_only()
 }
 
 pub fn install_cmd(channel: &str, timeout: Duration) -> Cmd {
@@ -171,10 +171,11 @@ pub fn status_wait_cmd(timeout: Duration) -> Cmd {
     Cmd::new(["microk8s", "status", "--wait-ready", "--timeout", &secs.to_string()])
         .sudo()
         .timeout(timeout + Duration::from_secs(30))
+        .read_only()
 }
 
 pub fn addon_status_cmd() -> Cmd {
-    Cmd::new(["microk8s", "status", "--format", "short"]).sudo()
+    Cmd::new(["microk8s", "status", "--format", "short"]).sudo().read_only()
 }
 
 pub fn enable_cmd(addon: &str, timeout: Duration) -> Cmd {
@@ -182,7 +183,7 @@ pub fn enable_cmd(addon: &str, timeout: Duration) -> Cmd {
 }
 
 pub fn nodes_cmd() -> Cmd {
-    Cmd::new(["microk8s", "kubectl", "get", "nodes", "-o", "json"]).sudo()
+    Cmd::new(["microk8s", "kubectl", "get", "nodes", "-o", "json"]).sudo().read_only()
 }
 
 /// A fresh token for one join, valid `ttl` (so a join that fails late can be retried).
@@ -196,11 +197,11 @@ pub fn join_cmd(url: &str, worker: bool, timeout: Duration) -> Cmd {
     if worker {
         argv.push("--worker".to_owned());
     }
-    Cmd { argv, sudo: true, stdin: None, timeout }
+    Cmd { argv, sudo: true, stdin: None, timeout, read_only: false }
 }
 
 pub fn config_cmd() -> Cmd {
-    Cmd::new(["microk8s", "config"]).sudo()
+    Cmd::new(["microk8s", "config"]).sudo().read_only()
 }
 
 /// `microk8s is running` on the first line (the exit code is 0 even when not running on

@@ -47,8 +47,14 @@ pub struct HostFaults {
     pub ceph_missing: HashSet<String>,
     pub no_lvm2: HashSet<String>,
     pub no_rbd: HashSet<String>,
-    /// Hostnames whose SSH connection drops on their next command.
-    pub drop_next: HashSet<String>,
+    /// Hostname → a piece of a command: the link breaks as that command is sent (it never runs).
+    pub drop_before: HashMap<String, String>,
+    /// Hostname → a piece of a command: the command runs, then the link breaks before its
+    /// answer arrives (the case where the caller cannot know what happened).
+    pub drop_after: HashMap<String, String>,
+    /// Hostnames that reboot on their next command: the command does not run, the
+    /// connection breaks, and the machine refuses SSH for the given time.
+    pub reboot_next: HashMap<String, Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +77,10 @@ struct World {
     addons: BTreeMap<String, BTreeSet<String>>,
     faults: HostFaults,
     secret_counter: u64,
+    /// Per host IP: refusing SSH until then (rebooting).
+    down_until: HashMap<String, Instant>,
+    /// Per host IP: boots so far (a connection from an earlier boot is dead).
+    boots: HashMap<String, u64>,
 }
 
 /// The simulated machines of a lab.
@@ -195,9 +205,17 @@ impl SimHosts {
 #[async_trait]
 impl Connector for SimHosts {
     async fn connect(&self, host: &HostAddr) -> anyhow::Result<Arc<dyn Remote>> {
+        let boot = {
+            let w = self.world();
+            if w.down_until.get(&host.ip).is_some_and(|t| Instant::now() < *t) {
+                anyhow::bail!("ssh: connect to host {} port 22: Connection refused", host.ip);
+            }
+            w.boots.get(&host.ip).copied().unwrap_or(0)
+        };
         self.host_for(host)?;
         Ok(Arc::new(SimRemote {
             world: self.world.clone(),
+            boot,
             ip: host.ip.clone(),
             cfg: self.cfg.clone(),
             trips: AtomicU64::new(0),
@@ -211,6 +229,8 @@ impl Connector for SimHosts {
 
 struct SimRemote {
     world: Arc<Mutex<World>>,
+    /// The boot this connection was opened in.
+    boot: u64,
     ip: String,
     cfg: SimHostsConfig,
     trips: AtomicU64,
@@ -245,9 +265,33 @@ impl SimRemote {
             h.commands.push(label);
             h.hostname.clone()
         };
-        if w.faults.drop_next.remove(&hostname) {
-            anyhow::bail!("the SSH connection to {hostname} broke while running `{}`", cmd.display());
+        if w.boots.get(&self.ip).copied().unwrap_or(0) != self.boot {
+            anyhow::bail!("Connection to {} closed by remote host.", self.ip);
         }
+        let label = w.hosts.get(&self.ip).and_then(|h| h.commands.last().cloned()).unwrap_or_default();
+        if w.faults.drop_before.get(&hostname).is_some_and(|n| label.contains(n.as_str())) {
+            w.faults.drop_before.remove(&hostname);
+            anyhow::bail!("client_loop: send disconnect: Broken pipe (to {hostname})");
+        }
+        let lose_answer = w.faults.drop_after.get(&hostname).is_some_and(|n| label.contains(n.as_str()));
+        if lose_answer {
+            w.faults.drop_after.remove(&hostname);
+            drop(w);
+            let _ = self.exec_inner(cmd);
+            anyhow::bail!("Connection to {} closed by remote host.", self.ip);
+        }
+        if let Some(down) = w.faults.reboot_next.remove(&hostname) {
+            *w.boots.entry(self.ip.clone()).or_insert(0) += 1;
+            w.down_until.insert(self.ip.clone(), Instant::now() + down);
+            anyhow::bail!("Connection to {} closed by remote host.", self.ip);
+        }
+        drop(w);
+        self.exec_inner(cmd)
+    }
+
+    /// What the machine does with a command that reached it.
+    fn exec_inner(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
         let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         let cfg = &self.cfg;
         let me = self.ip.clone();
@@ -664,6 +708,7 @@ impl Remote for SimRemote {
         // Joins and waits sleep: keep them off the async workers.
         let me = SimRemote {
             world: self.world.clone(),
+            boot: self.boot,
             ip: self.ip.clone(),
             cfg: self.cfg.clone(),
             trips: AtomicU64::new(0),

@@ -21,6 +21,8 @@ struct WireCmd {
     sudo: bool,
     stdin: Option<Vec<u8>>,
     timeout_ms: u64,
+    #[serde(default)]
+    read_only: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,6 +67,7 @@ async fn run(State(s): State<Arc<ServerState>>, Json(req): Json<RunReq>) -> Json
         sudo: req.cmd.sudo,
         stdin: req.cmd.stdin,
         timeout: Duration::from_millis(req.cmd.timeout_ms),
+        read_only: req.cmd.read_only,
     };
     match r.run(&cmd).await {
         Ok(o) => Json(RunResp { ok: true, error: String::new(), code: o.code, stdout: o.stdout, stderr: o.stderr }),
@@ -146,6 +149,7 @@ impl Remote for HttpRemote {
                 sudo: cmd.sudo,
                 stdin: cmd.stdin.clone(),
                 timeout_ms: cmd.timeout.as_millis() as u64,
+                read_only: cmd.read_only,
             },
         };
         let r: RunResp = self.http.post(format!("{}/run", self.url)).json(&req).send().await?.json().await?;

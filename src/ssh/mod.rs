@@ -3,6 +3,7 @@
 //! and the simulated hosts of `homelab demo` and the engine tests (`crate::sim::hosts`).
 
 pub mod openssh_impl;
+pub mod resilient;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct Cmd {
     pub sudo: bool,
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// Only observes: safe to send again on a fresh connection if the link broke.
+    pub read_only: bool,
 }
 
 impl Cmd {
@@ -29,7 +32,13 @@ impl Cmd {
             sudo: false,
             stdin: None,
             timeout: Duration::from_secs(120),
+            read_only: false,
         }
+    }
+    /// Marks an observation, which [`resilient::Resilient`] may re-send after a broken link.
+    pub fn read_only(mut self) -> Cmd {
+        self.read_only = true;
+        self
     }
     pub fn sudo(mut self) -> Cmd {
         self.sudo = true;
