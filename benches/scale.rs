@@ -82,6 +82,23 @@ fn run(bin: &Path, args: &[&str], env: &[(&str, String)]) -> anyhow::Result<(f64
     Ok((wall, peak, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
+/// `machines 8.1s, hosts 0.2s, …` from the run_finished event of a JSON event stream.
+fn phase_times(events: &str) -> String {
+    let Some(last) = events
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok().filter(|v| v["event"] == "run_finished"))
+    else {
+        return "?".into();
+    };
+    let phases = last["phases"].as_array().cloned().unwrap_or_default();
+    phases
+        .iter()
+        .map(|p| format!("{} {:.2}s", p["phase"].as_str().unwrap_or("?"), p["elapsed_s"].as_f64().unwrap_or(0.0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let upstream = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream");
@@ -138,7 +155,11 @@ async fn main() -> anyhow::Result<()> {
             ("HOMELAB_MANIFEST_DIR", upstream.display().to_string()),
         ];
         let args = ["up", yaml.to_str().unwrap_or_default(), "-o", "json", "--parallel", "20"];
-        let (wall, peak, _) = tokio::task::block_in_place(|| run(&bin, &args, &env))?;
+        let (wall, peak, fresh) = tokio::task::block_in_place(|| run(&bin, &args, &env))?;
+        if let Ok(dir) = std::env::var("HOMELAB_SCALE_EVENTS") {
+            // The fresh run's event stream, for a timeline of where the time went.
+            std::fs::write(format!("{dir}/scale-{n}.ndjson"), &fresh)?;
+        }
         let maas_requests = lab.lab.maas.requests().len();
         let ssh: usize =
             (0..n).map(|i| lab.hosts.commands(&homelab::sim::lab::machine_identity(i, false).0).len()).sum();
@@ -160,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             ssh as f64 / n as f64,
             conv
         );
+        println!("{:>8}   phases: {}", "", phase_times(&fresh));
     }
     Ok(())
 }

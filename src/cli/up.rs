@@ -34,7 +34,8 @@ pub struct UpArgs {
     /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
     #[arg(long)]
     pub redeploy_failed: bool,
-    /// Machines worked on at once over SSH.
+    /// Machines preflighted at once over SSH (long waits on the machines, such as the snap
+    /// download, run for all of them together).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallel: usize,
     /// Wait this long for another homelab run on this cluster to finish (e.g. `10m`);

@@ -202,7 +202,8 @@ impl Ctx {
         }
     }
 
-    /// A slot for SSH work on one machine (at most `--parallel` machines at once).
+    /// A slot for SSH bursts on one machine — preflight and `/etc/hosts` (at most `--parallel`
+    /// machines at once). Long waits on the machine itself do not take one.
     pub async fn ssh_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.ssh_slots.acquire().await.ok()
     }

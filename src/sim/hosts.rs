@@ -141,8 +141,10 @@ impl SimHosts {
                 continue;
             }
             // A lone control plane is a one-node cluster; list it when it runs.
+            // Workers are Ready when their join returns ("a few seconds"); control planes
+            // after the whole dqlite join.
             let ready = match &h.joined {
-                Some((_, t)) => t.elapsed() >= self.cfg.join_time,
+                Some((_, t)) => t.elapsed() >= join_settle(&self.cfg, h.worker),
                 None => running,
             };
             out.push(SimNode { name: h.hostname.to_lowercase(), ip: h.ip.clone(), ready, worker: h.worker, version });
@@ -238,6 +240,12 @@ struct SimRemote {
 
 fn out(code: i32, stdout: impl Into<String>, stderr: impl Into<String>) -> Output {
     Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
+}
+
+/// How long a join takes until the node is Ready: workers "a few seconds", control planes
+/// the whole dqlite join (docs/microk8s.md, Timing).
+fn join_settle(cfg: &SimHostsConfig, worker: bool) -> Duration {
+    if worker { cfg.join_time / 4 } else { cfg.join_time }
 }
 
 fn minor_of(channel: &str) -> (u32, u32) {
@@ -531,7 +539,7 @@ impl SimRemote {
                     .values()
                     .filter(|h| h.ip == cp_ip || h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))
                     .map(|h| {
-                        let ready = h.joined.as_ref().map(|(_, t)| t.elapsed() >= cfg.join_time).unwrap_or(true);
+                        let ready = h.joined.as_ref().map(|(_, t)| t.elapsed() >= join_settle(cfg, h.worker)).unwrap_or(true);
                         let mut labels = serde_json::Map::new();
                         labels.insert("kubernetes.io/hostname".into(), h.hostname.to_lowercase().into());
                         labels.insert(if h.worker { "node.kubernetes.io/microk8s-worker".into() } else { "node.kubernetes.io/microk8s-controlplane".into() }, "microk8s-node".into());
@@ -659,7 +667,7 @@ impl SimRemote {
                     h.worker = worker;
                 }
                 drop(w);
-                std::thread::sleep(if worker { cfg.join_time / 4 } else { cfg.join_time }.min(cmd.timeout));
+                std::thread::sleep(join_settle(cfg, worker).min(cmd.timeout));
                 let done = if minor >= (1, 29) { "Successfully joined the cluster.\n" } else { "" };
                 if worker {
                     out(

@@ -97,6 +97,19 @@ impl SimOperator for RookOperator {
             };
             // OSD pods, one per device on nodes that exist.
             if elapsed >= self.step * 2 && failure != RookFailure::NoOsds {
+                // One look at the pods per pass (hundreds of nodes would make it quadratic).
+                let existing = st.list("", "pods", Some(&ns));
+                let mut hosts_with_osd: std::collections::HashSet<String> = existing
+                    .iter()
+                    .filter_map(|p| p.pointer("/metadata/labels/topology-location-host").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect();
+                // OSD ids are handed out in order and never reused.
+                let mut next_id = existing
+                    .iter()
+                    .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd"))
+                    .count();
+                let node_names: std::collections::HashSet<&String> = node_names.iter().collect();
                 for (node, dev) in wanted.iter() {
                     if !node_names.contains(node) {
                         continue;
@@ -106,19 +119,11 @@ impl SimOperator for RookOperator {
                     {
                         continue;
                     }
-                    let existing = st.list("", "pods", Some(&ns));
-                    let has = existing.iter().any(|p| {
-                        p.pointer("/metadata/labels/topology-location-host").and_then(Value::as_str)
-                            == Some(node.as_str())
-                    });
-                    if has {
+                    if !hosts_with_osd.insert(node.clone()) {
                         continue;
                     }
-                    // OSD ids are handed out in order and never reused.
-                    let id = existing
-                        .iter()
-                        .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd"))
-                        .count();
+                    let id = next_id;
+                    next_id += 1;
                     let pod = format!("rook-ceph-osd-{id}-{node}");
                     st.put(
                         "",

@@ -77,7 +77,8 @@ async fn wait_running(cx: &Ctx, m: &Machine, r: &Arc<dyn Remote>) -> Result<()> 
     )
 }
 
-async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<()> {
+/// Waits until `m` is a Ready node; returns the node list of that last look.
+async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<Vec<NodeInfo>> {
     let spec = WaitSpec {
         phase: PHASE,
         target: m.hostname.clone(),
@@ -93,7 +94,7 @@ async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Mac
     wait_for(&cx.ui, &spec, || async {
         let ns = nodes(cp_r).await?;
         Ok(match ns.iter().find(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip == ip)) {
-            Some(n) if n.ready => Probe::Ready(()),
+            Some(n) if n.ready => Probe::Ready(ns),
             Some(_) => Probe::Pending(Some("joined, not Ready yet".into())),
             None => Probe::Pending(Some("not in the node list yet".into())),
         })
@@ -101,22 +102,22 @@ async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Mac
     .await
 }
 
-/// Joins `m` through the first control plane, retrying an invalid token with a fresh one.
-async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<()> {
+/// Joins `m` through the first control plane, retrying an invalid token with a fresh one;
+/// returns the node list once `m` is Ready.
+async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Result<Vec<NodeInfo>> {
     let cp_ip = cx.facts(&cp.hostname).ip.ok_or_else(|| anyhow!("no address for {}", cp.hostname))?;
     let r = cx.remote(&m.hostname).await?;
     if cx.cluster.kubernetes.minor().is_some_and(mk::needs_host_entries) {
-        // The control plane must resolve the joining node's name (MicroK8s ≤ 1.27).
-        let cp_facts = hosts::gather(cx, cp, cp_r).await?;
-        hosts::ensure_hosts_block(
-            cx,
-            PHASE,
-            &cp.hostname,
-            cp_r,
-            &cp_facts.etc_hosts,
-            &hosts::host_entries(cx, &cp.hostname),
-        )
-        .await?;
+        // The control plane must resolve the joining node's name (MicroK8s ≤ 1.27). What
+        // the hosts phase saw and wrote there in this run is enough; look only if it did not.
+        let mut cp_facts = match cx.host_facts(&cp.hostname) {
+            Some(f) => f,
+            None => hosts::gather(cx, cp, cp_r).await?,
+        };
+        let entries = hosts::host_entries(cx, &cp.hostname);
+        hosts::ensure_hosts_block(cx, PHASE, &cp.hostname, cp_r, &cp_facts.etc_hosts, &entries).await?;
+        cp_facts.etc_hosts = mk::hosts_with_block(&cp_facts.etc_hosts, &entries);
+        cx.set_host_facts(&cp.hostname, cp_facts);
     }
     let worker = !m.is_control_plane();
     let mut attempts = 0;
@@ -167,12 +168,12 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
             out.text()
         );
     }
-    wait_node_ready(cx, cp, cp_r, m).await?;
+    let members = wait_node_ready(cx, cp, cp_r, m).await?;
     if !worker {
         // Let the datastore settle before the next join (maintainers' advice).
         wait_running(cx, cp, cp_r).await?;
     }
-    Ok(())
+    Ok(members)
 }
 
 /// The kubeconfig from the first control plane, pointed at the address homelab knows.
@@ -294,8 +295,10 @@ impl Phase for KubernetesPhase {
 
     async fn machine(&self, cx: &Ctx, m: &Machine) -> Result<()> {
         let ch = channel(cx)?;
+        // No SSH slot here: the connection is already open (hosts phase) and the work is
+        // waiting on the machine itself (snap download, MicroK8s start), which bounding would
+        // only serialise into waves.
         let r = cx.remote(&m.hostname).await?;
-        let _slot = cx.ssh_slot().await;
         let tracking = match cx.host_facts(&m.hostname) {
             Some(f) => f.snap_tracking,
             None => hosts::gather(cx, m, &r).await?.snap_tracking,
@@ -366,8 +369,7 @@ impl Phase for KubernetesPhase {
                     f.snap_tracking
                 );
             }
-            join(cx, &cp, &cp_r, m).await?;
-            members = nodes(&cp_r).await?;
+            members = join(cx, &cp, &cp_r, m).await?;
         }
         if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes
             && !addons.is_empty()
