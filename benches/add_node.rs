@@ -65,11 +65,12 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(r.inserted && lab.hosts.nodes().len() == 4, "add-node did not grow the cluster");
 
     // The waits the systems impose on this one machine: deploy, install, a worker join (a
-    // quarter of a control-plane join in the simulator), and the Rook operator bringing up
-    // its OSD (one operator step).
-    let imposed = d + install + join / 4 + step;
+    // quarter of a control-plane join in the simulator), and the Rook operator reconciling
+    // the new CephCluster generation (the simulated operator walks mons, mgr and OSDs again:
+    // three steps) until the new OSD runs.
+    let imposed = d + install + join / 4 + step * 3;
     println!(
-        "add-node of one Ready machine to the converged seed cluster (D = {:.1}s deploy, {:.1}s snap install, {:.2}s join, {:.1}s operator step)",
+        "add-node of one Ready machine to the converged seed cluster (D = {:.1}s deploy, {:.1}s snap install, {:.3}s worker join, {:.1}s operator step)",
         d.as_secs_f64(),
         install.as_secs_f64(),
         join.as_secs_f64() / 4.0,

@@ -61,23 +61,42 @@ pub struct RunReport {
 
 #[derive(Default)]
 struct Clock {
-    spans: HashMap<PhaseId, (Instant, Instant)>,
+    /// Per phase, the intervals in which some machine (or the cluster-level step) was in it.
+    spans: HashMap<PhaseId, Vec<(Instant, Instant)>>,
 }
 
 impl Clock {
-    /// Extends the phase's span to `t`; true when this is the phase's first moment.
-    fn touch(&mut self, p: PhaseId, t: Instant) -> bool {
-        match self.spans.get_mut(&p) {
-            None => {
-                self.spans.insert(p, (t, t));
-                true
-            }
-            Some(e) => {
-                e.0 = e.0.min(t);
-                e.1 = e.1.max(t);
-                false
+    /// Notes that `p` is active from `t`; true when this is the phase's first moment.
+    fn begin(&mut self, p: PhaseId, t: Instant) -> bool {
+        let first = !self.spans.contains_key(&p);
+        self.spans.entry(p).or_default().push((t, t));
+        first
+    }
+    /// Closes the interval of `p` that began at `from`.
+    fn end(&mut self, p: PhaseId, from: Instant, t: Instant) {
+        let v = self.spans.entry(p).or_default();
+        match v.iter_mut().find(|(a, b)| *a == from && *b == from) {
+            Some(span) => span.1 = t,
+            None => v.push((from, t)),
+        }
+    }
+    /// Seconds in which the phase was active: the union of its intervals (machines in the
+    /// same phase overlap; a phase waiting for others between its machine work and its
+    /// cluster-level step is not counted).
+    fn active(&self, p: PhaseId) -> Option<f64> {
+        let mut v = self.spans.get(&p)?.clone();
+        v.sort();
+        let (mut a, mut b) = *v.first()?;
+        let mut total = 0.0;
+        for &(x, y) in &v[1..] {
+            if x > b {
+                total += (b - a).as_secs_f64();
+                (a, b) = (x, y);
+            } else {
+                b = b.max(y);
             }
         }
+        Some(total + (b - a).as_secs_f64())
     }
 }
 
@@ -101,8 +120,8 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
         return plan_all(&cx, &phases, start).await;
     }
     let clock = Arc::new(Mutex::new(Clock::default()));
-    let started = |p: PhaseId| {
-        let first = clock.lock().map(|mut c| c.touch(p, Instant::now())).unwrap_or(false);
+    let started = |p: PhaseId, t: Instant| {
+        let first = clock.lock().map(|mut c| c.begin(p, t)).unwrap_or(false);
         if first {
             cx.ui.emit(Event::PhaseStarted { phase: p });
         }
@@ -128,9 +147,10 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
             }
         }
         for p in &phases {
-            started(p.id());
+            let t0 = Instant::now();
+            started(p.id(), t0);
             let r = p.finish(&cx).await;
-            touch(&clock, p.id());
+            end(&clock, p.id(), t0);
             r.map_err(|e| e.context(format!("{} phase", p.id())))?;
         }
         Ok::<(), anyhow::Error>(())
@@ -150,9 +170,9 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
     result.map(|_| RunReport { ok: true, changes, phases: timings, planned: vec![], elapsed_s })
 }
 
-fn touch(clock: &Arc<Mutex<Clock>>, p: PhaseId) {
+fn end(clock: &Arc<Mutex<Clock>>, p: PhaseId, from: Instant) {
     if let Ok(mut c) = clock.lock() {
-        c.touch(p, Instant::now());
+        c.end(p, from, Instant::now());
     }
 }
 
@@ -162,14 +182,17 @@ fn finish_phases(
     clock: &Arc<Mutex<Clock>>,
     err: Option<&anyhow::Error>,
 ) -> Vec<PhaseTiming> {
-    let spans = clock.lock().map(|c| c.spans.clone()).unwrap_or_default();
+    let active: HashMap<PhaseId, f64> = clock
+        .lock()
+        .map(|c| phases.iter().filter_map(|p| c.active(p.id()).map(|t| (p.id(), t))).collect())
+        .unwrap_or_default();
     let failed_phase =
         err.and_then(|e| phases.iter().map(|p| p.id()).find(|id| format!("{e:#}").contains(&format!("{id} phase"))));
     let mut out = Vec::new();
     let mut seen_failure = false;
     for p in phases {
         let id = p.id();
-        let Some((a, b)) = spans.get(&id).copied() else { continue };
+        let Some(elapsed_s) = active.get(&id).copied() else { continue };
         let ok = match (err, failed_phase) {
             (None, _) => true,
             (Some(_), Some(f)) => {
@@ -180,7 +203,7 @@ fn finish_phases(
             }
             (Some(_), None) => false,
         };
-        let t = PhaseTiming { phase: id, ok, changes: cx.changes(id), elapsed_s: (b - a).as_secs_f64() };
+        let t = PhaseTiming { phase: id, ok, changes: cx.changes(id), elapsed_s };
         cx.ui.emit(Event::PhaseFinished { phase: id, ok: t.ok, changes: t.changes, elapsed_s: t.elapsed_s });
         out.push(t);
     }
@@ -199,12 +222,13 @@ async fn run_pipelines(cx: &Arc<Ctx>, pipeline: &[Arc<dyn Phase>], clock: &Arc<M
         set.spawn(async move {
             for p in &pipeline {
                 let id = p.id();
-                let first = clock.lock().map(|mut c| c.touch(id, Instant::now())).unwrap_or(false);
+                let t0 = Instant::now();
+                let first = clock.lock().map(|mut c| c.begin(id, t0)).unwrap_or(false);
                 if first {
                     cx.ui.emit(Event::PhaseStarted { phase: id });
                 }
                 let r = p.machine(&cx, &m).await;
-                touch(&clock, id);
+                end(&clock, id, t0);
                 if let Err(error) = r {
                     cx.ui.emit(Event::Failed { phase: id, target: m.hostname.clone(), message: format!("{error:#}") });
                     return Some(MachineFailure { phase: id, hostname: m.hostname.clone(), error });
@@ -281,4 +305,26 @@ pub fn render_plan(planned: &[(PhaseId, Planned)]) -> String {
         s.push_str(&format!("    - {}\n", p.action));
     }
     s.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_time_is_the_union_of_its_active_intervals() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let mut c = Clock::default();
+        // Two machines overlap in the phase, then its cluster-level step runs later.
+        assert!(c.begin(PhaseId::Machines, at(0)));
+        assert!(!c.begin(PhaseId::Machines, at(100)));
+        c.end(PhaseId::Machines, at(0), at(1000));
+        c.end(PhaseId::Machines, at(100), at(1500));
+        c.begin(PhaseId::Machines, at(5000));
+        c.end(PhaseId::Machines, at(5000), at(5200));
+        let s = c.active(PhaseId::Machines).unwrap_or_default();
+        assert!((s - 1.7).abs() < 1e-9, "{s}");
+        assert_eq!(c.active(PhaseId::Kafka), None);
+    }
 }
