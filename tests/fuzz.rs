@@ -70,7 +70,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn apply(text: &str, m: &Mutation) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let n = lines.len().max(1);
+    if lines.is_empty() {
+        // A mutation may have emptied the text already (found by the 10-minute run).
+        lines.push(String::new());
+    }
+    let n = lines.len();
     match m {
         Mutation::Delete(at, len) => {
             let a = at % chars.len().max(1);

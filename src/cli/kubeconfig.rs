@@ -13,11 +13,10 @@ use std::sync::Arc;
 
 /// Write the cluster's kubeconfig (mode 0600, context `homelab-<name>`), or merge it into
 /// your kubeconfig ($KUBECONFIG or ~/.kube/config) with `--merge`.
-///
-/// Examples:
-///   homelab kubeconfig                    # writes ./homelab-garage.kubeconfig
-///   homelab kubeconfig --merge --use      # adds the context to ~/.kube/config and switches to it
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  homelab kubeconfig                 writes ./homelab-garage.kubeconfig\n  homelab kubeconfig --merge --use   adds the context to ~/.kube/config and switches to it"
+)]
 pub struct KubeconfigArgs {
     /// The cluster file (default ./cluster.yaml).
     pub file: Option<PathBuf>,
