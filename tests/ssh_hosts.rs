@@ -198,3 +198,42 @@ async fn a_run_killed_between_joins_converges_with_each_node_joined_once() {
     assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
     assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_link_cut_during_a_join_stops_with_a_hint_and_the_next_run_does_not_join_again() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas", "kvm4", "kvm5"], &["control-plane", "control-plane", "control-plane"], "1.33/stable").await;
+    // kvm4's join goes through, then its answer is lost: the test cuts every SSH connection
+    // to kvm4 while the command still runs.
+    w.ssh.fault("hang-after-join-once");
+    let marker = w.ssh.host("kvm4").state.join("join-hanging");
+    let run = up(&w, HostKeyChecking::AcceptNew);
+    let cut = async {
+        while !marker.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.ssh.host("kvm4").cut_connections();
+    };
+    let ((r, cap), ()) = tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(run, cut) })
+        .await
+        .expect("the cut link made homelab hang");
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("the connection to kvm4 broke while running `sudo microk8s join"), "{e}\n{}", cap.all());
+    assert!(e.contains("run `homelab up` again"), "{e}");
+    let token = w
+        .ssh
+        .host("kvm4")
+        .commands()
+        .iter()
+        .find(|c| c.starts_with("microk8s join"))
+        .and_then(|c| c.split('/').nth(1).map(str::to_owned))
+        .unwrap();
+    assert!(!e.contains(&token) && !cap.all().contains(&token), "the join token leaked: {e}");
+    // The next run reconnects, sees kvm4 is already a member and joins only kvm5.
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
+    assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 1);
+}

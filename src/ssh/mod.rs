@@ -56,8 +56,13 @@ impl Cmd {
     pub fn script(script: &str) -> Cmd {
         Cmd::new(["sh", "-c", script])
     }
-    /// The command as a user would type it (for messages; never includes stdin).
+    /// The command as a user would type it, with every registered secret (join tokens)
+    /// masked: for messages, never includes stdin.
     pub fn display(&self) -> String {
+        crate::engine::secrets::redact(&self.display_raw()).into_owned()
+    }
+
+    fn display_raw(&self) -> String {
         let mut s = if self.sudo { "sudo ".to_owned() } else { String::new() };
         if self.argv.first().map(String::as_str) == Some("sh") && self.argv.get(1).map(String::as_str) == Some("-c") {
             let first =

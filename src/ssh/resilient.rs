@@ -84,21 +84,23 @@ impl Remote for Resilient {
                 Err(e) => e,
             };
             if !cmd.read_only {
-                return Err(e.context(format!(
-                    "the connection to {host} broke while running `{}`; homelab cannot tell whether it finished\n  hint: run `homelab up` again — it checks each machine before acting, so nothing is done twice",
-                    crate::engine::secrets::redact(&cmd.display())
-                )));
+                return Err(anyhow::anyhow!(
+                    "the connection to {host} broke while running `{}`; homelab cannot tell whether it finished ({})\n  hint: run `homelab up` again — it checks each machine before acting, so nothing is done twice",
+                    cmd.display(),
+                    crate::engine::secrets::redact(&format!("{e:#}"))
+                ));
             }
             if format!("{e:#}").to_lowercase().contains("host key") {
                 return Err(e);
             }
             let now = tokio::time::Instant::now();
             if now >= end {
-                return Err(e.context(format!(
-                    "{host} did not answer `{}` again within {}s after the connection broke\n  hint: check that {host} is powered on and booted (its console in MAAS) and reachable on port 22, then run `homelab up` again",
-                    crate::engine::secrets::redact(&cmd.display()),
-                    self.deadline.as_secs()
-                )));
+                return Err(anyhow::anyhow!(
+                    "{host} did not answer `{}` again within {}s after the connection broke ({})\n  hint: check that {host} is powered on and booted (its console in MAAS) and reachable on port 22, then run `homelab up` again",
+                    cmd.display(),
+                    self.deadline.as_secs(),
+                    crate::engine::secrets::redact(&format!("{e:#}"))
+                ));
             }
             tracing::debug!(host = %host, error = %format!("{e:#}"), "connection lost; retrying a read-only command");
             tokio::time::sleep(pause.min(end - now)).await;

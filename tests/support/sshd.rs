@@ -204,6 +204,14 @@ impl TestHost {
         self.wait_listening();
     }
 
+    /// Cuts every SSH connection to this host (SIGKILL to the listener's per-connection
+    /// processes), as a pulled cable or a crashed switch port would; the listener stays up.
+    pub fn cut_connections(&self) {
+        if let Some(c) = &self.sshd {
+            let _ = Command::new("pkill").args(["-9", "-P", &c.id().to_string()]).output();
+        }
+    }
+
     /// Writes a filesystem signature onto the host's Ceph volume.
     pub fn format_ceph_volume(&self) {
         sh(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&self.loop_dev)).unwrap();
