@@ -3,15 +3,31 @@
 //! converge with no machine deployed twice, no node joined twice, nothing deleted, and the
 //! same final state as an uninterrupted run.
 //!
+//! A second harness kills it at the most dangerous moment of every change instead: the
+//! simulators call a tap after they acted on a mutating request (each MAAS POST, each API
+//! server write, each mutating SSH command) and before the answer leaves, and the tap sends the
+//! SIGKILL there — the machine is deploying, the node has joined, the object is applied, but
+//! homelab never heard so.
+//!
 //! CI tries a sample of the kill points (every 8th); `HOMELAB_CRASH_ALL=1` tries all of them.
 
 mod support;
 
 use homelab::sim::lab::FullLabOptions;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use support::subproc::World;
+
+/// Three machines that MAAS has only enlisted: the run commissions, lays out and deploys them.
+fn from_new() -> FullLabOptions {
+    let mut o = FullLabOptions::default();
+    o.lab.status = homelab::maas::Status::New;
+    o
+}
 
 /// What must be the same after any interrupted-then-finished run.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,7 +120,7 @@ async fn run_and_kill(w: &World, up: &std::path::Path, k: usize) -> usize {
 async fn killed_at_every_step_the_next_run_converges_without_duplicates() {
     let Some(upstream) = support::mirror::upstream() else { return };
     // The uninterrupted reference.
-    let w = World::start(FullLabOptions::default(), "seed-2023.yaml").await;
+    let w = World::start(from_new(), "seed-2023.yaml").await;
     let (code, out) = run_to_end(&w, &upstream).await;
     assert_eq!(code, 0, "{out}");
     let reference = final_state(&w);
@@ -116,7 +132,7 @@ async fn killed_at_every_step_the_next_run_converges_without_duplicates() {
     let points: Vec<usize> = (1..events).filter(|k| all || k % 8 == 1).collect();
     let mut tried = 0;
     for k in points {
-        let w = World::start(FullLabOptions::default(), "seed-2023.yaml").await;
+        let w = World::start(from_new(), "seed-2023.yaml").await;
         let seen = run_and_kill(&w, &upstream, k).await;
         let (code, out) = run_to_end(&w, &upstream).await;
         assert_eq!(code, 0, "killed after event {k} ({seen} seen); the next run failed:\n{out}");
@@ -126,4 +142,173 @@ async fn killed_at_every_step_the_next_run_converges_without_duplicates() {
     }
     eprintln!("crash test: {tried} kill points of {events} events converged to the reference state");
     assert!(tried >= 10);
+}
+
+/// A call that changes something: a MAAS or API server write, or a mutating SSH command.
+fn is_change(what: &str) -> bool {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        return rest.split(' ').nth(1) == Some("rw");
+    }
+    ["POST ", "PUT ", "PATCH ", "DELETE "].iter().any(|m| what.starts_with(m))
+}
+
+/// The system and kind of a change, for the report: "MAAS op=deploy", "API PATCH", "SSH microk8s join".
+fn kind_of(what: &str) -> String {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        let cmd: Vec<&str> = rest.split(' ').skip(2).filter(|w| *w != "sudo").take(2).collect();
+        return format!("SSH {}", cmd.join(" "));
+    }
+    if what.contains("/MAAS/") {
+        let method = what.split(' ').next().unwrap_or("");
+        if let Some(op) = what.split("op=").nth(1) {
+            return format!("MAAS {method} op={}", op.split('&').next().unwrap_or(op));
+        }
+        let path = what.split("/api/2.0/").nth(1).unwrap_or("").split('?').next().unwrap_or("");
+        let shape: Vec<&str> =
+            path.split('/').map(|seg| if seg.chars().any(|c| c.is_ascii_digit()) { "…" } else { seg }).collect();
+        return format!("MAAS {method} {}", shape.join("/"));
+    }
+    format!("API {}", what.split(' ').next().unwrap_or(""))
+}
+
+fn taps(w: &World) -> [&homelab::sim::tap::Tap; 3] {
+    [&w.lab.lab.maas.tap, &w.lab.api.tap, &w.lab.hosts.tap]
+}
+
+/// Names one change so that it can be found again in another run: the host and command
+/// (without its arguments, which hold fresh tokens), or the method and path (with MAAS's op).
+fn key_of(what: &str) -> String {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        let host = rest.split(' ').next().unwrap_or("");
+        return format!("{} on {host}", kind_of(what));
+    }
+    let mut parts = what.splitn(2, ' ');
+    let method = parts.next().unwrap_or("");
+    let uri = parts.next().unwrap_or("");
+    // Numeric ids (volume groups, partitions) are handed out in request order, which varies.
+    let path: Vec<&str> = uri
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .map(|seg| if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) { "…" } else { seg })
+        .collect();
+    let path = path.join("/");
+    match uri.split("op=").nth(1) {
+        Some(op) => format!("{method} {path}?op={}", op.split('&').next().unwrap_or(op)),
+        None => format!("{method} {path}"),
+    }
+}
+
+/// Runs `up` and SIGKILLs it from inside the simulators right after they carried out the
+/// `nth` change named `target` (see [`key_of`]), before the answer leaves; returns that
+/// change, or None when this run never made it.
+async fn run_and_kill_at_change(w: &World, up: &std::path::Path, target: &str, nth: usize) -> Option<String> {
+    let target = target.to_owned();
+    let pid = Arc::new(AtomicI32::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let hit: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook = {
+        let (pid, seen, hit) = (pid.clone(), seen.clone(), hit.clone());
+        Arc::new(move |what: &str| {
+            if !is_change(what) || key_of(what) != target || seen.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+                return;
+            }
+            *hit.lock().unwrap() = Some(what.to_owned());
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(2) {
+                if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    for tap in taps(w) {
+        let h = hook.clone();
+        tap.set(move |what| h(what));
+    }
+    let mut c = w.homelab(&["up", w.yaml.to_str().unwrap(), "-o", "json"], up);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        pid.store(child.id() as i32, Ordering::SeqCst);
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    for tap in taps(w) {
+        tap.clear();
+    }
+    let hit = hit.lock().unwrap().clone();
+    assert!(hit.is_none() || status.code().is_none(), "the run was not killed at {hit:?}: {status}");
+    hit
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_right_after_each_change_before_the_answer_the_next_run_converges() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    // The uninterrupted reference, counting its changes.
+    let w = World::start(from_new(), "seed-2023.yaml").await;
+    let changes: Arc<Mutex<Vec<String>>> = Arc::default();
+    for tap in taps(&w) {
+        let c = changes.clone();
+        tap.set(move |what| {
+            if is_change(what) {
+                c.lock().unwrap().push(what.to_owned());
+            }
+        });
+    }
+    let (code, out) = run_to_end(&w, &upstream).await;
+    assert_eq!(code, 0, "{out}");
+    let reference = final_state(&w);
+    let n = changes.lock().unwrap().len();
+    assert!(n > 20, "{:?}", changes.lock().unwrap());
+    let mut in_reference: BTreeMap<String, usize> = BTreeMap::new();
+    for c in changes.lock().unwrap().iter() {
+        *in_reference.entry(kind_of(c)).or_default() += 1;
+    }
+    // Each change of the reference run, named so that it is found again in another run
+    // (machines progress concurrently, so the global order differs from run to run).
+    let mut occurrences: BTreeMap<String, usize> = BTreeMap::new();
+    let named: Vec<(String, usize, String)> = changes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let key = key_of(c);
+            let nth = occurrences.entry(key.clone()).or_default();
+            *nth += 1;
+            (key, *nth, kind_of(c))
+        })
+        .collect();
+    // CI: every MAAS and SSH change and lease write (few, and the riskiest) and every 8th apply.
+    let all = std::env::var_os("HOMELAB_CRASH_ALL").is_some();
+    let points: Vec<&(String, usize, String)> = named
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| all || !p.2.starts_with("API PATCH") || i % 8 == 0)
+        .map(|(_, p)| p)
+        .collect();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tried = 0;
+    for (key, nth, _) in points.iter().copied() {
+        let w = World::start(from_new(), "seed-2023.yaml").await;
+        let Some(what) = run_and_kill_at_change(&w, &upstream, key, *nth).await else {
+            // Concurrent runs differ a little in their writes (a lease renewal, a retry).
+            eprintln!("not reached in this run: {key} #{nth}");
+            continue;
+        };
+        let (code, out) = run_to_end(&w, &upstream).await;
+        assert_eq!(code, 0, "killed right after {key} #{nth} ({what}); the next run failed:\n{out}");
+        assert_eq!(final_state(&w), reference, "killed right after {key} #{nth} ({what}): the final state differs");
+        *kinds.entry(kind_of(&what)).or_default() += 1;
+        tried += 1;
+    }
+    eprintln!("crash test (answer lost): {tried} kill points of {n} changes converged to the reference state");
+    eprintln!("  killed  in a full run  change");
+    for (kind, count) in &in_reference {
+        eprintln!("  {:>6}  {count:>13}  {kind}", kinds.get(kind).copied().unwrap_or(0));
+    }
+    assert!(tried * 10 >= points.len() * 9, "only {tried} of {} kill points were reached", points.len());
 }

@@ -319,6 +319,8 @@ fn merge(base: &mut Value, patch: &Value) {
 
 pub struct SimApiServer {
     pub url: String,
+    /// Called after each request was acted on, before its answer leaves (crash tests).
+    pub tap: super::tap::Tap,
     state: Arc<Mutex<ApiState>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -373,11 +375,15 @@ impl SimApiServer {
         for ns in ["default", "kube-system", "kube-public"] {
             state.lock().unwrap_or_else(|e| e.into_inner()).put("", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}}));
         }
-        let app = axum::Router::new().fallback(handle).with_state(state.clone());
+        let tap = super::tap::Tap::default();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn_with_state(tap.clone(), super::tap::layer));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(SimApiServer { url: format!("http://{addr}"), state, task })
+        Ok(SimApiServer { url: format!("http://{addr}"), tap, state, task })
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, ApiState> {

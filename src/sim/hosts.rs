@@ -85,6 +85,8 @@ struct World {
 
 /// The simulated machines of a lab.
 pub struct SimHosts {
+    /// Called after each command ran, before its answer leaves (crash tests; see `hosts_http`).
+    pub tap: super::tap::Tap,
     world: Arc<Mutex<World>>,
     maas: Option<SimMaasView>,
     cfg: SimHostsConfig,
@@ -103,7 +105,7 @@ pub struct SimNode {
 impl SimHosts {
     /// Hosts appear when MAAS deploys them (with the keys MAAS gave them).
     pub fn new(maas: Option<SimMaasView>, cfg: SimHostsConfig) -> Arc<SimHosts> {
-        Arc::new(SimHosts { world: Arc::new(Mutex::new(World::default())), maas, cfg })
+        Arc::new(SimHosts { tap: Default::default(), world: Arc::new(Mutex::new(World::default())), maas, cfg })
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {

@@ -69,7 +69,14 @@ async fn run(State(s): State<Arc<ServerState>>, Json(req): Json<RunReq>) -> Json
         timeout: Duration::from_millis(req.cmd.timeout_ms),
         read_only: req.cmd.read_only,
     };
-    match r.run(&cmd).await {
+    let result = r.run(&cmd).await;
+    s.hosts.tap.call(&format!(
+        "SSH {} {} {}",
+        req.host.hostname,
+        if cmd.read_only { "ro" } else { "rw" },
+        cmd.display()
+    ));
+    match result {
         Ok(o) => Json(RunResp { ok: true, error: String::new(), code: o.code, stdout: o.stdout, stderr: o.stderr }),
         Err(e) => fail(format!("{e:#}")),
     }

@@ -225,6 +225,8 @@ struct State {
 
 pub struct SimMaas {
     pub url: String,
+    /// Called after each request was acted on, before its answer leaves (crash tests).
+    pub tap: super::tap::Tap,
     cfg: SimMaasConfig,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
@@ -244,11 +246,15 @@ impl SimMaas {
         let state =
             Arc::new(Mutex::new(State { next_key_id: 1, next_event_id: 1000, next_obj_id: 10, ..Default::default() }));
         let app_state = (state.clone(), Arc::new(cfg.clone()));
-        let app = axum::Router::new().fallback(handle).with_state(app_state);
+        let tap = super::tap::Tap::default();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(app_state)
+            .layer(axum::middleware::from_fn_with_state(tap.clone(), super::tap::layer));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(SimMaas { url: format!("http://{addr}/MAAS"), cfg, state, task })
+        Ok(SimMaas { url: format!("http://{addr}/MAAS"), tap, cfg, state, task })
     }
 
     pub fn api_root(&self) -> String {

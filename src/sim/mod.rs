@@ -10,3 +10,4 @@ pub mod lab;
 pub mod maas;
 pub mod operators;
 pub mod standin;
+pub mod tap;
