@@ -70,6 +70,32 @@ async fn up(w: &World, checking: HostKeyChecking) -> (anyhow::Result<homelab::en
     (homelab::engine::up(cx).await, cap)
 }
 
+/// Runs `up` (accept-new) and, when the stand-in scripts on `host` touch `marker` in its
+/// state directory, does `act` to that host (cut its connections, reboot it) while the run
+/// goes on. Fails when the run outlives a minute.
+async fn up_while(
+    w: &World,
+    host: &str,
+    marker: &str,
+    act: impl FnOnce(&support::sshd::TestHost),
+) -> (anyhow::Result<homelab::engine::runner::RunReport>, Captured) {
+    let h = w.ssh.host(host);
+    let marker = h.state.join(marker);
+    let event = async {
+        while !marker.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::task::block_in_place(|| act(h));
+    };
+    let both = async { tokio::join!(up(w, HostKeyChecking::AcceptNew), event) };
+    match tokio::time::timeout(Duration::from_secs(60), both).await {
+        Ok((run, ())) => run,
+        Err(_) => {
+            panic!("homelab hung; {} reached: {}; {host} ran {:?}", marker.display(), marker.exists(), h.commands())
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_real_hosts_install_join_and_converge() {
     if !support::sshd::available() {
@@ -208,17 +234,7 @@ async fn a_real_link_cut_during_a_join_stops_with_a_hint_and_the_next_run_does_n
     // kvm4's join goes through, then its answer is lost: the test cuts every SSH connection
     // to kvm4 while the command still runs.
     w.ssh.fault("hang-after-join-once");
-    let marker = w.ssh.host("kvm4").state.join("join-hanging");
-    let run = up(&w, HostKeyChecking::AcceptNew);
-    let cut = async {
-        while !marker.exists() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        w.ssh.host("kvm4").cut_connections();
-    };
-    let ((r, cap), ()) = tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(run, cut) })
-        .await
-        .expect("the cut link made homelab hang");
+    let (r, cap) = up_while(&w, "kvm4", "join-hanging", |h| h.cut_connections()).await;
     let e = format!("{:#}", r.unwrap_err());
     assert!(e.contains("the connection to kvm4 broke while running `sudo microk8s join"), "{e}\n{}", cap.all());
     assert!(e.contains("run `homelab up` again"), "{e}");
@@ -236,4 +252,41 @@ async fn a_real_link_cut_during_a_join_stops_with_a_hint_and_the_next_run_does_n
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
     assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_host_that_reboots_while_observed_costs_a_wait_not_a_failure() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas", "kvm4"], &["control-plane", "worker"], "1.33/stable").await;
+    // kvm4 reboots while homelab reads its facts: every connection is cut and sshd is gone
+    // for 1.5 s, then back with the same host key.
+    w.ssh.fault("reboot-once-kvm4");
+    let t = Instant::now();
+    let (r, cap) = up_while(&w, "kvm4", "rebooting", |h| h.reboot(Duration::from_millis(1500))).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    assert!(t.elapsed() >= Duration::from_millis(1500), "the run did not wait for the reboot");
+    // The observation was asked again after the reboot; the changes were made once.
+    assert_eq!(w.ssh.host("kvm4").count("cloud-init status"), 2, "{:?}", w.ssh.host("kvm4").commands());
+    assert_eq!(w.ssh.host("kvm4").count("snap install microk8s"), 1);
+    assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strict_checking_refuses_an_unknown_host_key_at_once() {
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas"], &["control-plane"], "1.33/stable").await;
+    let t = Instant::now();
+    let (r, cap) = tokio::time::timeout(Duration::from_secs(60), up(&w, HostKeyChecking::Strict))
+        .await
+        .expect("strict checking of an unknown key hung");
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("maas") && e.contains("host key"), "{e}\n{}", cap.all());
+    assert!(e.contains(&format!("hint: the host key of {} is not known", w.ssh.host("maas").ip)), "{e}");
+    assert!(e.contains(&format!("ssh-keyscan -p {PORT} {}", w.ssh.host("maas").ip)), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_eq!(w.ssh.host("maas").count("snap install"), 0);
 }

@@ -91,7 +91,8 @@ impl Connector for OpenSshConnector {
             let detail = error_chain(&e);
             let hint = if detail.contains("IDENTIFICATION HAS CHANGED") || detail.contains("Host key verification failed") {
                 if detail.contains("No ED25519 host key is known") || detail.contains("No RSA host key is known") || detail.contains("No ECDSA host key is known") || !detail.contains("CHANGED") {
-                    format!("the host key of {} is not known and hostKeyChecking is strict; add it to {} first (e.g. `ssh-keyscan {} >> {}` after checking its fingerprint)", host.ip, o.known_hosts_file.display(), host.ip, o.known_hosts_file.display())
+                    let port = if o.port == 22 { String::new() } else { format!("-p {} ", o.port) };
+                    format!("the host key of {} is not known and hostKeyChecking is strict; add it to {} first (e.g. `ssh-keyscan {port}{} >> {}` after checking its fingerprint), or set `ssh.hostKeyChecking: accept-new` for the first run", host.ip, o.known_hosts_file.display(), host.ip, o.known_hosts_file.display())
                 } else {
                     format!(
                         "the host key of {} changed since homelab recorded it: if MAAS redeployed this machine, remove the old key with `ssh-keygen -R {} -f {}`; otherwise someone may be impersonating it",

@@ -21,7 +21,7 @@ pub struct TestHost {
     pub ip: String,
     pub state: PathBuf,
     pub loop_dev: String,
-    sshd: Option<Child>,
+    sshd: std::sync::Mutex<Option<Child>>,
     config: PathBuf,
     host_key: PathBuf,
     image: PathBuf,
@@ -141,7 +141,16 @@ impl SshLab {
             ),
         )
         .unwrap();
-        TestHost { hostname: name.into(), ip: ip.into(), state, loop_dev, sshd: None, config, host_key, image }
+        TestHost {
+            hostname: name.into(),
+            ip: ip.into(),
+            state,
+            loop_dev,
+            sshd: Default::default(),
+            config,
+            host_key,
+            image,
+        }
     }
 
     pub fn host(&self, name: &str) -> &TestHost {
@@ -159,7 +168,7 @@ impl SshLab {
 }
 
 impl TestHost {
-    fn start(&mut self) {
+    fn start(&self) {
         let script = format!(
             "set -e; hostname {name}; mount -t tmpfs tmpfs /snap/bin; cp {fb}/* /snap/bin/; chmod +x /snap/bin/*; \
              mount -t tmpfs tmpfs /dev/vgroot; touch /dev/vgroot/ceph; mount --bind {dev} /dev/vgroot/ceph; \
@@ -178,7 +187,7 @@ impl TestHost {
             .stderr(log)
             .spawn()
             .unwrap();
-        self.sshd = Some(child);
+        *self.sshd.lock().unwrap() = Some(child);
     }
 
     fn wait_listening(&self) {
@@ -207,7 +216,7 @@ impl TestHost {
     /// Cuts every SSH connection to this host (SIGKILL to the listener's per-connection
     /// processes), as a pulled cable or a crashed switch port would; the listener stays up.
     pub fn cut_connections(&self) {
-        if let Some(c) = &self.sshd {
+        if let Some(c) = self.sshd.lock().unwrap().as_ref() {
             let _ = Command::new("pkill").args(["-9", "-P", &c.id().to_string()]).output();
         }
     }
@@ -233,8 +242,17 @@ impl TestHost {
         std::fs::read_to_string(self.state.join("hosts")).unwrap_or_default()
     }
 
-    fn stop(&mut self) {
-        if let Some(mut c) = self.sshd.take() {
+    /// A reboot: every connection cut, sshd gone for `down`, then back with the same host key.
+    pub fn reboot(&self, down: Duration) {
+        self.cut_connections();
+        self.stop();
+        std::thread::sleep(down);
+        self.start();
+        self.wait_listening();
+    }
+
+    fn stop(&self) {
+        if let Some(mut c) = self.sshd.lock().unwrap().take() {
             let _ = c.kill();
             let _ = c.wait();
         }
