@@ -312,3 +312,49 @@ async fn killed_right_after_each_change_before_the_answer_the_next_run_converges
     }
     assert!(tried * 10 >= points.len() * 9, "only {tried} of {} kill points were reached", points.len());
 }
+
+/// Ctrl-C (SIGINT) in the middle of the storage phase: homelab stops within seconds with a
+/// hint, gives the cluster lease back (so another machine need not wait for it to expire),
+/// and the next run converges without a second deploy or join.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_promptly_gives_the_lease_back_and_the_next_run_converges() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let w = World::start(from_new(), "seed-2023.yaml").await;
+    let mut c = w.homelab(&["up", w.yaml.to_str().unwrap(), "-o", "json"], &upstream);
+    let (code, stderr, stopped_in) = tokio::task::spawn_blocking(move || {
+        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+            s
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains(r#""event":"step""#) && line.contains(r#""phase":"storage""#) {
+                break;
+            }
+        }
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        let t = Instant::now();
+        lines.for_each(drop);
+        let status = child.wait().unwrap();
+        (status.code(), err.join().unwrap(), t.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted (Ctrl-C)") && stderr.contains("hint: run `homelab up` again"), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(5), "took {stopped_in:?} to stop");
+    let lease = w.lab.api.object("coordination.k8s.io", "leases", "kube-system", "homelab-run").expect("the lease");
+    assert!(lease["spec"]["holderIdentity"].is_null(), "the lease was not given back: {lease}");
+
+    let (code, out) = run_to_end(&w, &upstream).await;
+    assert_eq!(code, 0, "{out}");
+    let f = final_state(&w);
+    assert_eq!((f.deploy_calls, f.joins, f.deletes), (3, vec![0, 1, 1], 0));
+    assert!(f.kafka_ready && f.osds == 3 && f.nodes_ready == 3);
+}

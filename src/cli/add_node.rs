@@ -51,7 +51,12 @@ pub async fn run(a: AddNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
             RoleArg::ControlPlane => Role::ControlPlane,
         },
     };
-    let opts = RunOptions { timings: Timings::from_env(), lock_timeout: a.lock_timeout, ..Default::default() };
+    let opts = RunOptions {
+        timings: Timings::from_env(),
+        lock_timeout: a.lock_timeout,
+        stop_on_ctrl_c: true,
+        ..Default::default()
+    };
     let world = a.world.clone();
     add_node(&path, &req, &cat, &ui, opts, &|c| real_env(c, &world, true)).await?;
     Ok(ExitCode::SUCCESS)

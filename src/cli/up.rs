@@ -61,13 +61,9 @@ pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
         timings: Timings::from_env(),
         only_machines: None,
         lock_timeout: a.lock_timeout,
+        stop_on_ctrl_c: true,
     };
-    let cx = Arc::new(Ctx::new(cluster, ui.clone(), opts, env));
-    tokio::select! {
-        r = crate::engine::up(cx) => { r?; Ok(ExitCode::SUCCESS) }
-        _ = tokio::signal::ctrl_c() => {
-            ui.error("interrupted: stopped. Nothing is half-applied that the next run cannot finish — run `homelab up` again to continue.");
-            Ok(ExitCode::from(crate::error::EXIT_FAILED))
-        }
-    }
+    let cx = Arc::new(Ctx::new(cluster, ui, opts, env));
+    crate::engine::up(cx).await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -77,6 +77,9 @@ pub struct RunOptions {
     pub only_machines: Option<Vec<String>>,
     /// How long to wait for another run's lock (0: exit at once, naming the holder).
     pub lock_timeout: Duration,
+    /// Stop at Ctrl-C (SIGINT), release the cluster lease and fail with a hint (the CLI sets
+    /// it; tests and embedders leave the signal alone).
+    pub stop_on_ctrl_c: bool,
 }
 
 impl RunOptions {
@@ -98,6 +101,7 @@ impl Default for RunOptions {
             timings: Timings::real(),
             only_machines: None,
             lock_timeout: Duration::ZERO,
+            stop_on_ctrl_c: false,
         }
     }
 }

@@ -41,7 +41,22 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
             None => anyhow::bail!("the {id} phase is not available in this build"),
         }
     }
-    let r = runner::run(cx.clone(), list).await;
-    cx.release_lease().await;
+    let run = runner::run(cx.clone(), list);
+    let r = if cx.opts.stop_on_ctrl_c {
+        tokio::select! {
+            r = run => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+                "interrupted (Ctrl-C): homelab stopped; a command it had already sent (a MAAS deployment, a snap install) carries on on its own\n  hint: run `homelab {}` again — it looks at every machine before acting, so it finishes the job without doing anything twice",
+                cx.opts.command
+            )),
+        }
+    } else {
+        run.await
+    };
+    // Give the cluster lease back, also after Ctrl-C, but never hang on it: an unreleased
+    // lease expires on its own.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), cx.release_lease()).await.is_err() {
+        tracing::warn!("could not release the homelab Lease within 5s; it expires on its own");
+    }
     r
 }
