@@ -1,4 +1,4 @@
-//! Setting fields of JSON documents that came from outside (manifests, kubeconfigs) without
+//! Setting (and cleaning) fields of JSON documents that came from outside (manifests, kubeconfigs) without
 //! panicking when their shape is not what it should be.
 
 use serde_json::{Map, Value};
@@ -21,6 +21,18 @@ pub fn set(v: &mut Value, path: &[&str], new: Value) -> Result<(), String> {
         cur = m.entry((*key).to_owned()).or_insert(Value::Null);
     }
     Ok(())
+}
+
+/// Removes null-valued keys (upstream examples carry `annotations:` with nothing after it).
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

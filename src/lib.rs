@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod json;
 pub mod kube;
 pub mod maas;

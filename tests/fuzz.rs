@@ -5,6 +5,8 @@
 //! CI runs each target for a few seconds; `HOMELAB_FUZZ_SECONDS=600 cargo test --release
 //! --test fuzz -- --nocapture` is the long run (RELIABILITY.md).
 
+mod support;
+
 use homelab::addons::catalog::Catalog;
 use homelab::config::validate_bytes;
 use homelab::microk8s as mk;
@@ -285,11 +287,7 @@ fn truncated_command_outputs_give_errors_not_panics() {
 
 #[test]
 fn mutated_manifests_give_errors_not_panics() {
-    let Some(up) = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream").canonicalize().ok()
-    else {
-        eprintln!("notice: ../shared/upstream is absent; skipping the manifest fuzz");
-        return;
-    };
+    let Some(up) = support::shared("upstream") else { return };
     let texts: Vec<String> = [
         "rook/v1.10.10/deploy/examples/operator.yaml",
         "rook/v1.10.10/deploy/examples/common.yaml",

@@ -1,5 +1,6 @@
 //! The MAAS client against the simulated MAAS, the real fixtures, and the `machines` phase.
 
+mod support;
 use homelab::engine::context::RunOptions;
 use homelab::engine::phase::{PhaseId, Selection};
 use homelab::engine::ui::{Captured, OutputFormat, Ui};
@@ -12,17 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/maas");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        assert!(
-            std::env::var_os("HOMELAB_REQUIRE_ALL").is_none(),
-            "../shared is missing but HOMELAB_REQUIRE_ALL is set"
-        );
-        eprintln!("notice: ../shared/fixtures/maas is absent; skipping the fixture test");
-        None
-    }
+    support::shared("fixtures/maas")
 }
 
 fn client(sim: &SimMaas, key: &str) -> MaasClient {

@@ -9,7 +9,7 @@ use super::catalog::PinnedFile;
 use crate::engine::context::ManifestSource;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Which release a file belongs to (`rook`/`v1.10.10`, `strimzi`/`0.33.1`).
 #[derive(Debug, Clone, Copy)]
@@ -38,10 +38,15 @@ fn cache_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> PathBuf {
     src.cache_dir.join(rel.project).join(rel.version).join(&f.path)
 }
 
+/// The file in the local manifest directory, when one is set.
+fn local_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> Option<PathBuf> {
+    src.local_dir.as_ref().map(|dir| dir.join(rel.project).join(rel.version).join(&f.path))
+}
+
 /// Where a file is read from: the local directory, the mirror, or the pinned URL.
 pub fn location(src: &ManifestSource, rel: Release, f: &PinnedFile) -> String {
-    if let Some(dir) = &src.local_dir {
-        return dir.join(rel.project).join(rel.version).join(&f.path).display().to_string();
+    if let Some(p) = local_path(src, rel, f) {
+        return p.display().to_string();
     }
     if let Some(m) = &src.mirror {
         return format!("{}/{}/{}/{}", m.trim_end_matches('/'), rel.project, rel.version, f.path);
@@ -62,15 +67,6 @@ fn verify(bytes: &[u8], f: &PinnedFile, source_desc: &str) -> Result<(), Checksu
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let tmp = path.with_extension(format!("part{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// The verified bytes of one pinned file.
 pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_>, f: &PinnedFile) -> Result<Vec<u8>> {
     let cached = cache_path(src, rel, f);
@@ -80,8 +76,7 @@ pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_
         return Ok(bytes);
     }
     let from = location(src, rel, f);
-    let bytes = if let Some(dir) = &src.local_dir {
-        let p = dir.join(rel.project).join(rel.version).join(&f.path);
+    let bytes = if let Some(p) = local_path(src, rel, f) {
         std::fs::read(&p).with_context(|| format!("cannot read {} from the local manifest directory\n  hint: it must hold <project>/<version>/<path>, e.g. rook/{}/{}", p.display(), rel.version, f.path))?
     } else {
         let resp = http.get(&from).send().await.map_err(|e| {
@@ -101,7 +96,7 @@ pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_
         resp.bytes().await.with_context(|| format!("reading {from}"))?.to_vec()
     };
     verify(&bytes, f, &from)?;
-    if let Err(e) = write_atomic(&cached, &bytes) {
+    if let Err(e) = crate::files::write_atomic(&cached, &bytes, crate::files::Mode::Keep) {
         tracing::warn!("cannot cache {}: {e}", cached.display());
     }
     Ok(bytes)

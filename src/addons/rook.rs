@@ -7,6 +7,7 @@
 use super::bundle::parse_manifest;
 use super::catalog::{FileRole, RookRelease};
 use crate::config::{Cluster, Pool, Rook};
+use crate::json::strip_nulls;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -21,18 +22,6 @@ fn file<'a>(files: &'a Files, rel: &RookRelease, name: &str) -> Result<&'a str> 
         .find(|f| f.path.ends_with(name))
         .ok_or_else(|| anyhow!("the catalog entry of Rook {} has no {name}", rel.version))?;
     files.get(&f.path).map(String::as_str).ok_or_else(|| anyhow!("{} was not downloaded", f.path))
-}
-
-/// Removes null-valued keys (upstream examples carry `annotations:` with nothing after it).
-pub fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
 }
 
 /// The operator objects in file order, the kubelet path patched in for MicroK8s.
@@ -161,6 +150,23 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
 }
 
 /// StorageClass fields Kubernetes does not let change in place.
+/// The label selector of Rook's OSD pods.
+pub const OSD_SELECTOR: &str = "app=rook-ceph-osd";
+
+/// The machine a running OSD pod serves (Rook's host label, else the pod's node); `None`
+/// for a pod that is not Running.
+pub fn running_osd_host(pod: &Value) -> Option<&str> {
+    if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+        return None;
+    }
+    Some(
+        pod.pointer("/metadata/labels/topology-location-host")
+            .or(pod.pointer("/spec/nodeName"))
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+    )
+}
+
 pub fn immutable_differences(live: &Value, want: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for f in ["provisioner", "reclaimPolicy", "volumeBindingMode"] {

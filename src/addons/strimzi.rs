@@ -6,9 +6,9 @@
 
 use super::bundle::parse_manifest;
 use super::catalog::{FileRole, StrimziRelease};
-use super::rook::strip_nulls;
 use crate::config::model::MetadataMode;
 use crate::config::{Kafka, VolumeClaim};
+use crate::json::strip_nulls;
 use anyhow::{Result, anyhow};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

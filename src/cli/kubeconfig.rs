@@ -2,9 +2,10 @@
 
 use super::{Global, WorldArgs, default_file, load_cluster, real_env};
 use crate::engine::context::{Ctx, RunOptions, Timings};
-use crate::engine::phases::kubernetes::{fetch_kubeconfig, write_private};
+use crate::engine::phases::kubernetes::fetch_kubeconfig;
 use crate::engine::ui::Ui;
 use crate::error::usage;
+use crate::files::{Mode, write_atomic};
 use anyhow::Context as _;
 use clap::Args;
 use std::path::PathBuf;
@@ -75,11 +76,11 @@ pub async fn run(a: KubeconfigArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCo
             std::fs::copy(&t, &backup).with_context(|| format!("backing up {}", t.display()))?;
         }
         let merged = crate::kube::client::merge_kubeconfig(&existing, &text, &name, a.use_context)?;
-        write_private(&t, &merged).with_context(|| format!("writing {}", t.display()))?;
+        write_atomic(&t, merged.as_bytes(), Mode::Private).with_context(|| format!("writing {}", t.display()))?;
         t
     } else {
         let t = a.to.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
-        write_private(&t, &text).with_context(|| format!("writing {}", t.display()))?;
+        write_atomic(&t, text.as_bytes(), Mode::Private).with_context(|| format!("writing {}", t.display()))?;
         t
     };
     if a.merge {

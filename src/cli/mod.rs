@@ -149,20 +149,8 @@ pub fn catalog(g: &Global) -> anyhow::Result<Catalog> {
 
 /// Reads and validates a cluster file, printing every finding; invalid → exit 2.
 pub fn load_cluster(path: &Path, g: &Global, ui: &Ui) -> anyhow::Result<Cluster> {
-    let cat = catalog(g)?;
-    let v = validate_file(path, &cat);
-    if v.report.has_errors() {
-        if ui.is_json() {
-            ui.out(&serde_json::to_string(&v.report).unwrap_or_default());
-        } else {
-            ui.error(&v.render());
-        }
-        return Err(Failure::Config(format!("{} is invalid", path.display())).into());
-    }
-    if v.report.warnings() > 0 && !ui.is_json() {
-        ui.err(&v.render());
-    }
-    v.cluster.ok_or_else(|| Failure::Config(format!("{} is invalid", path.display())).into())
+    let v = validate_file(path, &catalog(g)?);
+    crate::engine::ui::accept_validated(v, &path.display().to_string(), ui)
 }
 
 /// The per-cluster state directory: kubeconfig, known_hosts, lock.

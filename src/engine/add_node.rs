@@ -44,12 +44,7 @@ pub struct AddNodeReport {
 }
 
 fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui) -> Result<Cluster> {
-    let v = validate_bytes(text.as_bytes(), file, catalog);
-    if v.report.has_errors() {
-        ui.error(&v.render());
-        return Err(Failure::Config(format!("{file} is invalid")).into());
-    }
-    v.cluster.ok_or_else(|| Failure::Config(format!("{file} is invalid")).into())
+    super::ui::accept_validated(validate_bytes(text.as_bytes(), file, catalog), file, ui)
 }
 
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
@@ -129,7 +124,7 @@ pub async fn add_node(
     let report = super::up(cx).await?;
     let inserted = new_text != text;
     if inserted {
-        write_keeping_mode(path, &new_text).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
+        crate::files::write_atomic(path, new_text.as_bytes(), crate::files::Mode::Keep).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
         ui.err(&format!("added {hostname} to {file} (one entry inserted; nothing else in the file changed)"));
     }
     let timings: Vec<(PhaseId, f64)> = report.phases.iter().map(|p| (p.phase, p.elapsed_s)).collect();
@@ -150,14 +145,4 @@ pub async fn add_node(
         elapsed_s: report.elapsed_s,
         file: path.to_path_buf(),
     })
-}
-
-/// Replaces a file atomically, keeping its permissions.
-fn write_keeping_mode(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("homelab-tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions())?;
-    }
-    std::fs::rename(&tmp, path)
 }

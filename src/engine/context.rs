@@ -308,7 +308,7 @@ impl Ctx {
             addr,
             first,
             t.deadline(self.cluster.timeouts.ssh),
-            (t.ssh_poll.first, t.ssh_poll.max),
+            t.ssh_poll,
         ));
         remotes.insert(hostname.to_owned(), r.clone());
         Ok(r)

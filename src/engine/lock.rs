@@ -53,7 +53,7 @@ pub struct LocalLock {
 }
 
 /// Takes the local lock of a cluster, waiting up to `timeout` for another run to finish.
-pub fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, ui: &Ui) -> Result<LocalLock> {
+pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, ui: &Ui) -> Result<LocalLock> {
     std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
     let path = state_dir.join("lock");
     let mut file = std::fs::OpenOptions::new()
@@ -93,11 +93,12 @@ pub fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, ui: &Ui
                     ));
                     told = true;
                 }
-                std::thread::sleep(
+                tokio::time::sleep(
                     Duration::from_millis(200)
                         .min(timeout.saturating_sub(start.elapsed()))
                         .max(Duration::from_millis(10)),
-                );
+                )
+                .await;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(anyhow!("cannot lock {}: {e}", path.display())),
         }

@@ -29,7 +29,7 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     let _local = if cx.opts.dry_run {
         None
     } else {
-        Some(lock::acquire_local(&cx.env.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui)?)
+        Some(lock::acquire_local(&cx.env.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui).await?)
     };
     if cx.env.maas.is_some() {
         phases::machines::gather_facts(&cx).await?;

@@ -61,24 +61,20 @@ pub struct RunReport {
 
 #[derive(Default)]
 struct Clock {
+    /// Phases that have started.
+    started: std::collections::HashSet<PhaseId>,
     /// Per phase, the intervals in which some machine (or the cluster-level step) was in it.
     spans: HashMap<PhaseId, Vec<(Instant, Instant)>>,
 }
 
 impl Clock {
-    /// Notes that `p` is active from `t`; true when this is the phase's first moment.
-    fn begin(&mut self, p: PhaseId, t: Instant) -> bool {
-        let first = !self.spans.contains_key(&p);
-        self.spans.entry(p).or_default().push((t, t));
-        first
+    /// Notes that `p` is active; true when this is the phase's first moment.
+    fn begin(&mut self, p: PhaseId) -> bool {
+        self.started.insert(p)
     }
-    /// Closes the interval of `p` that began at `from`.
+    /// Records that `p` was active from `from` to `t`.
     fn end(&mut self, p: PhaseId, from: Instant, t: Instant) {
-        let v = self.spans.entry(p).or_default();
-        match v.iter_mut().find(|(a, b)| *a == from && *b == from) {
-            Some(span) => span.1 = t,
-            None => v.push((from, t)),
-        }
+        self.spans.entry(p).or_default().push((from, t));
     }
     /// Seconds in which the phase was active: the union of its intervals (machines in the
     /// same phase overlap; a phase waiting for others between its machine work and its
@@ -120,12 +116,6 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
         return plan_all(&cx, &phases, start).await;
     }
     let clock = Arc::new(Mutex::new(Clock::default()));
-    let started = |p: PhaseId, t: Instant| {
-        let first = clock.lock().map(|mut c| c.begin(p, t)).unwrap_or(false);
-        if first {
-            cx.ui.emit(Event::PhaseStarted { phase: p });
-        }
-    };
     let result = async {
         // Cluster-level preparations (key checks, background downloads) are quick and are not
         // counted in the phases' times.
@@ -147,8 +137,7 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
             }
         }
         for p in &phases {
-            let t0 = Instant::now();
-            started(p.id(), t0);
+            let t0 = begin(&cx, &clock, p.id());
             let r = p.finish(&cx).await;
             end(&clock, p.id(), t0);
             r.map_err(|e| e.context(format!("{} phase", p.id())))?;
@@ -168,6 +157,14 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
         error: result.as_ref().err().map(|e| format!("{e:#}")),
     });
     result.map(|_| RunReport { ok: true, changes, phases: timings, planned: vec![], elapsed_s })
+}
+
+/// Notes that `p` is active from now (announcing the phase the first time); returns now.
+fn begin(cx: &Ctx, clock: &Arc<Mutex<Clock>>, p: PhaseId) -> Instant {
+    if clock.lock().map(|mut c| c.begin(p)).unwrap_or(false) {
+        cx.ui.emit(Event::PhaseStarted { phase: p });
+    }
+    Instant::now()
 }
 
 fn end(clock: &Arc<Mutex<Clock>>, p: PhaseId, from: Instant) {
@@ -222,11 +219,7 @@ async fn run_pipelines(cx: &Arc<Ctx>, pipeline: &[Arc<dyn Phase>], clock: &Arc<M
         set.spawn(async move {
             for p in &pipeline {
                 let id = p.id();
-                let t0 = Instant::now();
-                let first = clock.lock().map(|mut c| c.begin(id, t0)).unwrap_or(false);
-                if first {
-                    cx.ui.emit(Event::PhaseStarted { phase: id });
-                }
+                let t0 = begin(&cx, &clock, id);
                 let r = p.machine(&cx, &m).await;
                 end(&clock, id, t0);
                 if let Err(error) = r {
@@ -317,11 +310,11 @@ mod tests {
         let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
         let mut c = Clock::default();
         // Two machines overlap in the phase, then its cluster-level step runs later.
-        assert!(c.begin(PhaseId::Machines, at(0)));
-        assert!(!c.begin(PhaseId::Machines, at(100)));
+        assert!(c.begin(PhaseId::Machines));
+        assert!(!c.begin(PhaseId::Machines));
         c.end(PhaseId::Machines, at(0), at(1000));
         c.end(PhaseId::Machines, at(100), at(1500));
-        c.begin(PhaseId::Machines, at(5000));
+        c.begin(PhaseId::Machines);
         c.end(PhaseId::Machines, at(5000), at(5200));
         let s = c.active(PhaseId::Machines).unwrap_or_default();
         assert!((s - 1.7).abs() < 1e-9, "{s}");

@@ -4,7 +4,7 @@
 //! (no SSH). What is wrong comes first; the command exits non-zero when anything is.
 
 use super::context::Ctx;
-use crate::addons::strimzi;
+use crate::addons::{rook, strimzi};
 use crate::config::Rook;
 use crate::config::size::{human_iec, human_si};
 use crate::kube::apply::Applier;
@@ -179,7 +179,10 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
                 Err(e) => format!("{e:#}"),
                 Ok(_) => "the API server does not answer".to_owned(),
             };
-            r.problems.push(format!("Kubernetes API unreachable: {}", why.lines().next().unwrap_or("")));
+            r.problems.push(format!(
+                "Kubernetes API unreachable: {} — check that the first control plane is up and that `homelab kubeconfig` points at an address this machine reaches",
+                why.lines().next().unwrap_or("")
+            ));
             return;
         }
     };
@@ -256,7 +259,7 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
     if let Some(rook) = &cx.cluster.rook {
         let (cluster, pods, pools) = tokio::join!(
             a.get("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME),
-            a.list("v1", "Pod", Some(Rook::NAMESPACE), Some("app=rook-ceph-osd")),
+            a.list("v1", "Pod", Some(Rook::NAMESPACE), Some(rook::OSD_SELECTOR)),
             a.list("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), None)
         );
         let mut ceph = CephRow::default();
@@ -281,14 +284,8 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
             }
         }
         for p in to_values(pods.unwrap_or_default()) {
-            if p.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
-                let node = p
-                    .pointer("/metadata/labels/topology-location-host")
-                    .or(p.pointer("/spec/nodeName"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_owned();
-                *ceph.osds_by_node.entry(node).or_default() += 1;
+            if let Some(host) = rook::running_osd_host(&p) {
+                *ceph.osds_by_node.entry(host.to_owned()).or_default() += 1;
                 ceph.osds += 1;
             }
         }
@@ -332,22 +329,13 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
         r.ceph = Some(ceph);
     }
     if let Some(k) = &cx.cluster.kafka {
-        let live = a
-            .get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|o| serde_json::to_value(o).ok());
-        let pools = to_values(
-            a.list(
-                &k.release.api_version,
-                "KafkaNodePool",
-                Some(&k.namespace),
-                Some(&format!("strimzi.io/cluster={}", k.name)),
-            )
-            .await
-            .unwrap_or_default(),
+        let selector = format!("strimzi.io/cluster={}", k.name);
+        let (live, pools) = tokio::join!(
+            a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name),
+            a.list(&k.release.api_version, "KafkaNodePool", Some(&k.namespace), Some(&selector))
         );
+        let live = live.ok().flatten().and_then(|o| serde_json::to_value(o).ok());
+        let pools = to_values(pools.unwrap_or_default());
         match live {
             None => r.problems.push(format!("no Kafka {}/{}", k.namespace, k.name)),
             Some(v) => {
@@ -443,6 +431,7 @@ pub fn render(r: &StatusReport) -> String {
         for p in &r.problems {
             s.push_str(&format!("  ✗ {p}\n"));
         }
+        s.push_str("  next: `homelab up --dry-run` lists what homelab would change, `homelab up` converges it; the tables below show each layer\n");
     }
     for w in &r.warnings {
         s.push_str(&format!("  ! {w}\n"));

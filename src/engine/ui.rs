@@ -324,6 +324,24 @@ fn plural(n: u32) -> &'static str {
 }
 
 /// The per-phase timing summary printed at the end of a run.
+/// The cluster of a validation, or a configuration failure (exit 2) after showing every
+/// problem: as JSON with `-o json`, else as located diagnostics. Warnings are shown too.
+pub fn accept_validated(v: crate::config::Validated, file: &str, ui: &Ui) -> anyhow::Result<crate::config::Cluster> {
+    use crate::error::Failure;
+    if v.report.has_errors() {
+        if ui.is_json() {
+            ui.out(&serde_json::to_string(&v.report).unwrap_or_default());
+        } else {
+            ui.error(&v.render());
+        }
+        return Err(Failure::Config(format!("{file} is invalid")).into());
+    }
+    if v.report.warnings() > 0 && !ui.is_json() {
+        ui.err(&v.render());
+    }
+    v.cluster.ok_or_else(|| Failure::Config(format!("{file} is invalid")).into())
+}
+
 pub fn summary_table(phases: &[PhaseTiming], changes: u32, elapsed_s: f64) -> String {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);

@@ -9,7 +9,7 @@ use crate::engine::phase::PhaseId;
 use crate::engine::ui::Ui;
 use crate::engine::wait::{Backoff, Probe, WaitSpec, wait_for};
 use anyhow::{Result, anyhow, bail};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, ApiGroup, Scope};
@@ -82,20 +82,18 @@ pub fn stage_of(obj: &Value) -> Stage {
 }
 
 fn api_group(obj: &Value) -> String {
-    let av = obj["apiVersion"].as_str().unwrap_or("");
-    match av.split_once('/') {
-        Some((g, _)) => g.to_owned(),
-        None => String::new(),
-    }
+    group_version(obj["apiVersion"].as_str().unwrap_or("")).0.to_owned()
+}
+
+/// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
+fn group_version(api_version: &str) -> (&str, &str) {
+    api_version.split_once('/').unwrap_or(("", api_version))
 }
 
 fn gvk(obj: &Value) -> Result<GroupVersionKind> {
     let av = obj["apiVersion"].as_str().ok_or_else(|| anyhow!("object without apiVersion"))?;
     let kind = obj["kind"].as_str().ok_or_else(|| anyhow!("object without kind"))?;
-    let (g, v) = match av.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", av),
-    };
+    let (g, v) = group_version(av);
     Ok(GroupVersionKind::gvk(g, v, kind))
 }
 
@@ -138,19 +136,20 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// The counts of all stages together.
+    pub fn total(&self) -> Counts {
+        self.stages.values().fold(Counts::default(), |t, c| Counts {
+            created: t.created + c.created,
+            changed: t.changed + c.changed,
+            unchanged: t.unchanged + c.unchanged,
+        })
+    }
     pub fn changes(&self) -> u32 {
-        self.stages.values().map(Counts::changes).sum()
+        self.total().changes()
     }
     pub fn objects(&self) -> u32 {
-        self.stages.values().map(|c| c.created + c.changed + c.unchanged).sum()
-    }
-    pub fn merge(&mut self, other: &ApplyReport) {
-        for (s, c) in &other.stages {
-            let e = self.stages.entry(*s).or_default();
-            e.created += c.created;
-            e.changed += c.changed;
-            e.unchanged += c.unchanged;
-        }
+        let t = self.total();
+        t.created + t.changed + t.unchanged
     }
 }
 
@@ -345,7 +344,7 @@ impl Applier {
         }
         let mut report = ApplyReport::default();
         for (stage, items) in by_stage {
-            let counts = self.apply_stage(stage, &items).await?;
+            let counts = self.apply_stage(&items).await?;
             tracing::info!(target: "homelab::apply", "{}: {} created, {} changed, {} unchanged", stage.name(), counts.created, counts.changed, counts.unchanged);
             report.stages.insert(stage, counts);
             if stage == Stage::Crds {
@@ -358,22 +357,25 @@ impl Applier {
         Ok(report)
     }
 
-    async fn apply_stage(&self, _stage: Stage, items: &[&Value]) -> Result<Counts> {
-        // One metadata list per kind and namespace tells created from changed from unchanged.
-        let mut before: HashMap<(String, String, String), HashMap<String, String>> = HashMap::new();
+    async fn apply_stage(&self, items: &[&Value]) -> Result<Counts> {
+        // One metadata list per kind and namespace (sent concurrently) tells created from
+        // changed from unchanged.
+        let mut kinds: HashMap<(String, String, String), GroupVersionKind> = HashMap::new();
         for o in items {
             let g = gvk(o)?;
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
-            let key = (g.api_version(), g.kind.clone(), ns.clone());
-            if before.contains_key(&key) {
-                continue;
-            }
+            kinds.entry((g.api_version(), g.kind.clone(), ns)).or_insert(g);
+        }
+        let lists = kinds.into_iter().map(|(key, g)| async move {
+            let ns = (!key.2.is_empty()).then_some(key.2.as_str());
             let existing = match self.resolve(&g).await {
-                Ok((ar, caps)) => self.existing(&ar, &caps, (!ns.is_empty()).then_some(ns.as_str())).await?,
+                Ok((ar, caps)) => self.existing(&ar, &caps, ns).await?,
                 Err(_) => HashMap::new(),
             };
-            before.insert(key, existing);
-        }
+            Ok::<_, anyhow::Error>((key, existing))
+        });
+        let before: HashMap<(String, String, String), HashMap<String, String>> =
+            futures::stream::iter(lists).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
         type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>>;
         let mut futs: Vec<Fut<'_>> = Vec::with_capacity(items.len());
         for o in items.iter().copied() {
@@ -447,7 +449,7 @@ impl Applier {
         ns: Option<&str>,
         name: &str,
     ) -> Result<Option<DynamicObject>> {
-        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+        let (g, v) = group_version(api_version);
         let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
             Ok(x) => x,
             Err(_) => return Ok(None),
@@ -468,7 +470,7 @@ impl Applier {
         ns: Option<&str>,
         labels: Option<&str>,
     ) -> Result<Vec<DynamicObject>> {
-        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+        let (g, v) = group_version(api_version);
         let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
             Ok(x) => x,
             Err(_) => return Ok(vec![]),

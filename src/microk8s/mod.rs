@@ -238,47 +238,10 @@ pub struct NodeInfo {
     pub worker: bool,
 }
 
+/// `kubectl get nodes -o json` prints a `kind: List` of Nodes (not a `NodeList`).
 #[derive(Deserialize)]
 struct NodeList {
-    items: Vec<NodeItem>,
-}
-#[derive(Deserialize)]
-struct NodeItem {
-    metadata: NodeMeta,
-    #[serde(default)]
-    status: Option<NodeStatus>,
-}
-#[derive(Deserialize)]
-struct NodeMeta {
-    name: String,
-    #[serde(default)]
-    labels: HashMap<String, String>,
-}
-#[derive(Deserialize)]
-struct NodeStatus {
-    #[serde(default)]
-    addresses: Vec<Addr>,
-    #[serde(default)]
-    conditions: Vec<Cond>,
-    #[serde(default, rename = "nodeInfo")]
-    node_info: Option<NodeSysInfo>,
-}
-#[derive(Deserialize)]
-struct Addr {
-    #[serde(rename = "type")]
-    kind: String,
-    address: String,
-}
-#[derive(Deserialize)]
-struct Cond {
-    #[serde(rename = "type")]
-    kind: String,
-    status: String,
-}
-#[derive(Deserialize)]
-struct NodeSysInfo {
-    #[serde(default, rename = "kubeletVersion")]
-    kubelet_version: String,
+    items: Vec<k8s_openapi::api::core::v1::Node>,
 }
 
 pub fn parse_nodes(out: &Output) -> Result<Vec<NodeInfo>> {
@@ -295,21 +258,18 @@ pub fn parse_nodes(out: &Output) -> Result<Vec<NodeInfo>> {
         .items
         .into_iter()
         .map(|n| {
-            let st = n.status;
+            let st = n.status.unwrap_or_default();
             NodeInfo {
-                name: n.metadata.name,
+                name: n.metadata.name.unwrap_or_default(),
                 internal_ip: st
-                    .as_ref()
-                    .and_then(|s| s.addresses.iter().find(|a| a.kind == "InternalIP").map(|a| a.address.clone())),
-                ready: st
-                    .as_ref()
-                    .is_some_and(|s| s.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True")),
-                version: st
-                    .as_ref()
-                    .and_then(|s| s.node_info.as_ref())
-                    .map(|i| i.kubelet_version.clone())
-                    .unwrap_or_default(),
-                worker: n.metadata.labels.contains_key("node.kubernetes.io/microk8s-worker"),
+                    .addresses
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|a| a.type_ == "InternalIP")
+                    .map(|a| a.address),
+                ready: st.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+                version: st.node_info.map(|i| i.kubelet_version).unwrap_or_default(),
+                worker: n.metadata.labels.is_some_and(|l| l.contains_key("node.kubernetes.io/microk8s-worker")),
             }
         })
         .collect())

@@ -440,6 +440,17 @@ fn json_with(code: StatusCode, v: &Value) -> Response {
         .unwrap_or_default()
 }
 
+/// The API server's 409 for a write based on an old resourceVersion.
+fn conflict(plural: &str, name: &str) -> Response {
+    status_body(
+        409,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+    )
+}
+
 fn status_body(code: u16, reason: &str, message: &str) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code});
     json_with(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &body)
@@ -780,14 +791,7 @@ async fn handle(
         ("PATCH", Some(name)) => {
             if st.faults.conflict > 0 {
                 st.faults.conflict -= 1;
-                return status_body(
-                    409,
-                    "Conflict",
-                    &format!(
-                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                        kind.plural
-                    ),
-                );
+                return conflict(&kind.plural, name);
             }
             if st.faults.throttle > 0 {
                 st.faults.throttle -= 1;
@@ -874,14 +878,7 @@ async fn handle(
                 );
             };
             if cur["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
-                return status_body(
-                    409,
-                    "Conflict",
-                    &format!(
-                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                        kind.plural
-                    ),
-                );
+                return conflict(&kind.plural, name);
             }
             obj["metadata"]["uid"] = cur["metadata"]["uid"].clone();
             obj["metadata"]["creationTimestamp"] = cur["metadata"]["creationTimestamp"].clone();
@@ -954,14 +951,7 @@ fn apply(
     if let (Some(pre), Some(c)) = (&precondition, &cur)
         && c["metadata"]["resourceVersion"].as_str() != Some(pre.as_str())
     {
-        return status_body(
-            409,
-            "Conflict",
-            &format!(
-                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                kind.plural
-            ),
-        );
+        return conflict(&kind.plural, name);
     }
     if precondition.is_some() && cur.is_none() {
         return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));

@@ -70,6 +70,22 @@ struct Host {
     commands: Vec<String>,
 }
 
+impl Host {
+    /// A freshly deployed machine: nothing installed, clock in sync.
+    fn fresh(hostname: String, ip: &str, etc_hosts: String) -> Host {
+        Host {
+            hostname,
+            ip: ip.to_owned(),
+            etc_hosts,
+            clock: "yes".into(),
+            snap: None,
+            worker: false,
+            joined: None,
+            commands: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct World {
     hosts: BTreeMap<String, Host>,
@@ -171,36 +187,12 @@ impl SimHosts {
                     }
                     let etc_hosts =
                         format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n\n::1 ip6-localhost ip6-loopback\n");
-                    w.hosts.insert(
-                        addr.ip.clone(),
-                        Host {
-                            hostname,
-                            ip: addr.ip.clone(),
-                            etc_hosts,
-                            clock: "yes".into(),
-                            snap: None,
-                            worker: false,
-                            joined: None,
-                            commands: vec![],
-                        },
-                    );
+                    w.hosts.insert(addr.ip.clone(), Host::fresh(hostname, &addr.ip, etc_hosts));
                 }
             }
         } else {
             let etc_hosts = format!("127.0.0.1 localhost\n127.0.1.1 {}\n", addr.hostname);
-            w.hosts.insert(
-                addr.ip.clone(),
-                Host {
-                    hostname: addr.hostname.clone(),
-                    ip: addr.ip.clone(),
-                    etc_hosts,
-                    clock: "yes".into(),
-                    snap: None,
-                    worker: false,
-                    joined: None,
-                    commands: vec![],
-                },
-            );
+            w.hosts.insert(addr.ip.clone(), Host::fresh(addr.hostname.clone(), &addr.ip, etc_hosts));
         }
         Ok(())
     }

@@ -75,6 +75,17 @@ impl Cmd {
     }
 }
 
+/// A connection refused because of the machine's host key (unknown under strict checking, or
+/// changed since it was recorded). It will not fix itself, so nothing retries it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HostKeyRefused(pub String);
+
+/// Whether `e` (or anything it wraps) is a [`HostKeyRefused`].
+pub fn is_host_key_refusal(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<HostKeyRefused>())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Output {
     /// Exit code; `None` when the process died of a signal or the connection broke.

@@ -89,7 +89,8 @@ impl Connector for OpenSshConnector {
         }
         let session = b.connect_mux(&host.ip).await.map_err(|e| {
             let detail = error_chain(&e);
-            let hint = if detail.contains("IDENTIFICATION HAS CHANGED") || detail.contains("Host key verification failed") {
+            let host_key = detail.contains("IDENTIFICATION HAS CHANGED") || detail.contains("Host key verification failed");
+            let hint = if host_key {
                 if detail.contains("No ED25519 host key is known") || detail.contains("No RSA host key is known") || detail.contains("No ECDSA host key is known") || !detail.contains("CHANGED") {
                     let port = if o.port == 22 { String::new() } else { format!("-p {} ", o.port) };
                     format!("the host key of {} is not known and hostKeyChecking is strict; add it to {} first (e.g. `ssh-keyscan {port}{} >> {}` after checking its fingerprint), or set `ssh.hostKeyChecking: accept-new` for the first run", host.ip, o.known_hosts_file.display(), host.ip, o.known_hosts_file.display())
@@ -106,7 +107,8 @@ impl Connector for OpenSshConnector {
             } else {
                 "the machine may still be booting; check that it is on and reachable on port 22".to_owned()
             };
-            anyhow!("cannot connect with SSH to {} ({}): {detail}\n  hint: {hint}", host.hostname, host.ip)
+            let msg = format!("cannot connect with SSH to {} ({}): {detail}\n  hint: {hint}", host.hostname, host.ip);
+            if host_key { anyhow::Error::new(super::HostKeyRefused(msg)) } else { anyhow!(msg) }
         })?;
         let remote = Arc::new(SshRemote {
             host: host.clone(),

@@ -9,6 +9,7 @@
 //! so and the next `up` observes before it acts.
 
 use super::{Cmd, Connector, HostAddr, Output, Remote};
+use crate::engine::wait::Backoff;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +22,7 @@ pub struct Resilient {
     /// Round trips of connections already thrown away.
     past_trips: AtomicU64,
     deadline: Duration,
-    first_backoff: Duration,
-    max_backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Resilient {
@@ -32,7 +32,7 @@ impl Resilient {
         addr: HostAddr,
         first: Arc<dyn Remote>,
         deadline: Duration,
-        backoff: (Duration, Duration),
+        backoff: Backoff,
     ) -> Resilient {
         Resilient {
             connector,
@@ -40,8 +40,7 @@ impl Resilient {
             current: tokio::sync::Mutex::new(Some(first)),
             past_trips: AtomicU64::new(0),
             deadline,
-            first_backoff: backoff.0,
-            max_backoff: backoff.1,
+            backoff,
         }
     }
 
@@ -70,7 +69,7 @@ impl Resilient {
 impl Remote for Resilient {
     async fn run(&self, cmd: &Cmd) -> anyhow::Result<Output> {
         let end = tokio::time::Instant::now() + self.deadline;
-        let mut pause = self.first_backoff;
+        let mut pause = self.backoff.first;
         let host = &self.addr.hostname;
         loop {
             let e = match self.connection().await {
@@ -90,7 +89,7 @@ impl Remote for Resilient {
                     crate::engine::secrets::redact(&format!("{e:#}"))
                 ));
             }
-            if format!("{e:#}").to_lowercase().contains("host key") {
+            if super::is_host_key_refusal(&e) {
                 return Err(e);
             }
             let now = tokio::time::Instant::now();
@@ -104,7 +103,7 @@ impl Remote for Resilient {
             }
             tracing::debug!(host = %host, error = %format!("{e:#}"), "connection lost; retrying a read-only command");
             tokio::time::sleep(pause.min(end - now)).await;
-            pause = (pause + pause / 2).min(self.max_backoff);
+            pause = self.backoff.next(pause);
         }
     }
 

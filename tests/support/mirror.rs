@@ -6,17 +6,7 @@
 use std::path::PathBuf;
 
 pub fn upstream() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        assert!(
-            std::env::var_os("HOMELAB_REQUIRE_ALL").is_none(),
-            "../shared/upstream is missing but HOMELAB_REQUIRE_ALL is set"
-        );
-        eprintln!("notice: ../shared/upstream is absent; skipping the tests that apply the real manifests");
-        None
-    }
+    super::shared("upstream")
 }
 
 pub struct Mirror {

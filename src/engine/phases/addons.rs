@@ -20,13 +20,17 @@ pub type Files = HashMap<String, String>;
 /// A release download that runs while other phases work.
 #[derive(Default)]
 pub struct Download {
+    started: std::sync::atomic::AtomicBool,
     task: Mutex<Option<JoinHandle<Result<Files>>>>,
     done: tokio::sync::Mutex<Option<Files>>,
 }
 
 impl Download {
-    /// Starts fetching every file of a release the phase needs (templates included).
+    /// Starts fetching every file of a release the phase needs (templates included), once.
     pub fn start(&self, src: ManifestSource, project: &'static str, version: String, files: Vec<PinnedFile>) {
+        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let task = tokio::spawn(async move {
             crate::tls::install_crypto_provider();
             let http = reqwest::Client::builder()
@@ -88,6 +92,24 @@ pub fn applier(cx: &Ctx, phase: PhaseId, client: kube::Client) -> Applier {
     )
 }
 
+/// Waits until an operator's Deployment is Available (deadline: `timeouts.operator`).
+pub async fn wait_operator(cx: &Ctx, phase: PhaseId, a: &Applier, ns: &str, name: &str, hint: &str) -> Result<()> {
+    let t = cx.opts.timings;
+    crate::kube::wait::wait_object(
+        a,
+        &cx.ui,
+        phase,
+        &crate::kube::wait::ObjectRef::new("apps/v1", "Deployment", Some(ns), name),
+        "Available",
+        &crate::kube::wait::deployment_available(),
+        t.deadline(cx.cluster.timeouts.operator),
+        t.kube_poll,
+        hint,
+    )
+    .await
+    .map(drop)
+}
+
 /// Applies and reports: one change per object created or changed.
 pub async fn apply(
     cx: &Ctx,
@@ -98,13 +120,16 @@ pub async fn apply(
     objs: &[Value],
 ) -> Result<ApplyReport> {
     let r = a.apply(objs).await?;
-    let (mut created, mut changed) = (0, 0);
-    for c in r.stages.values() {
-        created += c.created;
-        changed += c.changed;
-    }
-    let unchanged = r.objects() - created - changed;
-    cx.changed(phase, target, format!("apply {what}: {created} created, {changed} changed, {unchanged} unchanged (server-side apply, field manager homelab)"), created + changed);
+    let t = r.total();
+    cx.changed(
+        phase,
+        target,
+        format!(
+            "apply {what}: {} created, {} changed, {} unchanged (server-side apply, field manager homelab)",
+            t.created, t.changed, t.unchanged
+        ),
+        t.changes(),
+    );
     Ok(r)
 }
 

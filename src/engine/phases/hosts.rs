@@ -27,13 +27,13 @@ pub struct HostsPhase;
 /// other machine lists itself and the first control plane. Growing the cluster therefore
 /// touches only the new machine and the first control plane.
 pub fn host_entries(cx: &Ctx, on: &str) -> Vec<(String, String)> {
-    let first = cx.cluster.first_control_plane().map(|m| m.hostname.clone()).unwrap_or_default();
-    cx.cluster
-        .machines
-        .iter()
-        .filter(|m| on == first || m.hostname == on || m.hostname == first)
-        .filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone())))
-        .collect()
+    block_machines(cx, on).filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone()))).collect()
+}
+
+/// The machines listed in the `/etc/hosts` block of machine `on` (see [`host_entries`]).
+fn block_machines<'a>(cx: &'a Ctx, on: &'a str) -> impl Iterator<Item = &'a Machine> {
+    let first = cx.cluster.first_control_plane().map(|m| m.hostname.as_str()).unwrap_or_default();
+    cx.cluster.machines.iter().filter(move |m| on == first || m.hostname == on || m.hostname == first)
 }
 
 pub fn peers(cluster: &Cluster) -> Vec<String> {
@@ -58,9 +58,7 @@ pub async fn connect(cx: &Ctx, m: &Machine) -> Result<Arc<dyn Remote>> {
         match cx.remote(&m.hostname).await {
             Ok(r) => Ok(Probe::Ready(r)),
             // A refused or changed host key will not fix itself: stop now.
-            Err(e) if format!("{e:#}").contains("host key") || format!("{e:#}").contains("Host key") => {
-                Ok(Probe::Failed(e))
-            }
+            Err(e) if crate::ssh::is_host_key_refusal(&e) => Ok(Probe::Failed(e)),
             Err(e) => Err(e),
         }
     })
@@ -200,14 +198,7 @@ impl Phase for HostsPhase {
                     None => true,
                 };
                 if write {
-                    let first = cx.cluster.first_control_plane().map(|f| f.hostname.clone()).unwrap_or_default();
-                    let names: Vec<String> = cx
-                        .cluster
-                        .machines
-                        .iter()
-                        .filter(|x| m.hostname == first || x.hostname == m.hostname || x.hostname == first)
-                        .map(|x| x.hostname.clone())
-                        .collect();
+                    let names: Vec<&str> = block_machines(cx, &m.hostname).map(|x| x.hostname.as_str()).collect();
                     out.push(Planned::new(&m.hostname, format!("write /etc/hosts entries for {}", names.join(", "))));
                 }
             }

@@ -10,7 +10,7 @@ use crate::engine::context::Ctx;
 use crate::engine::phase::PhaseId;
 use crate::engine::runner::{Phase, Planned};
 use crate::kube::apply::Applier;
-use crate::kube::wait::{Expect, ObjectRef, deployment_available, wait_object};
+use crate::kube::wait::{Expect, ObjectRef, wait_object};
 use anyhow::{Result, anyhow, bail};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -58,13 +58,8 @@ impl Phase for KafkaPhase {
     }
 
     async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
+        self.prepare(cx).await?;
         let k = kafka(cx)?;
-        self.download.start(
-            cx.env.manifests.clone(),
-            "strimzi",
-            k.release.version.clone(),
-            addons::wanted_files(&k.release.files),
-        );
         let files = self.download.files().await?;
         let a = addons::try_client(cx).await.map(|c| addons::applier(cx, PHASE, c));
         let mut out = Vec::new();
@@ -125,18 +120,11 @@ impl Phase for KafkaPhase {
             &install,
         )
         .await?;
-        wait_object(
-            &a,
-            &cx.ui,
-            PHASE,
-            &ObjectRef::new("apps/v1", "Deployment", Some(&k.namespace), "strimzi-cluster-operator"),
-            "Available",
-            &deployment_available(),
-            t.deadline(cx.cluster.timeouts.operator),
-            t.kube_poll,
-            &format!("`kubectl -n {} logs deployment/strimzi-cluster-operator`; \"forbidden\" errors mean its RoleBindings point at another namespace", k.namespace),
-        )
-        .await?;
+        let hint = format!(
+            "`kubectl -n {} logs deployment/strimzi-cluster-operator`; \"forbidden\" errors mean its RoleBindings point at another namespace",
+            k.namespace
+        );
+        addons::wait_operator(cx, PHASE, &a, &k.namespace, "strimzi-cluster-operator", &hint).await?;
         check_storage_classes(&a, k).await?;
         let objs = strimzi::render(k);
         let pools = objs.iter().filter(|o| o["kind"] == "KafkaNodePool").count();

@@ -58,8 +58,13 @@ pub async fn nodes(r: &Arc<dyn Remote>) -> Result<Vec<NodeInfo>> {
     mk::parse_nodes(&out)
 }
 
+/// `m`'s node in `nodes`, by name or by address.
+fn node_of<'a>(nodes: &'a [NodeInfo], m: &Machine, ip: Option<&str>) -> Option<&'a NodeInfo> {
+    nodes.iter().find(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip.as_deref() == ip))
+}
+
 fn is_member(nodes: &[NodeInfo], m: &Machine, ip: Option<&str>) -> bool {
-    nodes.iter().any(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip.as_deref() == ip))
+    node_of(nodes, m, ip).is_some()
 }
 
 async fn wait_running(cx: &Ctx, m: &Machine, r: &Arc<dyn Remote>) -> Result<()> {
@@ -93,7 +98,7 @@ async fn wait_node_ready(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Mac
     let ip = cx.facts(&m.hostname).ip;
     wait_for(&cx.ui, &spec, || async {
         let ns = nodes(cp_r).await?;
-        Ok(match ns.iter().find(|n| n.name == m.hostname || (ip.is_some() && n.internal_ip == ip)) {
+        Ok(match node_of(&ns, m, ip.as_deref()) {
             Some(n) if n.ready => Probe::Ready(ns),
             Some(_) => Probe::Pending(Some("joined, not Ready yet".into())),
             None => Probe::Pending(Some("not in the node list yet".into())),
@@ -185,33 +190,14 @@ pub async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) ->
     let path = crate::kube::client::saved_path(cx);
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current != text {
-        write_private(&path, &text).with_context(|| format!("cannot save the kubeconfig to {}", path.display()))?;
+        crate::files::write_atomic(&path, text.as_bytes(), crate::files::Mode::Private)
+            .with_context(|| format!("cannot save the kubeconfig to {}", path.display()))?;
         cx.info(PHASE, "kubeconfig", format!("saved to {} (context {})", path.display(), cx.cluster.context_name()));
     }
     if let Ok(mut k) = cx.kubeconfig.lock() {
         *k = Some(text);
     }
     Ok(())
-}
-
-/// Writes a file readable by its owner only (mode 0600 from the start).
-pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[async_trait]
@@ -251,13 +237,10 @@ impl Phase for KubernetesPhase {
             }
         }
         let cp = first_cp(cx)?;
-        let members = if reachable(&cp) {
-            match cx.remote(&cp.hostname).await {
-                Ok(r) => nodes(&r).await.unwrap_or_default(),
-                Err(_) => vec![],
-            }
-        } else {
-            vec![]
+        let cp_r = if reachable(&cp) { cx.remote(&cp.hostname).await.ok() } else { None };
+        let members = match &cp_r {
+            Some(r) => nodes(r).await.unwrap_or_default(),
+            None => vec![],
         };
         for m in cx.machines().iter().filter(|m| m.hostname != cp.hostname) {
             if !is_member(&members, m, cx.facts(&m.hostname).ip.as_deref()) {
@@ -272,13 +255,9 @@ impl Phase for KubernetesPhase {
             }
         }
         if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes {
-            let enabled = if reachable(&cp) {
-                match cx.remote(&cp.hostname).await {
-                    Ok(r) => r.run(&mk::addon_status_cmd()).await.map(|o| o.stdout).unwrap_or_default(),
-                    Err(_) => String::new(),
-                }
-            } else {
-                String::new()
+            let enabled = match &cp_r {
+                Some(r) => r.run(&mk::addon_status_cmd()).await.map(|o| o.stdout).unwrap_or_default(),
+                None => String::new(),
             };
             for a in addons {
                 if !mk::addon_enabled(&enabled, a) {
@@ -395,7 +374,7 @@ impl Phase for KubernetesPhase {
             .machines
             .iter()
             .filter(|m| cx.in_scope(&m.hostname))
-            .filter(|m| !members.iter().any(|n| n.name == m.hostname && n.ready))
+            .filter(|m| !node_of(&members, m, cx.facts(&m.hostname).ip.as_deref()).is_some_and(|n| n.ready))
             .map(|m| m.hostname.clone())
             .collect();
         if !not_ready.is_empty() {
@@ -416,11 +395,8 @@ impl Phase for KubernetesPhase {
                 Some("the Kubernetes API is not reachable from here; check the kubeconfig's server address".into()),
             );
         }
-        cx.info(
-            PHASE,
-            &cp.hostname,
-            format!("{} node{} Ready", members.len(), if members.len() == 1 { "" } else { "s" }),
-        );
+        let ready = members.iter().filter(|n| n.ready).count();
+        cx.info(PHASE, &cp.hostname, format!("{ready} node{} Ready", if ready == 1 { "" } else { "s" }));
         Ok(())
     }
 }

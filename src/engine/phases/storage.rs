@@ -13,7 +13,7 @@ use crate::engine::phase::PhaseId;
 use crate::engine::runner::{Phase, Planned};
 use crate::engine::wait::{Probe, WaitSpec, wait_for};
 use crate::kube::apply::Applier;
-use crate::kube::wait::{Check, Expect, ObjectRef, deployment_available, wait_object};
+use crate::kube::wait::{Check, Expect, ObjectRef, wait_object};
 use anyhow::{Result, anyhow};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -74,17 +74,11 @@ async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
             .and_then(Value::as_str)
             .unwrap_or("no status yet")
             .to_owned();
-        let osds = a.list("v1", "Pod", Some(Rook::NAMESPACE), Some("app=rook-ceph-osd")).await?;
+        let osds = a.list("v1", "Pod", Some(Rook::NAMESPACE), Some(rook::OSD_SELECTOR)).await?;
         let running: Vec<String> = osds
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok())
-            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
-            .filter_map(|p| {
-                p.pointer("/metadata/labels/topology-location-host")
-                    .or(p.pointer("/spec/nodeName"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+            .filter_map(|p| rook::running_osd_host(&p).map(str::to_owned))
             .collect();
         let missing: Vec<&String> = hosts.iter().filter(|h| !running.iter().any(|r| r == *h)).collect();
         Ok(match (expect.unmet(&c), missing.is_empty()) {
@@ -114,13 +108,8 @@ impl Phase for StoragePhase {
     }
 
     async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
+        self.prepare(cx).await?;
         let r = rook(cx)?;
-        self.download.start(
-            cx.env.manifests.clone(),
-            "rook",
-            r.release.version.clone(),
-            addons::wanted_files(&r.release.files),
-        );
         let files = self.download.files().await?;
         rook::check_bundle(&r.release, &files)?;
         let client = addons::try_client(cx).await;
@@ -172,18 +161,10 @@ impl Phase for StoragePhase {
             operators.push("ceph-csi-controller-manager");
         }
         for d in operators {
-            wait_object(
-                &a,
-                &cx.ui,
-                PHASE,
-                &ObjectRef::new("apps/v1", "Deployment", Some(Rook::NAMESPACE), d),
-                "Available",
-                &deployment_available(),
-                t.deadline(cx.cluster.timeouts.operator),
-                t.kube_poll,
-                &format!("`kubectl -n rook-ceph describe deployment {d}` and the pod's events (image pulls on a slow uplink take long)"),
-            )
-            .await?;
+            let hint = format!(
+                "`kubectl -n rook-ceph describe deployment {d}` and the pod's events (image pulls on a slow uplink take long)"
+            );
+            addons::wait_operator(cx, PHASE, &a, Rook::NAMESPACE, d, &hint).await?;
         }
         addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
             .await?;
