@@ -15,11 +15,13 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{ApiCapabilities, ApiGroup, Scope};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const FIELD_MANAGER: &str = "homelab";
+
+type Resources = Vec<(ApiResource, ApiCapabilities)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -180,7 +182,8 @@ pub struct Applier {
     ui: Ui,
     phase: PhaseId,
     opts: ApplyOptions,
-    groups: Mutex<HashMap<String, Vec<(ApiResource, ApiCapabilities)>>>,
+    /// Discovery per group-version, fetched once even when many objects ask at the same time.
+    groups: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Resources>>>>,
     requests: AtomicU64,
 }
 
@@ -212,23 +215,22 @@ impl Applier {
     /// Resolves a kind through discovery (one request per group-version, cached).
     pub async fn resolve(&self, gvk: &GroupVersionKind) -> Result<(ApiResource, ApiCapabilities)> {
         let key = gvk.api_version();
-        let cached = self.groups.lock().ok().and_then(|g| g.get(&key).cloned());
-        let resources = match cached {
-            Some(r) => r,
-            None => {
+        let cell = match self.groups.lock() {
+            Ok(mut m) => m.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let resources = cell
+            .get_or_try_init(|| async {
                 self.count();
                 let gv = kube::core::GroupVersion::gv(&gvk.group, &gvk.version);
                 let g: ApiGroup = kube::discovery::pinned_group(&self.client, &gv).await?;
-                let r = g.versioned_resources(&gvk.version);
-                if let Ok(mut m) = self.groups.lock() {
-                    m.insert(key.clone(), r.clone());
-                }
-                r
-            }
-        };
+                Ok::<_, anyhow::Error>(g.versioned_resources(&gvk.version))
+            })
+            .await?;
         resources
-            .into_iter()
+            .iter()
             .find(|(ar, _)| ar.kind == gvk.kind)
+            .cloned()
             .ok_or_else(|| anyhow!("the API server does not serve {} in {}", gvk.kind, key))
     }
 
