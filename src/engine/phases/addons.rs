@@ -9,6 +9,8 @@ use crate::engine::phase::PhaseId;
 use crate::engine::runner::Planned;
 use crate::kube::apply::{Applier, ApplyOptions, ApplyReport, describe};
 use anyhow::{Result, anyhow};
+use futures::StreamExt;
+use kube::api::DynamicObject;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -142,6 +144,19 @@ pub fn subset(want: &Value, live: &Value) -> bool {
     }
 }
 
+/// The live version of `o` (None when there is no cluster yet or no such object).
+async fn live_object(a: Option<&Applier>, o: &Value) -> Option<DynamicObject> {
+    a?.get(
+        o["apiVersion"].as_str().unwrap_or(""),
+        o["kind"].as_str().unwrap_or(""),
+        o["metadata"]["namespace"].as_str(),
+        o["metadata"]["name"].as_str().unwrap_or(""),
+    )
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Dry run: what applying `objs` would do, against the live cluster when reachable.
 pub async fn plan_objects(
     a: Option<&Applier>,
@@ -149,24 +164,13 @@ pub async fn plan_objects(
     objs: &[Value],
     summarize: Option<&str>,
 ) -> Result<Vec<Planned>> {
+    // The live objects, read a few at a time (a dry run of Rook reads about a hundred).
+    type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<DynamicObject>> + Send + 'a>>;
+    let reads: Vec<Fut<'_>> = objs.iter().map(|o| -> Fut<'_> { Box::pin(live_object(a, o)) }).collect();
+    let lives: Vec<Option<DynamicObject>> = futures::stream::iter(reads).buffered(8).collect().await;
     let mut creates = Vec::new();
     let mut updates = Vec::new();
-    for o in objs {
-        let live = match a {
-            Some(a) => {
-                let av = o["apiVersion"].as_str().unwrap_or("");
-                a.get(
-                    av,
-                    o["kind"].as_str().unwrap_or(""),
-                    o["metadata"]["namespace"].as_str(),
-                    o["metadata"]["name"].as_str().unwrap_or(""),
-                )
-                .await
-                .ok()
-                .flatten()
-            }
-            None => None,
-        };
+    for (o, live) in objs.iter().zip(lives) {
         match live {
             None => creates.push(describe(o)),
             Some(l) => {
