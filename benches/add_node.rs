@@ -7,11 +7,12 @@
 //!
 //! `cargo bench --bench add_node` (`HOMELAB_BENCH_D=30` to change D, default 10 s).
 
-use homelab::addons::catalog::Catalog;
+use homelab::catalog::Catalog;
+use homelab::catalog::bundle::ManifestSource;
 use homelab::config::model::Role;
 use homelab::engine::add_node::{AddNodeRequest, BUDGET, add_node};
-use homelab::engine::context::{Env, ManifestSource, RunOptions};
-use homelab::engine::ui::{OutputFormat, Ui};
+use homelab::engine::context::{RunOptions, World};
+use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let req = AddNodeRequest { mac: mac.clone(), hostname: None, role: Role::Worker };
     let state = lab.lab.path("state");
     let hosts = lab.hosts.clone();
-    let make = |_: &homelab::config::Cluster| -> anyhow::Result<Env> {
+    let make = |_: &homelab::config::Cluster| -> anyhow::Result<World> {
         let mut env = lab.lab.env(hosts.clone(), &state)?;
         env.manifests = source.clone();
         Ok(env)

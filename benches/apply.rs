@@ -6,11 +6,11 @@
 //!
 //! `cargo bench --bench apply` (reads ../shared/upstream; `HOMELAB_BENCH_LATENCY_MS`, default 2)
 
-use homelab::addons::bundle;
-use homelab::addons::catalog::{Catalog, FileRole};
-use homelab::engine::phase::PhaseId;
-use homelab::engine::ui::{OutputFormat, Ui};
-use homelab::engine::wait::Backoff;
+use homelab::catalog::bundle;
+use homelab::catalog::{Catalog, FileRole};
+use homelab::foundation::output::{OutputFormat, Ui};
+use homelab::foundation::phase_id::PhaseId;
+use homelab::foundation::wait::Backoff;
 use homelab::kube::apply::{Applier, ApplyOptions};
 use homelab::sim::apiserver::{SimApiConfig, SimApiServer};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -86,7 +86,7 @@ async fn kubectl_like(client: &kube::Client, objs: &[Value]) -> anyhow::Result<(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    homelab::tls::install_crypto_provider();
+    homelab::foundation::tls::install_crypto_provider();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream");
     if !root.is_dir() {
         println!("notice: ../shared/upstream is absent; nothing to benchmark");

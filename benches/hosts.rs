@@ -10,7 +10,7 @@ mod sshd;
 use homelab::config::model::HostKeyChecking;
 use homelab::engine::context::RunOptions;
 use homelab::engine::phase::{PhaseId, Selection};
-use homelab::engine::ui::{OutputFormat, Ui};
+use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
 use homelab::sim::hosts::SimHostsConfig;
 use homelab::sim::lab::{Lab, LabOptions};

@@ -9,7 +9,7 @@
 
 use homelab::engine::context::{RunOptions, Timings};
 use homelab::engine::phase::{PhaseId, Selection};
-use homelab::engine::ui::{OutputFormat, Ui};
+use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
 use homelab::sim::lab::{Lab, LabOptions, NoHosts};
 use std::sync::Arc;

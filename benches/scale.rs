@@ -106,8 +106,8 @@ async fn main() -> anyhow::Result<()> {
         println!("notice: ../shared/upstream is absent; nothing to benchmark");
         return Ok(());
     }
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/homelab");
-    anyhow::ensure!(bin.exists(), "build the binary first: cargo build --release");
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/homelab-testlab");
+    anyhow::ensure!(bin.exists(), "build the binary first: cargo build --release --example homelab-testlab");
     let sizes: Vec<usize> = std::env::var("HOMELAB_SCALE_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         let yaml = lab.lab.path("cluster.yaml");
         std::fs::write(&yaml, lab.lab.cluster_yaml(&body))?;
         let env = vec![
-            ("HOMELAB_SIM_HOSTS", hosts_url.clone()),
+            ("HOMELAB_TESTLAB_HOSTS", hosts_url.clone()),
             ("HOMELAB_TIMINGS", "fast".to_owned()),
             ("HOMELAB_STATE_DIR", lab.lab.path("state-root").display().to_string()),
             ("HOMELAB_CACHE_DIR", lab.lab.path("cache").display().to_string()),

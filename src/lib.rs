@@ -5,16 +5,25 @@
 //! The library is the whole program; `src/main.rs` only parses arguments and maps errors to
 //! exit codes.
 
-pub mod addons;
-pub mod cli;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod files;
-pub mod json;
+// Layers, bottom up (ARCHITECTURE.md; `tests/architecture.rs` enforces them):
+// foundation → clients (maas, ssh, microk8s, kube) and catalog → config → render → engine →
+// ops → cli. `sim` serves tests, benches and `homelab demo` only.
+pub mod foundation;
+
+pub mod catalog;
 pub mod kube;
 pub mod maas;
 pub mod microk8s;
-pub mod sim;
 pub mod ssh;
-pub mod tls;
+
+pub mod config;
+
+pub mod render;
+
+pub mod engine;
+
+pub mod ops;
+
+pub mod cli;
+
+pub mod sim;

@@ -5,12 +5,12 @@
 
 mod support;
 
-use homelab::addons::bundle::{self, Release};
-use homelab::addons::catalog::{Catalog, FileRole};
-use homelab::engine::context::ManifestSource;
-use homelab::engine::phase::PhaseId;
-use homelab::engine::ui::{OutputFormat, Ui};
-use homelab::engine::wait::Backoff;
+use homelab::catalog::bundle::ManifestSource;
+use homelab::catalog::bundle::{self, Release};
+use homelab::catalog::{Catalog, FileRole};
+use homelab::foundation::output::{OutputFormat, Ui};
+use homelab::foundation::phase_id::PhaseId;
+use homelab::foundation::wait::Backoff;
 use homelab::kube::apply::{Applier, ApplyOptions, Stage};
 use homelab::kube::wait::{ObjectRef, deployment_available, wait_object};
 use homelab::sim::apiserver::{SimApiConfig, SimApiServer};
@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 fn http() -> reqwest::Client {
-    homelab::tls::install_crypto_provider();
+    homelab::foundation::tls::install_crypto_provider();
     reqwest::Client::builder().build().unwrap()
 }
 

@@ -2,7 +2,7 @@
 //! expected message at the expected place, bad bytes never panic, and the committed JSON
 //! Schema matches the generated one.
 
-use homelab::addons::catalog::Catalog;
+use homelab::catalog::Catalog;
 use homelab::config::{validate_bytes, validate_file};
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,9 @@
 
 mod support;
 
-use homelab::engine::context::{ManifestSource, RunOptions};
-use homelab::engine::ui::{OutputFormat, Ui};
+use homelab::catalog::bundle::ManifestSource;
+use homelab::engine::context::RunOptions;
+use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::process::Command;
 

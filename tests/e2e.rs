@@ -4,8 +4,9 @@
 
 mod support;
 
-use homelab::engine::context::{ManifestSource, RunOptions};
-use homelab::engine::ui::{Captured, OutputFormat, Ui};
+use homelab::catalog::bundle::ManifestSource;
+use homelab::engine::context::RunOptions;
+use homelab::foundation::output::{Captured, OutputFormat, Ui};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use serde_json::Value;
 
@@ -13,12 +14,7 @@ fn manifests(lab: &FullLab, up: &std::path::Path) -> ManifestSource {
     ManifestSource { cache_dir: lab.lab.path("cache"), mirror: None, local_dir: Some(up.to_path_buf()) }
 }
 
-/// The body of the seed or the current example, with the lab's MAAS.
-fn example(lab: &FullLab, name: &str) -> String {
-    let text = std::fs::read_to_string(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let body: String = text.lines().skip_while(|l| !l.starts_with("machines:")).map(|l| format!("{l}\n")).collect();
-    lab.lab.cluster_yaml(&body)
-}
+use support::example;
 
 async fn up(
     lab: &FullLab,

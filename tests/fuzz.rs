@@ -7,7 +7,7 @@
 
 mod support;
 
-use homelab::addons::catalog::Catalog;
+use homelab::catalog::Catalog;
 use homelab::config::validate_bytes;
 use homelab::microk8s as mk;
 use homelab::ssh::Output;
@@ -302,7 +302,7 @@ fn mutated_manifests_give_errors_not_panics() {
         for m in &ms {
             t = apply(&t, m);
         }
-        if let Ok(objs) = homelab::addons::bundle::parse_manifest(&t, "m.yaml") {
+        if let Ok(objs) = homelab::catalog::bundle::parse_manifest(&t, "m.yaml") {
             for o in &objs {
                 let _ = homelab::kube::apply::stage_of(o);
                 let _ = homelab::kube::apply::describe(o);
@@ -314,7 +314,7 @@ fn mutated_manifests_give_errors_not_panics() {
 #[tokio::test]
 async fn malformed_maas_answers_give_typed_errors() {
     use homelab::maas::{ApiKey, ClientOptions, MaasClient, MaasError};
-    homelab::tls::install_crypto_provider();
+    homelab::foundation::tls::install_crypto_provider();
     // A fake MAAS that answers 200 with broken JSON of several kinds.
     let bodies = [
         "",

@@ -2,11 +2,12 @@
 
 mod support;
 
-use homelab::addons::catalog::Catalog;
+use homelab::catalog::Catalog;
+use homelab::catalog::bundle::ManifestSource;
 use homelab::config::model::Role;
 use homelab::engine::add_node::{AddNodeRequest, add_node};
-use homelab::engine::context::{ManifestSource, RunOptions};
-use homelab::engine::ui::{OutputFormat, Ui};
+use homelab::engine::context::RunOptions;
+use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ async fn grow(
     let hosts = lab.hosts.clone();
     let source = src(lab, upstream);
     let state = lab.lab.path("state");
-    let make = |_: &homelab::config::Cluster| -> anyhow::Result<homelab::engine::context::Env> {
+    let make = |_: &homelab::config::Cluster| -> anyhow::Result<homelab::engine::context::World> {
         let mut env = lab.lab.env(hosts.clone(), &state)?;
         env.manifests = source.clone();
         Ok(env)

@@ -3,7 +3,7 @@
 mod support;
 use homelab::engine::context::RunOptions;
 use homelab::engine::phase::{PhaseId, Selection};
-use homelab::engine::ui::{Captured, OutputFormat, Ui};
+use homelab::foundation::output::{Captured, OutputFormat, Ui};
 use homelab::maas::types::{BlockDevice, EventsPage, Machine, SshKey, Status, Version, VolumeGroup};
 use homelab::maas::{ApiKey, ClientOptions, MaasClient, MaasError};
 use homelab::sim::lab::{Lab, LabOptions, NoHosts};
@@ -17,7 +17,7 @@ fn shared() -> Option<PathBuf> {
 }
 
 fn client(sim: &SimMaas, key: &str) -> MaasClient {
-    homelab::tls::install_crypto_provider();
+    homelab::foundation::tls::install_crypto_provider();
     let opts = ClientOptions {
         backoff_first: Duration::from_millis(20),
         max_retry_after: Duration::from_millis(100),

@@ -4,9 +4,10 @@
 
 mod support;
 
-use homelab::addons::catalog::Catalog;
-use homelab::addons::{bundle, rook, strimzi};
+use homelab::catalog::Catalog;
+use homelab::catalog::bundle;
 use homelab::config::validate_file;
+use homelab::render::{rook, strimzi};
 use homelab::sim::apiserver::validate_against;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -117,7 +118,7 @@ fn strimzi_namespace_rewrite_touches_only_what_it_should() {
         let sf = files(&up, "strimzi", v, &rel.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
         let objs = strimzi::install_objects(rel, &sf, "streams").unwrap();
         let bindings = objs.iter().filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding"))).count();
-        assert_eq!(bindings, 7, "{v}: the seven bindings of docs/rook-strimzi.md §2.4");
+        assert_eq!(bindings, 7, "{v}: the seven bindings of docs/rook-strimzi.md §2");
         for o in &objs {
             if let Some(subjects) = o["subjects"].as_array() {
                 assert!(subjects.iter().all(|s| s["namespace"] == "streams"), "{v}: {o}");

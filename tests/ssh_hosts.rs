@@ -8,7 +8,7 @@ mod support;
 use homelab::config::model::HostKeyChecking;
 use homelab::engine::context::RunOptions;
 use homelab::engine::phase::{PhaseId, Selection};
-use homelab::engine::ui::{Captured, OutputFormat, Ui};
+use homelab::foundation::output::{Captured, OutputFormat, Ui};
 use homelab::maas::Status;
 use homelab::sim::lab::{Lab, LabOptions};
 use homelab::sim::maas::SimMachineSpec;

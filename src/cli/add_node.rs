@@ -1,10 +1,10 @@
 //! `homelab add-node MAC`: grow the cluster by one PC.
 
-use super::{Global, WorldArgs, catalog, default_file, real_env};
+use super::{Global, ManifestArgs, catalog, default_file, real_world};
 use crate::config::model::Role;
 use crate::engine::add_node::{AddNodeRequest, add_node};
 use crate::engine::context::{RunOptions, Timings};
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ pub struct AddNodeArgs {
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg, default_value = "0s")]
     pub lock_timeout: std::time::Duration,
     #[command(flatten)]
-    pub world: WorldArgs,
+    pub manifests: ManifestArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -57,7 +57,7 @@ pub async fn run(a: AddNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
         stop_on_ctrl_c: true,
         ..Default::default()
     };
-    let world = a.world.clone();
-    add_node(&path, &req, &cat, &ui, opts, &|c| real_env(c, &world, true)).await?;
+    let manifests = a.manifests.clone();
+    add_node(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;
     Ok(ExitCode::SUCCESS)
 }

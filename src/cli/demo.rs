@@ -1,7 +1,7 @@
 //! `homelab demo`: the whole flow on a simulated lab, no hardware needed.
 
 use super::Global;
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use crate::sim::demo::{DemoOptions, run as run_demo};
 use clap::Args;
 use std::path::PathBuf;
@@ -33,6 +33,6 @@ pub async fn run(a: DemoArgs, _g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     Ok(if r.healthy && r.second_up_changes == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(crate::error::EXIT_FAILED)
+        ExitCode::from(crate::foundation::error::EXIT_FAILED)
     })
 }

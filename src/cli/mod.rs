@@ -12,17 +12,15 @@ pub mod status;
 pub mod up;
 pub mod validate;
 
-use crate::addons::catalog::Catalog;
-use crate::config::{Cluster, KeySource, validate_file};
-use crate::engine::context::{Env, ManifestSource};
-use crate::engine::ui::{LogWriter, OutputFormat, Ui};
-use crate::error::{Failure, exit_code};
-use crate::maas::{ApiKey, ClientOptions, MaasClient};
-use crate::ssh::openssh_impl::{OpenSshConnector, SshOptions};
+use crate::catalog::Catalog;
+use crate::config::{Cluster, validate_file};
+use crate::engine::context::World;
+use crate::foundation::error::{Failure, exit_code};
+use crate::foundation::output::{LogWriter, OutputFormat, Ui};
+use crate::ops::world::ManifestOrigin;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -75,7 +73,18 @@ pub enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    crate::tls::install_crypto_provider();
+    run_main()
+}
+
+/// The command line with another way to build the outside world (a test-only binary that
+/// serves its hosts from a simulator). The release binary calls [`main`].
+pub fn main_with(make: Box<WorldMaker>) -> ExitCode {
+    let _ = WORLD_MAKER.set(make);
+    run_main()
+}
+
+fn run_main() -> ExitCode {
+    crate::foundation::tls::install_crypto_provider();
     let cli = Cli::parse();
     let ui = Ui::new(cli.global.output, cli.global.quiet);
     init_tracing(&cli.global, &ui);
@@ -83,7 +92,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             ui.error(&format!("error: cannot start the async runtime: {e}"));
-            return ExitCode::from(crate::error::EXIT_FAILED);
+            return ExitCode::from(crate::foundation::error::EXIT_FAILED);
         }
     };
     let result = rt.block_on(run(cli, ui.clone()));
@@ -118,7 +127,7 @@ fn report_error(ui: &Ui, e: &anyhow::Error) {
         return;
     }
     let mut msg = format!("error: {e:#}");
-    if !msg.contains("hint:") && exit_code(e) == ExitCode::from(crate::error::EXIT_FAILED) {
+    if !msg.contains("hint:") && exit_code(e) == ExitCode::from(crate::foundation::error::EXIT_FAILED) {
         msg.push_str("\n  hint: fix the cause and run the command again; homelab continues from the current state and redoes nothing that is done");
     }
     ui.error(&msg);
@@ -150,64 +159,12 @@ pub fn catalog(g: &Global) -> anyhow::Result<Catalog> {
 /// Reads and validates a cluster file, printing every finding; invalid → exit 2.
 pub fn load_cluster(path: &Path, g: &Global, ui: &Ui) -> anyhow::Result<Cluster> {
     let v = validate_file(path, &catalog(g)?);
-    crate::engine::ui::accept_validated(v, &path.display().to_string(), ui)
+    crate::config::accept::accept_validated(v, &path.display().to_string(), ui)
 }
 
-/// The per-cluster state directory: kubeconfig, known_hosts, lock.
-pub fn state_dir(cluster: &str) -> PathBuf {
-    if let Some(d) = std::env::var_os("HOMELAB_STATE_DIR") {
-        return PathBuf::from(d).join(cluster);
-    }
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("homelab")
-        .join(cluster)
-}
-
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HOMELAB_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("homelab")
-}
-
-/// Reads the MAAS API key from `maas.apiKeyFile` or `$MAAS_API_KEY`.
-pub fn maas_key(source: &KeySource) -> anyhow::Result<ApiKey> {
-    let raw = match source {
-        KeySource::File(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Failure::Usage(format!(
-                    "cannot read the MAAS API key file {}: {e}\n  hint: save your key (MAAS UI → user menu → API keys) in that file with mode 0600, or export MAAS_API_KEY",
-                    p.display()
-                ))
-            })?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                if let Ok(meta) = std::fs::metadata(p)
-                    && meta.permissions().mode() & 0o077 != 0
-                {
-                    tracing::warn!("the MAAS API key file {} is readable by other users; run `chmod 600 {}`", p.display(), p.display());
-                }
-            }
-            text
-        }
-        KeySource::Env => std::env::var("MAAS_API_KEY").map_err(|_| {
-            Failure::Usage("no MAAS API key: `maas.apiKeyFile` is not set and MAAS_API_KEY is empty\n  hint: save your key (MAAS UI → user menu → API keys) in a file with mode 0600 and set `maas.apiKeyFile`, or export MAAS_API_KEY".into())
-        })?,
-    };
-    ApiKey::parse(raw.trim()).map_err(|e| {
-        Failure::Usage(format!(
-            "{e}\n  hint: copy the whole key from the MAAS UI (user menu → API keys); it looks like `AbC…:dEf…:GhI…`"
-        ))
-        .into()
-    })
-}
-
-/// Options shared by commands that touch the cluster.
+/// Where pinned manifests come from (commands that install them).
 #[derive(Debug, Clone, Args, Default)]
-pub struct WorldArgs {
+pub struct ManifestArgs {
     /// Download pinned manifests from this mirror (`<mirror>/<project>/<version>/<path>`)
     /// instead of raw.githubusercontent.com.
     #[arg(long, value_name = "URL", env = "HOMELAB_MANIFEST_MIRROR")]
@@ -217,60 +174,20 @@ pub struct WorldArgs {
     pub manifests_dir: Option<PathBuf>,
 }
 
-/// Builds the real outside world for a cluster: MAAS client, SSH, manifest source.
-pub fn real_env(cluster: &Cluster, world: &WorldArgs, needs_maas: bool) -> anyhow::Result<Env> {
-    let mut env = real_env_ssh(cluster, world, needs_maas)?;
-    // Test seam: the simulated hosts of a test harness, served over HTTP (crash tests and
-    // benchmarks run the real binary against them). Never set in normal use.
-    if let Some(url) = std::env::var_os("HOMELAB_SIM_HOSTS") {
-        let url = url.to_string_lossy().into_owned();
-        let hosts = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(crate::sim::hosts_http::HttpHosts::new(&url))
-        })?;
-        env.hosts = Arc::new(hosts);
+/// Builds the outside world of a cluster for a command (MAAS client when asked, hosts, manifests).
+pub type WorldMaker = dyn Fn(&Cluster, &ManifestOrigin, bool) -> anyhow::Result<World> + Send + Sync;
+
+static WORLD_MAKER: std::sync::OnceLock<Box<WorldMaker>> = std::sync::OnceLock::new();
+
+/// The outside world of `cluster`: the real one ([`crate::ops::world::real`]) unless the
+/// program embedding this command line chose another with [`main_with`] (the test-only
+/// binary does, to reach simulated hosts). No environment variable can change it.
+pub fn real_world(cluster: &Cluster, m: &ManifestArgs, needs_maas: bool) -> anyhow::Result<World> {
+    let origin = ManifestOrigin { mirror: m.mirror.clone(), local_dir: m.manifests_dir.clone() };
+    match WORLD_MAKER.get() {
+        Some(make) => make(cluster, &origin, needs_maas),
+        None => crate::ops::world::real(cluster, &origin, needs_maas),
     }
-    Ok(env)
-}
-
-fn real_env_ssh(cluster: &Cluster, world: &WorldArgs, needs_maas: bool) -> anyhow::Result<Env> {
-    let state_dir = state_dir(&cluster.name);
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the state directory {}: {e}", state_dir.display()))?;
-    let maas = match (&cluster.maas, needs_maas) {
-        (Some(m), true) => {
-            let key = maas_key(&m.api_key)?;
-            Some(Arc::new(MaasClient::new(&m.api_root(), key, ClientOptions::default())?))
-        }
-        _ => None,
-    };
-    let timings = crate::engine::context::Timings::from_env();
-    let ssh = SshOptions {
-        user: cluster.ssh.user.clone(),
-        port: cluster.ssh.port,
-        identity_file: Some(cluster.ssh.identity_file.clone()),
-        known_hosts_file: cluster.ssh.known_hosts_file.clone().unwrap_or_else(|| state_dir.join("known_hosts")),
-        host_key_checking: cluster.ssh.host_key_checking,
-        jump_host: cluster.ssh.jump_host.clone(),
-        control_dir: control_dir(),
-        connect_timeout: timings.ssh_connect_timeout,
-        config_file: std::env::var_os("HOMELAB_SSH_CONFIG").map(PathBuf::from),
-    };
-    Ok(Env {
-        maas,
-        hosts: Arc::new(OpenSshConnector::new(ssh)?),
-        manifests: ManifestSource {
-            cache_dir: cache_dir().join("manifests"),
-            mirror: world.mirror.clone(),
-            local_dir: world.manifests_dir.clone(),
-        },
-        state_dir,
-    })
-}
-
-/// A short directory for SSH control sockets (Unix socket paths are limited to ~108 bytes).
-fn control_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    base.join(format!("homelab-{}", rustix::process::getuid().as_raw()))
 }
 
 /// Parses `30m`, `90s`, `0s` for command-line options.

@@ -1,6 +1,6 @@
 //! `homelab schema`: print the JSON Schema of cluster.yaml (for editors).
 
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use clap::Args;
 use std::process::ExitCode;
 

@@ -1,8 +1,8 @@
 //! `homelab status [FILE]`: every layer at once; non-zero exit when something is unhealthy.
 
-use super::{Global, WorldArgs, default_file, load_cluster, real_env};
+use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
 use crate::engine::context::{Ctx, RunOptions, Timings};
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ pub struct StatusArgs {
 pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let path = default_file(a.file);
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
-    let env = real_env(&cluster, &WorldArgs::default(), true)?;
+    let env = real_world(&cluster, &ManifestArgs::default(), true)?;
     let cx = Ctx::new(
         cluster,
         ui.clone(),
@@ -27,14 +27,6 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
         env,
     );
     let report = crate::engine::status::gather(&cx).await;
-    print(&ui, &report);
-    Ok(if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(crate::error::EXIT_FAILED) })
-}
-
-pub fn print(ui: &Ui, report: &crate::engine::status::StatusReport) {
-    if ui.is_json() {
-        ui.out(&serde_json::to_string(report).unwrap_or_default());
-    } else {
-        ui.out(crate::engine::status::render(report).trim_end());
-    }
+    crate::engine::status::print(&ui, &report);
+    Ok(if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(crate::foundation::error::EXIT_FAILED) })
 }

@@ -1,9 +1,9 @@
 //! `homelab up [FILE]`: converge everything the file declares, phase by phase.
 
-use super::{Global, WorldArgs, default_file, load_cluster, real_env};
+use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
 use crate::engine::context::{Ctx, RunOptions, Timings};
 use crate::engine::phase::{PhaseId, Selection};
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,14 +43,14 @@ pub struct UpArgs {
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg, default_value = "0s")]
     pub lock_timeout: std::time::Duration,
     #[command(flatten)]
-    pub world: WorldArgs,
+    pub manifests: ManifestArgs,
 }
 
 pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let path = default_file(a.file);
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     let selection = Selection { only: a.only, from: a.from, skip: a.skip };
-    let env = real_env(&cluster, &a.world, true)?;
+    let env = real_world(&cluster, &a.manifests, true)?;
     let opts = RunOptions {
         command: "up".into(),
         dry_run: a.dry_run,

@@ -2,7 +2,7 @@
 
 use super::{Global, catalog, default_file};
 use crate::config::validate_file;
-use crate::engine::ui::Ui;
+use crate::foundation::output::Ui;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ pub fn run(a: ValidateArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
         }
     }
     if v.report.has_errors() {
-        return Ok(ExitCode::from(crate::error::EXIT_USAGE));
+        return Ok(ExitCode::from(crate::foundation::error::EXIT_USAGE));
     }
     if !ui.is_json()
         && let Some(c) = &v.cluster

@@ -1,6 +1,7 @@
 //! `cluster.yaml`: the raw model ([`model`]), its JSON Schema ([`schema`]), validation with
 //! located diagnostics ([`validate`]) and the resolved form the program runs on ([`resolved`]).
 
+pub mod accept;
 pub mod diag;
 pub mod draft;
 pub mod edit;

@@ -77,15 +77,7 @@ pub struct MaasSpec {
     pub distro_series: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostKeyChecking {
-    /// Record the key of a host seen for the first time; refuse a changed key.
-    #[default]
-    AcceptNew,
-    /// Refuse hosts whose key is not already known.
-    Strict,
-}
+pub use crate::ssh::HostKeyChecking;
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

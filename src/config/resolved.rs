@@ -2,7 +2,7 @@
 //! paths expanded, releases looked up in the catalog.
 
 use super::model::{FailureDomain, HostKeyChecking, Listener, MetadataMode, Role};
-use crate::addons::catalog::{RookRelease, StrimziRelease};
+use crate::catalog::{RookRelease, StrimziRelease};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -5,14 +5,15 @@
 //! entry; every other byte stays — so the next `homelab up` reports zero changes. Touches no
 //! other machine. Interrupted anywhere, running it again finishes the job.
 
-use super::context::{Env, RunOptions};
-use super::phase::{PhaseId, Selection};
-use super::ui::{Ui, fmt_secs};
-use crate::addons::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::config::edit::{NewMachine, insert_machine};
 use crate::config::model::Role;
 use crate::config::{Cluster, validate_bytes};
-use crate::error::Failure;
+use crate::engine::context::{RunOptions, World};
+use crate::engine::phase::{PhaseId, Selection};
+use crate::foundation::error::Failure;
+use crate::foundation::output::Ui;
+use crate::foundation::time::fmt_secs;
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct AddNodeReport {
 }
 
 fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui) -> Result<Cluster> {
-    super::ui::accept_validated(validate_bytes(text.as_bytes(), file, catalog), file, ui)
+    crate::config::accept::accept_validated(validate_bytes(text.as_bytes(), file, catalog), file, ui)
 }
 
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
@@ -65,7 +66,7 @@ pub async fn add_node(
     catalog: &Catalog,
     ui: &Ui,
     mut opts: RunOptions,
-    make_env: &dyn Fn(&Cluster) -> Result<Env>,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
@@ -120,11 +121,11 @@ pub async fn add_node(
     let env = make_env(&after)?;
     let mut cluster = after;
     cluster.source = Some(path.to_path_buf());
-    let cx = Arc::new(super::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
+    let cx = Arc::new(crate::engine::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
     let report = super::up(cx).await?;
     let inserted = new_text != text;
     if inserted {
-        crate::files::write_atomic(path, new_text.as_bytes(), crate::files::Mode::Keep).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
+        crate::foundation::files::write_atomic(path, new_text.as_bytes(), crate::foundation::files::Mode::Keep).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
         ui.err(&format!("added {hostname} to {file} (one entry inserted; nothing else in the file changed)"));
     }
     let timings: Vec<(PhaseId, f64)> = report.phases.iter().map(|p| (p.phase, p.elapsed_s)).collect();

@@ -1,11 +1,13 @@
 //! What a run carries: the resolved cluster, the options, the outside world (MAAS, hosts,
 //! Kubernetes, manifest source), the facts learned so far, and the change counters.
 
-use super::events::Event;
-use super::phase::{PhaseId, Selection};
-use super::ui::Ui;
-use super::wait::Backoff;
+use crate::catalog::bundle::ManifestSource;
 use crate::config::Cluster;
+use crate::engine::phase::{PhaseId, Selection};
+use crate::engine::plan::Planned;
+use crate::foundation::events::Event;
+use crate::foundation::output::Ui;
+use crate::foundation::wait::Backoff;
 use crate::maas::{MaasClient, Status};
 use crate::ssh::{Connector, HostAddr, Remote};
 use std::collections::HashMap;
@@ -106,20 +108,8 @@ impl Default for RunOptions {
     }
 }
 
-/// Where manifests come from.
-#[derive(Debug, Clone, Default)]
-pub struct ManifestSource {
-    /// Cache directory (default: the user's cache dir).
-    pub cache_dir: PathBuf,
-    /// Base URL that replaces `https://raw.githubusercontent.com/<owner>/<repo>/<tag>/`:
-    /// files are fetched from `<mirror>/<project>/<version>/<path>`.
-    pub mirror: Option<String>,
-    /// A local directory with the same layout (air-gapped installs).
-    pub local_dir: Option<PathBuf>,
-}
-
 /// The outside world.
-pub struct Env {
+pub struct World {
     pub maas: Option<Arc<MaasClient>>,
     pub hosts: Arc<dyn Connector>,
     pub manifests: ManifestSource,
@@ -142,7 +132,7 @@ pub struct Ctx {
     pub cluster: Arc<Cluster>,
     pub ui: Ui,
     pub opts: RunOptions,
-    pub env: Env,
+    pub world: World,
     facts: Mutex<HashMap<String, MachineFacts>>,
     facts_changed: tokio::sync::Notify,
     remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Remote>>>,
@@ -152,17 +142,19 @@ pub struct Ctx {
     pub kubeconfig: Mutex<Option<String>>,
     ssh_slots: tokio::sync::Semaphore,
     host_facts: Mutex<HashMap<String, crate::microk8s::HostFacts>>,
-    lease: tokio::sync::Mutex<Option<super::lock::LeaseGuard>>,
+    lease: tokio::sync::Mutex<Option<crate::engine::lock::LeaseGuard>>,
+    /// A dry run's record of the actions the real run would take (see [`Ctx::step`]).
+    planned: Mutex<Vec<(PhaseId, Planned)>>,
 }
 
 impl Ctx {
-    pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, env: Env) -> Ctx {
+    pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, env: World) -> Ctx {
         let opts_parallel = opts.parallel.max(1);
         Ctx {
             cluster,
             ui,
             opts,
-            env,
+            world: env,
             facts: Mutex::new(HashMap::new()),
             facts_changed: tokio::sync::Notify::new(),
             remotes: tokio::sync::Mutex::new(HashMap::new()),
@@ -172,6 +164,7 @@ impl Ctx {
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
             host_facts: Mutex::new(HashMap::new()),
             lease: tokio::sync::Mutex::new(None),
+            planned: Mutex::new(Vec::new()),
         }
     }
 
@@ -183,7 +176,10 @@ impl Ctx {
         let mut l = self.lease.lock().await;
         if l.is_none() {
             let client = self.kube().await?;
-            *l = Some(super::lock::acquire_lease(client, &self.opts.command, self.opts.lock_timeout, &self.ui).await?);
+            *l = Some(
+                crate::engine::lock::acquire_lease(client, &self.opts.command, self.opts.lock_timeout, &self.ui)
+                    .await?,
+            );
         }
         Ok(())
     }
@@ -226,19 +222,42 @@ impl Ctx {
         self.opts.only_machines.as_ref().is_none_or(|o| o.iter().any(|h| h == hostname))
     }
 
-    /// A mutating action starts: reported, and counted as one change of the phase.
+    /// The one gate of every mutating action: it is counted as one change of the phase and,
+    /// in a real run, announced just before the caller carries it out; in a dry run it is
+    /// recorded for the plan instead, in the same words (the caller must then not carry it
+    /// out: check [`Ctx::dry_run`], or let the [`crate::kube::apply::Applier`] compute it).
     pub fn step(&self, phase: PhaseId, target: &str, action: impl Into<String>) {
-        self.changes[phase as usize].fetch_add(1, Ordering::Relaxed);
-        self.ui.emit(Event::Step { phase, target: target.into(), action: action.into() });
+        self.record(phase, target, action.into(), 1);
     }
 
-    /// A batch of `n` changes made by one action (e.g. objects an apply created or changed).
+    /// A batch of `n` changes made (or, in a dry run, computed) by one action, e.g. the
+    /// objects an apply created or changed. Nothing is reported when `n` is 0.
     pub fn changed(&self, phase: PhaseId, target: &str, action: impl Into<String>, n: u32) {
-        if n == 0 {
-            return;
+        if n > 0 {
+            self.record(phase, target, action.into(), n);
         }
+    }
+
+    fn record(&self, phase: PhaseId, target: &str, action: String, n: u32) {
         self.changes[phase as usize].fetch_add(n, Ordering::Relaxed);
-        self.ui.emit(Event::Step { phase, target: target.into(), action: action.into() });
+        if self.opts.dry_run {
+            if let Ok(mut p) = self.planned.lock() {
+                p.push((phase, Planned::new(target, action.clone())));
+            }
+            self.ui.emit(Event::Planned { phase, target: target.into(), action });
+        } else {
+            self.ui.emit(Event::Step { phase, target: target.into(), action });
+        }
+    }
+
+    /// Whether this is a dry run (mutations are recorded, not carried out).
+    pub fn dry_run(&self) -> bool {
+        self.opts.dry_run
+    }
+
+    /// The actions a dry run recorded so far (taken out).
+    pub fn take_planned(&self) -> Vec<(PhaseId, Planned)> {
+        self.planned.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
     }
 
     pub fn info(&self, phase: PhaseId, target: &str, message: impl Into<String>) {
@@ -301,10 +320,10 @@ impl Ctx {
         let addr = self.host_addr(hostname).ok_or_else(|| {
             anyhow::anyhow!("homelab does not know the address of {hostname} yet\n  hint: run the machines phase first (`homelab up`), which learns it from MAAS")
         })?;
-        let first = self.env.hosts.connect(&addr).await?;
+        let first = self.world.hosts.connect(&addr).await?;
         let t = &self.opts.timings;
         let r: Arc<dyn Remote> = Arc::new(crate::ssh::resilient::Resilient::new(
-            self.env.hosts.clone(),
+            self.world.hosts.clone(),
             addr,
             first,
             t.deadline(self.cluster.timeouts.ssh),
@@ -333,12 +352,12 @@ impl Ctx {
         if let Some(c) = k.as_ref() {
             return Ok(c.clone());
         }
-        let c = crate::kube::client::for_cluster(self).await?;
+        let c = crate::engine::cluster_api::client(self).await?;
         *k = Some(c.clone());
         Ok(c)
     }
 
     pub fn maas(&self) -> anyhow::Result<&Arc<MaasClient>> {
-        self.env.maas.as_ref().ok_or_else(|| anyhow::anyhow!("this cluster has no MAAS configured"))
+        self.world.maas.as_ref().ok_or_else(|| anyhow::anyhow!("this cluster has no MAAS configured"))
     }
 }

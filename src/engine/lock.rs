@@ -8,7 +8,8 @@
 //!   machines: its holder renews it; a holder that stopped renewing for its lease duration
 //!   (a killed run) is taken over.
 
-use super::ui::{Ui, fmt_secs};
+use crate::foundation::output::Ui;
+use crate::foundation::time::fmt_secs;
 use anyhow::{Context as _, Result, anyhow, bail};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -35,7 +36,7 @@ impl Holder {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             pid: std::process::id(),
             command: command.to_owned(),
-            since: super::ui::now_rfc3339(),
+            since: crate::foundation::time::now_rfc3339(),
         }
     }
     pub fn identity(&self) -> String {

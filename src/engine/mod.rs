@@ -1,20 +1,15 @@
-//! The phase engine: phases, runner, plan, events, output, waits, lock.
+//! The phase engine: the run context, phases and their runner, the plan, the locks, `up`,
+//! `add-node` and `status`.
 
 pub mod add_node;
+pub mod cluster_api;
 pub mod context;
-pub mod events;
 pub mod lock;
 pub mod phase;
 pub mod phases;
+pub mod plan;
 pub mod runner;
-pub mod secrets;
 pub mod status;
-pub mod ui;
-pub mod wait;
-
-pub use events::Event;
-pub use phase::PhaseId;
-pub use ui::{OutputFormat, Ui};
 
 use context::Ctx;
 use runner::RunReport;
@@ -29,9 +24,9 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     let _local = if cx.opts.dry_run {
         None
     } else {
-        Some(lock::acquire_local(&cx.env.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui).await?)
+        Some(lock::acquire_local(&cx.world.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui).await?)
     };
-    if cx.env.maas.is_some() {
+    if cx.world.maas.is_some() {
         phases::machines::gather_facts(&cx).await?;
     }
     let mut list = Vec::new();

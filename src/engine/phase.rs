@@ -1,41 +1,39 @@
-//! The phases of `up`, in order, and the selection `--only/--from/--skip` makes of them.
+//! What a phase is (observe, then act per machine and for the cluster), and the selection
+//! `--only/--from/--skip` makes of the phases.
 
-use serde::Serialize;
-use std::fmt;
+pub use crate::foundation::phase_id::PhaseId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum PhaseId {
-    /// MAAS: find, commission, lay out disks, deploy.
-    Machines,
-    /// SSH: reachable, cloud-init done, preflight checks.
-    Hosts,
-    /// MicroK8s: install, add-ons, join, kubeconfig.
-    Kubernetes,
-    /// Rook/Ceph: operator, CephCluster, pools, StorageClasses.
-    Storage,
-    /// Strimzi/Kafka: operator, Kafka, bootstrap addresses.
-    Kafka,
-}
+use crate::config::Machine;
+use crate::engine::context::Ctx;
+use async_trait::async_trait;
 
-impl PhaseId {
-    pub const ALL: [PhaseId; 5] =
-        [PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes, PhaseId::Storage, PhaseId::Kafka];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PhaseId::Machines => "machines",
-            PhaseId::Hosts => "hosts",
-            PhaseId::Kubernetes => "kubernetes",
-            PhaseId::Storage => "storage",
-            PhaseId::Kafka => "kafka",
-        }
+#[async_trait]
+pub trait Phase: Send + Sync {
+    fn id(&self) -> PhaseId;
+    /// Dry run: observe (read-only) and report, through [`Ctx::step`] and [`Ctx::changed`],
+    /// exactly the actions a real run would take. By default the phase's own code runs in
+    /// dry-run mode, so plan and run share one path; phases whose machine work cannot run
+    /// before the machines exist (machines, hosts, kubernetes) observe and report what their
+    /// decisions would do, through the same word functions as the run.
+    async fn plan(&self, cx: &Ctx) -> anyhow::Result<()> {
+        self.prepare(cx).await?;
+        self.finish(cx).await
     }
-}
-
-impl fmt::Display for PhaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+    /// Cluster-level work before any machine work (checks, downloads).
+    async fn prepare(&self, _cx: &Ctx) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Whether [`Phase::machine`] does anything.
+    fn per_machine(&self) -> bool {
+        false
+    }
+    /// The per-machine part, run inside that machine's pipeline.
+    async fn machine(&self, _cx: &Ctx, _m: &Machine) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Cluster-level work after every machine finished this phase.
+    async fn finish(&self, _cx: &Ctx) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 

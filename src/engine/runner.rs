@@ -4,50 +4,14 @@
 //! `--parallel` machines in flight; the cluster-level parts (joins, storage, Kafka) run after
 //! the pipelines, in phase order.
 
-use super::context::Ctx;
-use super::events::{Event, PhaseTiming};
-use super::phase::PhaseId;
-use crate::config::Machine;
-use async_trait::async_trait;
+use crate::engine::context::Ctx;
+use crate::engine::phase::Phase;
+use crate::engine::plan::{Planned, render_plan};
+use crate::foundation::events::{Event, PhaseTiming};
+use crate::foundation::phase_id::PhaseId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// An action a real run would take (dry run).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Planned {
-    pub target: String,
-    pub action: String,
-}
-
-impl Planned {
-    pub fn new(target: impl Into<String>, action: impl Into<String>) -> Planned {
-        Planned { target: target.into(), action: action.into() }
-    }
-}
-
-#[async_trait]
-pub trait Phase: Send + Sync {
-    fn id(&self) -> PhaseId;
-    /// Dry run: observe (read-only) and list exactly the actions a real run would take.
-    async fn plan(&self, cx: &Ctx) -> anyhow::Result<Vec<Planned>>;
-    /// Cluster-level work before any machine work (checks, downloads).
-    async fn prepare(&self, _cx: &Ctx) -> anyhow::Result<()> {
-        Ok(())
-    }
-    /// Whether [`Phase::machine`] does anything.
-    fn per_machine(&self) -> bool {
-        false
-    }
-    /// The per-machine part, run inside that machine's pipeline.
-    async fn machine(&self, _cx: &Ctx, _m: &Machine) -> anyhow::Result<()> {
-        Ok(())
-    }
-    /// Cluster-level work after every machine finished this phase.
-    async fn finish(&self, _cx: &Ctx) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
 
 /// The outcome of a run.
 #[derive(Debug, Clone)]
@@ -252,17 +216,17 @@ async fn plan_all(cx: &Ctx, phases: &[Arc<dyn Phase>], start: Instant) -> anyhow
     for p in phases {
         let t = Instant::now();
         cx.ui.emit(Event::PhaseStarted { phase: p.id() });
-        let items = p.plan(cx).await.map_err(|e| e.context(format!("{} phase (dry run)", p.id())))?;
-        for it in &items {
-            cx.ui.emit(Event::Planned { phase: p.id(), target: it.target.clone(), action: it.action.clone() });
-        }
-        let n = items.len() as u32;
+        p.plan(cx).await.map_err(|e| e.context(format!("{} phase (dry run)", p.id())))?;
+        let items: Vec<Planned> = cx.take_planned().into_iter().map(|(_, it)| it).collect();
+        // Changes as the real run counts them: one per action, one per object an apply would
+        // create or change.
+        let n = cx.changes(p.id());
         planned.extend(items.into_iter().map(|i| (p.id(), i)));
         let timing = PhaseTiming { phase: p.id(), ok: true, changes: n, elapsed_s: t.elapsed().as_secs_f64() };
         cx.ui.emit(Event::PhaseFinished { phase: p.id(), ok: true, changes: n, elapsed_s: timing.elapsed_s });
         timings.push(timing);
     }
-    let changes = planned.len() as u32;
+    let changes = timings.iter().map(|t| t.changes).sum();
     let elapsed_s = start.elapsed().as_secs_f64();
     if !cx.ui.is_json() {
         cx.ui.out(&render_plan(&planned));
@@ -276,28 +240,6 @@ async fn plan_all(cx: &Ctx, phases: &[Arc<dyn Phase>], start: Instant) -> anyhow
         error: None,
     });
     Ok(RunReport { ok: true, changes, phases: timings, planned, elapsed_s })
-}
-
-/// The plan as text: per phase, per target, the actions in order.
-pub fn render_plan(planned: &[(PhaseId, Planned)]) -> String {
-    if planned.is_empty() {
-        return "plan: no changes — the cluster matches the file".to_owned();
-    }
-    let mut s =
-        format!("plan: {} action{} a real run would take\n", planned.len(), if planned.len() == 1 { "" } else { "s" });
-    let mut current: Option<(PhaseId, &str)> = None;
-    for (phase, p) in planned {
-        if current.map(|c| c.0) != Some(*phase) {
-            s.push_str(&format!("\n{phase}\n"));
-            current = None;
-        }
-        if current.map(|c| c.1) != Some(p.target.as_str()) {
-            s.push_str(&format!("  {}\n", p.target));
-            current = Some((*phase, p.target.as_str()));
-        }
-        s.push_str(&format!("    - {}\n", p.action));
-    }
-    s.trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -4,10 +4,15 @@
 //! concurrency inside each stage, retries on conflicts, throttling and server errors, and a
 //! per-stage count of created, changed and unchanged objects. A converged re-apply reports
 //! zero changes because a no-op server-side apply does not move an object's resourceVersion.
+//!
+//! A dry run goes through the same code with `dryRun=All`: the API server computes each apply
+//! (defaults, admission, field ownership moving to `homelab`) and stores nothing, and the
+//! answer compared with the live object tells created from changed from unchanged, exactly as
+//! the real apply will count. Before the cluster exists, every object counts as created.
 
-use crate::engine::phase::PhaseId;
-use crate::engine::ui::Ui;
-use crate::engine::wait::{Backoff, Probe, WaitSpec, wait_for};
+use crate::foundation::output::Ui;
+use crate::foundation::phase_id::PhaseId;
+use crate::foundation::wait::{Backoff, Probe, WaitSpec, wait_for};
 use anyhow::{Result, anyhow, bail};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
@@ -104,6 +109,27 @@ pub fn describe(obj: &Value) -> String {
     format!("{} {ns}{}", obj["kind"].as_str().unwrap_or("?"), obj["metadata"]["name"].as_str().unwrap_or("?"))
 }
 
+/// Whether the server's answer to a dry-run apply is the live object itself (a list's items
+/// and a patch's answer may differ in whether they carry `apiVersion` and `kind`).
+fn same_object(live: &Value, answer: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        v
+    };
+    strip(live) == strip(answer)
+}
+
+/// What is known of a live object before an apply.
+#[derive(Debug, Clone)]
+enum Live {
+    Version(String),
+    Object(Box<Value>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Created,
@@ -164,6 +190,8 @@ pub struct ApplyOptions {
     pub backoff: Backoff,
     /// Retries of one object on 409/429/5xx.
     pub retries: u32,
+    /// Compute every apply on the server (`dryRun=All`) and store nothing.
+    pub dry_run: bool,
 }
 
 impl Default for ApplyOptions {
@@ -173,12 +201,14 @@ impl Default for ApplyOptions {
             crd_deadline: Duration::from_secs(120),
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
             retries: 8,
+            dry_run: false,
         }
     }
 }
 
 pub struct Applier {
-    client: kube::Client,
+    /// None: the cluster does not exist yet (a dry run before the first `up`).
+    client: Option<kube::Client>,
     ui: Ui,
     phase: PhaseId,
     opts: ApplyOptions,
@@ -196,11 +226,29 @@ fn status_code(e: &kube::Error) -> Option<u16> {
 
 impl Applier {
     pub fn new(client: kube::Client, ui: Ui, phase: PhaseId, opts: ApplyOptions) -> Applier {
-        Applier { client, ui, phase, opts, groups: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) }
+        Applier {
+            client: Some(client),
+            ui,
+            phase,
+            opts,
+            groups: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        }
     }
 
-    pub fn client(&self) -> &kube::Client {
-        &self.client
+    /// A dry-run applier for a cluster that does not exist yet: nothing is live, so every
+    /// object would be created.
+    pub fn without_cluster(ui: Ui, phase: PhaseId, opts: ApplyOptions) -> Applier {
+        let opts = ApplyOptions { dry_run: true, ..opts };
+        Applier { client: None, ui, phase, opts, groups: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) }
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        self.opts.dry_run
+    }
+
+    fn client(&self) -> Result<&kube::Client> {
+        self.client.as_ref().ok_or_else(|| anyhow!("the cluster's API server is not reachable yet"))
     }
 
     /// API requests sent by this applier (discovery, lists, patches, CRD polls).
@@ -223,7 +271,7 @@ impl Applier {
             .get_or_try_init(|| async {
                 self.count();
                 let gv = kube::core::GroupVersion::gv(&gvk.group, &gvk.version);
-                let g: ApiGroup = kube::discovery::pinned_group(&self.client, &gv).await?;
+                let g: ApiGroup = kube::discovery::pinned_group(self.client()?, &gv).await?;
                 Ok::<_, anyhow::Error>(g.versioned_resources(&gvk.version))
             })
             .await?;
@@ -246,46 +294,73 @@ impl Applier {
         }
     }
 
-    fn api(&self, ar: &ApiResource, caps: &ApiCapabilities, ns: Option<&str>) -> Api<DynamicObject> {
-        match (caps.scope == Scope::Cluster, ns) {
-            (true, _) => Api::all_with(self.client.clone(), ar),
-            (false, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, ar),
-            (false, None) => Api::default_namespaced_with(self.client.clone(), ar),
-        }
+    fn api(&self, ar: &ApiResource, caps: &ApiCapabilities, ns: Option<&str>) -> Result<Api<DynamicObject>> {
+        let c = self.client()?.clone();
+        Ok(match (caps.scope == Scope::Cluster, ns) {
+            (true, _) => Api::all_with(c, ar),
+            (false, Some(ns)) => Api::namespaced_with(c, ns, ar),
+            (false, None) => Api::default_namespaced_with(c, ar),
+        })
     }
 
-    /// resourceVersions of the existing objects of one kind in one namespace (metadata only).
+    /// The existing objects of one kind in one namespace: their resourceVersions (metadata
+    /// only), or in a dry run the whole objects, which the server's answers are compared with.
     async fn existing(
         &self,
         ar: &ApiResource,
         caps: &ApiCapabilities,
         ns: Option<&str>,
-    ) -> Result<HashMap<String, String>> {
+    ) -> Result<HashMap<String, Live>> {
         self.count();
-        let api = self.api(ar, caps, ns);
-        match api.list_metadata(&ListParams::default()).await {
-            Ok(list) => Ok(list
-                .items
-                .into_iter()
-                .filter_map(|o| Some((o.metadata.name?, o.metadata.resource_version.unwrap_or_default())))
-                .collect()),
+        let api = self.api(ar, caps, ns)?;
+        let r = if self.opts.dry_run {
+            api.list(&ListParams::default()).await.map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|o| {
+                        let name = o.metadata.name.clone()?;
+                        Some((name, Live::Object(Box::new(serde_json::to_value(&o).ok()?))))
+                    })
+                    .collect()
+            })
+        } else {
+            api.list_metadata(&ListParams::default()).await.map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|o| {
+                        Some((o.metadata.name?, Live::Version(o.metadata.resource_version.unwrap_or_default())))
+                    })
+                    .collect()
+            })
+        };
+        match r {
+            Ok(m) => Ok(m),
             Err(e) if status_code(&e) == Some(404) => Ok(HashMap::new()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Applies one object (server-side apply, forced), retrying what is worth retrying.
-    async fn apply_one(&self, obj: &Value, before: Option<&str>) -> Result<Outcome> {
+    async fn apply_one(&self, obj: &Value, before: Option<&Live>) -> Result<Outcome> {
+        if self.client.is_none() {
+            // Dry run before the cluster exists.
+            return Ok(Outcome::Created);
+        }
         let gvk = gvk(obj)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
         let ns = obj["metadata"]["namespace"].as_str();
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+        if self.opts.dry_run {
+            pp = pp.dry_run();
+        }
         let mut delay = self.opts.backoff.first;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let (ar, caps) = match self.resolve(&gvk).await {
                 Ok(x) => x,
+                // A dry run of a kind whose CRD the same run would create first.
+                Err(_) if self.opts.dry_run && before.is_none() => return Ok(Outcome::Created),
                 Err(e) if attempt <= self.opts.retries => {
                     // Discovery may lag behind a CRD that just became Established.
                     tracing::debug!(target: "homelab::apply", "{}: {e:#}; refreshing discovery", describe(obj));
@@ -297,15 +372,21 @@ impl Applier {
                 Err(e) => return Err(e.context(format!("applying {}", describe(obj)))),
             };
             self.count();
-            let api = self.api(&ar, &caps, ns);
+            let api = self.api(&ar, &caps, ns)?;
             match api.patch(&name, &pp, &Patch::Apply(obj)).await {
                 Ok(o) => {
-                    let rv = o.metadata.resource_version.unwrap_or_default();
                     return Ok(match before {
                         None => Outcome::Created,
-                        Some(b) if b == rv => Outcome::Unchanged,
+                        Some(Live::Version(b)) if *b == o.metadata.resource_version.clone().unwrap_or_default() => {
+                            Outcome::Unchanged
+                        }
+                        Some(Live::Object(live)) if same_object(live, &serde_json::to_value(&o)?) => Outcome::Unchanged,
                         Some(_) => Outcome::Changed,
                     });
+                }
+                // A dry run cannot create an object in a namespace the same run would create.
+                Err(e) if self.opts.dry_run && before.is_none() && status_code(&e) == Some(404) => {
+                    return Ok(Outcome::Created);
                 }
                 Err(e) => {
                     let code = status_code(&e);
@@ -349,7 +430,7 @@ impl Applier {
             let counts = self.apply_stage(&items).await?;
             tracing::info!(target: "homelab::apply", "{}: {} created, {} changed, {} unchanged", stage.name(), counts.created, counts.changed, counts.unchanged);
             report.stages.insert(stage, counts);
-            if stage == Stage::Crds {
+            if stage == Stage::Crds && !self.opts.dry_run {
                 let names: Vec<String> =
                     items.iter().filter_map(|o| o["metadata"]["name"].as_str().map(str::to_owned)).collect();
                 self.wait_crds_established(&names).await?;
@@ -370,13 +451,13 @@ impl Applier {
         }
         let lists = kinds.into_iter().map(|(key, g)| async move {
             let ns = (!key.2.is_empty()).then_some(key.2.as_str());
-            let existing = match self.resolve(&g).await {
-                Ok((ar, caps)) => self.existing(&ar, &caps, ns).await?,
-                Err(_) => HashMap::new(),
+            let existing = match (&self.client, self.resolve(&g).await) {
+                (Some(_), Ok((ar, caps))) => self.existing(&ar, &caps, ns).await?,
+                _ => HashMap::new(),
             };
             Ok::<_, anyhow::Error>((key, existing))
         });
-        let before: HashMap<(String, String, String), HashMap<String, String>> =
+        let before: HashMap<(String, String, String), HashMap<String, Live>> =
             futures::stream::iter(lists).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
         type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>>;
         let mut futs: Vec<Fut<'_>> = Vec::with_capacity(items.len());
@@ -387,7 +468,7 @@ impl Applier {
             let prior = g
                 .ok()
                 .and_then(|g| before.get(&(g.api_version(), g.kind.clone(), ns)).and_then(|m| m.get(&name)).cloned());
-            futs.push(Box::pin(async move { self.apply_one(o, prior.as_deref()).await }));
+            futs.push(Box::pin(async move { self.apply_one(o, prior.as_ref()).await }));
         }
         let results: Vec<Result<Outcome>> =
             futures::stream::iter(futs).buffered(self.opts.concurrency.max(1)).collect().await;
@@ -404,7 +485,7 @@ impl Applier {
             return Ok(());
         }
         let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(self.client.clone());
+            Api::all(self.client()?.clone());
         let spec = WaitSpec {
             phase: self.phase,
             target: "cluster".into(),
@@ -451,13 +532,16 @@ impl Applier {
         ns: Option<&str>,
         name: &str,
     ) -> Result<Option<DynamicObject>> {
+        if self.client.is_none() {
+            return Ok(None);
+        }
         let (g, v) = group_version(api_version);
         let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
             Ok(x) => x,
             Err(_) => return Ok(None),
         };
         self.count();
-        match self.api(&ar, &caps, ns).get_opt(name).await {
+        match self.api(&ar, &caps, ns)?.get_opt(name).await {
             Ok(o) => Ok(o),
             Err(e) if status_code(&e) == Some(404) => Ok(None),
             Err(e) => Err(e.into()),
@@ -472,6 +556,7 @@ impl Applier {
         ns: Option<&str>,
         labels: Option<&str>,
     ) -> Result<Vec<DynamicObject>> {
+        let Some(client) = self.client.clone() else { return Ok(vec![]) };
         let (g, v) = group_version(api_version);
         let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
             Ok(x) => x,
@@ -483,8 +568,8 @@ impl Applier {
             lp = lp.labels(l);
         }
         let api = match (caps.scope == Scope::Cluster, ns) {
-            (true, _) | (false, None) => Api::all_with(self.client.clone(), &ar),
-            (false, Some(n)) => Api::namespaced_with(self.client.clone(), n, &ar),
+            (true, _) | (false, None) => Api::all_with(client, &ar),
+            (false, Some(n)) => Api::namespaced_with(client, n, &ar),
         };
         match api.list(&lp).await {
             Ok(l) => Ok(l.items),

@@ -3,9 +3,9 @@
 //! backs off, and names the object and the condition when it gives up.
 
 use super::apply::Applier;
-use crate::engine::phase::PhaseId;
-use crate::engine::ui::Ui;
-use crate::engine::wait::{Backoff, Probe, WaitSpec, wait_for};
+use crate::foundation::output::Ui;
+use crate::foundation::phase_id::PhaseId;
+use crate::foundation::wait::{Backoff, Probe, WaitSpec, wait_for};
 use anyhow::Result;
 use serde_json::Value;
 use std::time::Duration;

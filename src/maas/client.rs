@@ -10,7 +10,7 @@
 //!   is honoured. Everything else comes back as a typed [`MaasError`] that keeps MAAS's text.
 
 use super::types::*;
-use crate::engine::secrets::{Secret, register};
+use crate::foundation::secrets::{Secret, register};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -148,7 +148,7 @@ pub fn params<const N: usize>(kv: [(&str, &str); N]) -> Params {
 
 impl MaasClient {
     pub fn new(api_root: &str, key: ApiKey, opts: ClientOptions) -> anyhow::Result<MaasClient> {
-        crate::tls::install_crypto_provider();
+        crate::foundation::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)

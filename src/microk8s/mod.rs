@@ -1,7 +1,7 @@
 //! The MicroK8s and host command contract (`docs/microk8s.md`): the exact commands homelab
 //! runs over SSH, and parsers for what they print, per MicroK8s version.
 
-use crate::engine::secrets::register;
+use crate::foundation::secrets::register;
 use crate::ssh::{Cmd, Output};
 use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
@@ -351,7 +351,7 @@ pub fn rewrite_kubeconfig(text: &str, server: &str, name: &str) -> Result<String
             "the kubeconfig from MicroK8s has an unexpected shape ({e})\n  hint: run `sudo microk8s config` on the control plane and check its output"
         )
     };
-    use crate::json::set;
+    use crate::foundation::json::set;
     for (list, fields) in [
         ("clusters", vec![(vec!["name"], name), (vec!["cluster", "server"], server)]),
         ("users", vec![(vec!["name"], name)]),
@@ -464,7 +464,7 @@ mod tests {
         let out = rewrite_kubeconfig(kc, "https://10.0.0.11:16443", "homelab-garage").unwrap();
         assert_eq!(kubeconfig_server(&out).as_deref(), Some("https://10.0.0.11:16443"));
         assert!(out.contains("current-context: homelab-garage"), "{out}");
-        assert_eq!(crate::engine::secrets::redact("x SeCrEtAdMiNtOkEn123"), "x [redacted]");
+        assert_eq!(crate::foundation::secrets::redact("x SeCrEtAdMiNtOkEn123"), "x [redacted]");
         assert!(rewrite_kubeconfig("This MicroK8s deployment is acting as a node in a cluster.", "s", "n").is_err());
     }
 

@@ -15,7 +15,6 @@
 //! Simplifications: lists in an apply replace the old list (no merge keys), fields dropped
 //! from an apply are not removed, there is no watch and no authentication.
 
-use super::hosts::SimNode;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
@@ -23,6 +22,16 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A node as the simulated API server shows it.
+#[derive(Debug, Clone)]
+pub struct SimNode {
+    pub name: String,
+    pub ip: String,
+    pub ready: bool,
+    pub worker: bool,
+    pub version: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct SimApiConfig {
@@ -185,8 +194,13 @@ impl ApiState {
         let key = (group.to_owned(), plural.to_owned(), ns.to_owned(), name);
         let now = Instant::now();
         let prev = self.objects.get(&key).cloned();
+        // A write that changes neither the content nor who owns which field is no write.
         if let Some(p) = &prev
             && strip_meta(&p.value) == strip_meta(&value)
+            && same_owners(
+                &p.value["metadata"]["managedFields"],
+                value["metadata"]["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default(),
+            )
         {
             return;
         }
@@ -202,7 +216,7 @@ impl ApiState {
         if let Some(md) = md {
             md.insert("resourceVersion".into(), json!(rv));
             md.insert("uid".into(), uid);
-            md.entry("creationTimestamp").or_insert_with(|| json!(crate::engine::ui::now_rfc3339()));
+            md.entry("creationTimestamp").or_insert_with(|| json!(crate::foundation::time::now_rfc3339()));
             if !ns.is_empty() {
                 md.insert("namespace".into(), json!(ns));
             }
@@ -429,6 +443,13 @@ impl SimApiServer {
         let mut st = self.state();
         reconcile(&mut st);
         st.list(group, plural, ns).into_iter().cloned().collect()
+    }
+
+    /// Every stored object (after letting the operators run).
+    pub fn all_objects(&self) -> Vec<Value> {
+        let mut st = self.state();
+        reconcile(&mut st);
+        st.objects.values().map(|o| o.value.clone()).collect()
     }
 }
 
@@ -839,6 +860,7 @@ async fn handle(
                 patch,
                 q.get("fieldManager").cloned(),
                 ct.starts_with("application/apply-patch"),
+                q.get("dryRun").is_some_and(|d| d == "All"),
             )
         }
         ("POST", None) => {
@@ -851,7 +873,11 @@ async fn handle(
             if st.get(&kind.group, &kind.plural, &ns, &name).is_some() {
                 return status_body(409, "AlreadyExists", &format!("{} \"{name}\" already exists", kind.plural));
             }
-            let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), false);
+            let dry = q.get("dryRun").is_some_and(|d| d == "All");
+            let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), false, dry);
+            if dry {
+                return r;
+            }
             if r.status() == StatusCode::OK {
                 created_json(st.get(&kind.group, &kind.plural, &ns, &name).unwrap_or(&Value::Null))
             } else {
@@ -918,6 +944,7 @@ fn apply(
     mut patch: Value,
     manager: Option<String>,
     is_apply: bool,
+    dry_run: bool,
 ) -> Response {
     if is_apply && manager.is_none() {
         return status_body(400, "BadRequest", "PATCH, application/apply-patch+yaml requires fieldManager to be set");
@@ -969,8 +996,10 @@ fn apply(
             return status_body(422, "Invalid", &format!("{}.{} \"{name}\" is invalid: {msg}", kind.kind, kind.group));
         }
     }
+    let fields = owned_fields(&patch);
+    let managed = managed_fields(cur.as_ref(), &next, manager.as_deref(), is_apply, av, fields);
     if let Some(c) = &cur {
-        if strip_meta(c) == strip_meta(&next) {
+        if strip_meta(c) == strip_meta(&next) && same_owners(&c["metadata"]["managedFields"], &managed) {
             return ok_json(c);
         }
         let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -979,8 +1008,21 @@ fn apply(
     } else {
         next["metadata"]["generation"] = json!(1);
     }
-    if let Some(m) = manager {
-        next["metadata"]["managedFields"] = json!([{"manager": m, "operation": if is_apply { "Apply" } else { "Update" }, "apiVersion": av, "fieldsType": "FieldsV1"}]);
+    if !managed.is_empty() {
+        next["metadata"]["managedFields"] = Value::Array(managed);
+    }
+    if dry_run {
+        // Validated and computed as a real write would be, then dropped (`dryRun=All`): the
+        // answer is the object as it would be stored, under its current resourceVersion.
+        if let Some(c) = &cur {
+            next["metadata"]["resourceVersion"] = c["metadata"]["resourceVersion"].clone();
+            next["metadata"]["uid"] = c["metadata"]["uid"].clone();
+            next["metadata"]["creationTimestamp"] = c["metadata"]["creationTimestamp"].clone();
+        }
+        if let Some(s) = cur.as_ref().and_then(|c| c.get("status")) {
+            next["status"] = s.clone();
+        }
+        return if cur.is_some() { ok_json(&next) } else { created_json(&next) };
     }
     if kind.kind == "CustomResourceDefinition"
         && let Err(msg) = register_crd(st, &next)
@@ -993,6 +1035,134 @@ fn apply(
     }
     st.put(&kind.group, &kind.plural, ns, next);
     ok_json(st.get(&kind.group, &kind.plural, ns, name).unwrap_or(&Value::Null))
+}
+
+/// The leaf fields a request sets, as dotted paths (lists count as one field, as for
+/// atomic lists; metadata counts only labels and annotations, as ownership does).
+fn owned_fields(obj: &Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    walk(x, &format!("{path}.{k}"), out);
+                }
+            }
+            _ => {
+                out.insert(path.to_owned());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(m) = obj.as_object() {
+        for (k, v) in m {
+            match k.as_str() {
+                "apiVersion" | "kind" | "status" => {}
+                "metadata" => {
+                    for part in ["labels", "annotations"] {
+                        if let Some(x) = v.get(part) {
+                            walk(x, &format!("metadata.{part}"), &mut out);
+                        }
+                    }
+                }
+                _ => walk(v, k, &mut out),
+            }
+        }
+    }
+    out
+}
+
+/// `{"f:spec": {"f:replicas": {}}}` from dotted paths, the FieldsV1 form.
+fn fields_v1(paths: &std::collections::BTreeSet<String>) -> Value {
+    let mut root = json!({});
+    for p in paths {
+        let mut cur = &mut root;
+        for seg in p.split('.') {
+            let Some(m) = cur.as_object_mut() else { break };
+            cur = m.entry(format!("f:{seg}")).or_insert_with(|| json!({}));
+        }
+    }
+    root
+}
+
+fn paths_of(fields: &Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    let seg = k.strip_prefix("f:").unwrap_or(k);
+                    walk(x, &if path.is_empty() { seg.to_owned() } else { format!("{path}.{seg}") }, out);
+                }
+            }
+            _ => {
+                out.insert(path.to_owned());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(fields, "", &mut out);
+    out
+}
+
+fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |cur, seg| cur.get(seg))
+}
+
+/// The `managedFields` after a write, as the API server keeps them: one entry per manager
+/// and operation holding the fields it set; a field another manager set to a different
+/// value moves to the writer (a forced apply, or an update); equal values are shared.
+fn managed_fields(
+    cur: Option<&Value>,
+    next: &Value,
+    manager: Option<&str>,
+    is_apply: bool,
+    av: &str,
+    fields: std::collections::BTreeSet<String>,
+) -> Vec<Value> {
+    let mut entries: Vec<Value> =
+        cur.and_then(|c| c["metadata"]["managedFields"].as_array().cloned()).unwrap_or_default();
+    let Some(m) = manager else { return entries };
+    let op = if is_apply { "Apply" } else { "Update" };
+    let changed: std::collections::BTreeSet<&String> =
+        fields.iter().filter(|p| cur.and_then(|c| value_at(c, p)) != value_at(next, p)).collect();
+    for e in entries.iter_mut() {
+        if e["manager"] == m && e["operation"] == op {
+            continue;
+        }
+        let mut own = paths_of(&e["fieldsV1"]);
+        let before = own.len();
+        own.retain(|p| !changed.contains(p));
+        if own.len() != before {
+            e["fieldsV1"] = fields_v1(&own);
+        }
+    }
+    entries.retain(|e| {
+        !paths_of(&e["fieldsV1"]).iter().all(|p| p.is_empty()) || (e["manager"] == m && e["operation"] == op)
+    });
+    let mine = json!({"manager": m, "operation": op, "apiVersion": av, "time": crate::foundation::time::now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&fields)});
+    match entries.iter_mut().find(|e| e["manager"] == m && e["operation"] == op) {
+        Some(e) if is_apply && e["fieldsV1"] == mine["fieldsV1"] => {}
+        Some(e) if !is_apply => {
+            // An update adds to what the manager already owned.
+            let mut own = paths_of(&e["fieldsV1"]);
+            let before = own.clone();
+            own.extend(fields);
+            if own != before {
+                *e = json!({"manager": m, "operation": op, "apiVersion": av, "time": mine["time"], "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&own)});
+            }
+        }
+        Some(e) => *e = mine,
+        None => entries.push(mine),
+    }
+    entries
+}
+
+/// Whether two `managedFields` lists name the same owners of the same fields (the time of
+/// an entry alone does not make a write).
+fn same_owners(a: &Value, b: &[Value]) -> bool {
+    let key = |e: &Value| (e["manager"].clone(), e["operation"].clone(), e["fieldsV1"].clone());
+    let a: Vec<_> = a.as_array().map(|v| v.iter().map(key).collect()).unwrap_or_default();
+    let b: Vec<_> = b.iter().map(key).collect();
+    a == b
 }
 
 fn register_crd(st: &mut ApiState, crd: &Value) -> Result<(), String> {

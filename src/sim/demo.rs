@@ -5,11 +5,13 @@
 
 use super::lab::{FullLab, FullLabOptions, LabOptions};
 use super::maas::SimMaasConfig;
-use crate::addons::catalog::Catalog;
+use crate::catalog::Catalog;
+use crate::catalog::bundle::ManifestSource;
 use crate::config::model::Role;
 use crate::engine::add_node::{AddNodeRequest, add_node};
-use crate::engine::context::{ManifestSource, RunOptions, Timings};
-use crate::engine::ui::{Ui, fmt_secs};
+use crate::engine::context::{RunOptions, Timings};
+use crate::foundation::output::Ui;
+use crate::foundation::time::fmt_secs;
 use crate::maas::Status;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ async fn manifest_source(
     ui: &Ui,
 ) -> Result<(ManifestSource, Catalog, &'static str)> {
     let cat = Catalog::embedded()?;
-    let cache = crate::cli::cache_dir().join("manifests");
+    let cache = crate::foundation::paths::cache_dir().join("manifests");
     if let Some(d) = o.manifests_dir.clone().or_else(|| std::env::var_os("HOMELAB_MANIFEST_DIR").map(PathBuf::from)) {
         ui.err(&format!("manifests: the pinned Rook and Strimzi files from {}", d.display()));
         return Ok((
@@ -55,7 +57,7 @@ async fn manifest_source(
     }
     if !o.offline {
         let probe = async {
-            crate::tls::install_crypto_provider();
+            crate::foundation::tls::install_crypto_provider();
             let http = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .timeout(Duration::from_secs(5))
@@ -133,7 +135,7 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
     let (_, mac, _) = lab.lab.add_machine(3, Status::New);
     let hosts = lab.hosts.clone();
     let state = lab.lab.path("state");
-    let make = |_: &crate::config::Cluster| -> Result<crate::engine::context::Env> {
+    let make = |_: &crate::config::Cluster| -> Result<crate::engine::context::World> {
         let mut env = lab.lab.env(hosts.clone(), &state)?;
         env.manifests = src.clone();
         Ok(env)
@@ -148,7 +150,7 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
     ui.err("\n━━ homelab status ━━");
     let cx = lab.ctx_with_catalog(&grown, ui.clone(), opts, src, &cat)?;
     let status = crate::engine::status::gather(&cx).await;
-    crate::cli::status::print(ui, &status);
+    crate::engine::status::print(ui, &status);
     let elapsed = start.elapsed().as_secs_f64();
     ui.err(&format!(
         "\ndemo finished in {} ({manifests}); cluster file: {}{}",

@@ -7,6 +7,7 @@
 //! Only the Kubernetes API part deviates: `microk8s config` returns a token kubeconfig for
 //! every version, because the simulated API server speaks plain HTTP.
 
+use super::apiserver::SimNode;
 use super::maas::SimMaasView;
 use crate::ssh::{Cmd, Connector, HostAddr, Output, Remote};
 use async_trait::async_trait;
@@ -15,6 +16,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A public key in the shape MAAS accepts (the simulator checks the shape, not the maths).
+pub const DEMO_PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabDemoKeyNotARealKeyXXXXXXXXXXXXXXXXXX homelab-demo";
 
 #[derive(Debug, Clone)]
 pub struct SimHostsConfig {
@@ -107,17 +112,6 @@ pub struct SimHosts {
     maas: Option<SimMaasView>,
     cfg: SimHostsConfig,
 }
-
-/// A node as the simulated API server shows it.
-#[derive(Debug, Clone)]
-pub struct SimNode {
-    pub name: String,
-    pub ip: String,
-    pub ready: bool,
-    pub worker: bool,
-    pub version: String,
-}
-
 impl SimHosts {
     /// Hosts appear when MAAS deploys them (with the keys MAAS gave them).
     pub fn new(maas: Option<SimMaasView>, cfg: SimHostsConfig) -> Arc<SimHosts> {
@@ -179,10 +173,7 @@ impl SimHosts {
             match maas.deployed(&addr.ip) {
                 None => anyhow::bail!("ssh: connect to host {} port 22: Connection refused", addr.ip),
                 Some((hostname, keys)) => {
-                    if !keys
-                        .iter()
-                        .any(|k| k.contains(super::lab::DEMO_PUBLIC_KEY.split_whitespace().nth(1).unwrap_or("?")))
-                    {
+                    if !keys.iter().any(|k| k.contains(DEMO_PUBLIC_KEY.split_whitespace().nth(1).unwrap_or("?"))) {
                         anyhow::bail!("ubuntu@{}: Permission denied (publickey).", addr.ip);
                     }
                     let etc_hosts =
@@ -243,7 +234,7 @@ fn join_settle(cfg: &SimHostsConfig, worker: bool) -> Duration {
 }
 
 fn minor_of(channel: &str) -> (u32, u32) {
-    crate::addons::catalog::parse_minor(channel).unwrap_or((1, 33))
+    crate::catalog::parse_minor(channel).unwrap_or((1, 33))
 }
 
 fn hex(n: usize, seed: u64) -> String {

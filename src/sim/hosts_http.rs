@@ -1,7 +1,7 @@
 //! The simulated hosts served over HTTP, so that a separate `homelab` process can use them:
 //! the crash-anywhere tests SIGKILL a real `homelab up` process, and the scale benchmark
-//! measures its memory. `HOMELAB_SIM_HOSTS=<url>` makes the binary use them instead of SSH
-//! (a test seam; it is never set in normal use).
+//! measures its memory. Only the test-only binary `homelab-testlab` (tests/bin/testlab.rs)
+//! uses them; the release binary has no way to.
 
 use super::hosts::SimHosts;
 use crate::ssh::{Cmd, Connector, HostAddr, Output, Remote};
@@ -111,7 +111,7 @@ pub struct HttpHosts {
 
 impl HttpHosts {
     pub async fn new(url: &str) -> anyhow::Result<HttpHosts> {
-        crate::tls::install_crypto_provider();
+        crate::foundation::tls::install_crypto_provider();
         let http = reqwest::Client::builder().build()?;
         let api: Option<String> = http.get(format!("{url}/api-server")).send().await?.json().await?;
         Ok(HttpHosts { url: url.trim_end_matches('/').to_owned(), http, api })

@@ -2,19 +2,17 @@
 //! server, plus a `cluster.yaml` for them. Used by `homelab demo`, the engine tests and the
 //! benchmarks.
 
+pub use super::hosts::DEMO_PUBLIC_KEY;
 use super::maas::{SIM_API_KEY, SimMaas, SimMaasConfig, SimMachineSpec};
-use crate::engine::context::{Ctx, Env, ManifestSource, RunOptions};
-use crate::engine::ui::Ui;
+use crate::catalog::bundle::ManifestSource;
+use crate::engine::context::{Ctx, RunOptions, World};
+use crate::foundation::output::Ui;
 use crate::maas::{ApiKey, ClientOptions, MaasClient, Status};
 use crate::ssh::{Connector, HostAddr, Remote};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A public key in the shape MAAS accepts (the simulator checks the shape, not the maths).
-pub const DEMO_PUBLIC_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabDemoKeyNotARealKeyXXXXXXXXXXXXXXXXXX homelab-demo";
 
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -128,8 +126,8 @@ impl Lab {
         )?))
     }
 
-    pub fn env(&self, hosts: Arc<dyn Connector>, state: &Path) -> anyhow::Result<Env> {
-        Ok(Env {
+    pub fn env(&self, hosts: Arc<dyn Connector>, state: &Path) -> anyhow::Result<World> {
+        Ok(World {
             maas: Some(self.maas_client()?),
             hosts,
             manifests: ManifestSource { cache_dir: state.join("cache"), mirror: None, local_dir: None },
@@ -139,7 +137,7 @@ impl Lab {
 
     /// A run context for a cluster file of this lab.
     pub fn ctx(&self, yaml: &str, hosts: Arc<dyn Connector>, ui: Ui, opts: RunOptions) -> anyhow::Result<Arc<Ctx>> {
-        let cat = crate::addons::catalog::Catalog::embedded()?;
+        let cat = crate::catalog::Catalog::embedded()?;
         let v = crate::config::validate_bytes(yaml.as_bytes(), "lab.yaml", &cat);
         let rendered = v.render();
         let cluster = v.cluster.ok_or_else(|| anyhow::anyhow!("lab config invalid:\n{rendered}"))?;
@@ -206,7 +204,7 @@ impl FullLab {
 
     /// A run context; manifests come from `manifests` (a directory with the mirror layout).
     pub fn ctx(&self, yaml: &str, ui: Ui, opts: RunOptions, manifests: ManifestSource) -> anyhow::Result<Arc<Ctx>> {
-        let cat = crate::addons::catalog::Catalog::embedded()?;
+        let cat = crate::catalog::Catalog::embedded()?;
         self.ctx_with_catalog(yaml, ui, opts, manifests, &cat)
     }
 
@@ -216,7 +214,7 @@ impl FullLab {
         ui: Ui,
         opts: RunOptions,
         manifests: ManifestSource,
-        cat: &crate::addons::catalog::Catalog,
+        cat: &crate::catalog::Catalog,
     ) -> anyhow::Result<Arc<Ctx>> {
         let v = crate::config::validate_bytes(yaml.as_bytes(), "lab.yaml", cat);
         let rendered = v.render();

@@ -2,7 +2,7 @@
 //! phases, one OSD pod per listed device appears on nodes that exist, pools become Ready) and
 //! Strimzi (PVCs are created and must bind, node pools get node IDs, the Kafka becomes Ready
 //! with listener addresses). Each has a delay per step and a failure mode. Status fields and
-//! texts follow `docs/rook-strimzi.md` §4.
+//! texts follow `docs/rook-strimzi.md` §3.
 
 use super::apiserver::{ApiState, SimOperator};
 use serde_json::{Value, json};
@@ -157,7 +157,7 @@ impl SimOperator for RookOperator {
                 "phase": phase,
                 "message": message,
                 "state": if ready { "Created" } else { "Creating" },
-                "ceph": {"health": health, "details": details, "capacity": {"bytesTotal": total, "bytesUsed": osds * 20_000_000, "bytesAvailable": total.saturating_sub(osds * 20_000_000), "lastUpdated": crate::engine::ui::now_rfc3339()}, "fsid": "5f3a2e1c-sim0-4000-8000-000000000001"},
+                "ceph": {"health": health, "details": details, "capacity": {"bytesTotal": total, "bytesUsed": osds * 20_000_000, "bytesAvailable": total.saturating_sub(osds * 20_000_000), "lastUpdated": crate::foundation::time::now_rfc3339()}, "fsid": "5f3a2e1c-sim0-4000-8000-000000000001"},
                 "conditions": [if ready {
                     json!({"type": "Ready", "status": "True", "reason": "ClusterCreated", "message": "Cluster created successfully"})
                 } else {
@@ -176,7 +176,7 @@ impl SimOperator for RookOperator {
                 *st_obj = prev
                     .pointer("/ceph/capacity/lastUpdated")
                     .cloned()
-                    .unwrap_or_else(|| json!(crate::engine::ui::now_rfc3339()));
+                    .unwrap_or_else(|| json!(crate::foundation::time::now_rfc3339()));
             }
             st.set_status("ceph.rook.io", "cephclusters", &ns, &name, status);
             if ready {
@@ -353,7 +353,7 @@ impl SimOperator for StrimziOperator {
                     s
                 }).collect();
                 let mut s = json!({
-                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": crate::engine::ui::now_rfc3339()}],
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": crate::foundation::time::now_rfc3339()}],
                     "observedGeneration": generation,
                     "listeners": listeners,
                     "clusterId": "sim-cluster-id",

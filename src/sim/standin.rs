@@ -6,8 +6,8 @@
 //! so too. They go through the same download-verify-apply path, with a catalog whose
 //! checksums are theirs.
 
-use crate::addons::bundle::sha256_hex;
-use crate::addons::catalog::{Catalog, PinnedFile};
+use crate::catalog::bundle::sha256_hex;
+use crate::catalog::{Catalog, PinnedFile};
 use std::path::Path;
 
 fn crd(group: &str, kind: &str, plural: &str, versions: &[&str], namespaced: bool) -> String {

@@ -9,6 +9,16 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyChecking {
+    /// Record the key of a host seen for the first time; refuse a changed key.
+    #[default]
+    AcceptNew,
+    /// Refuse hosts whose key is not already known.
+    Strict,
+}
+
 /// One command: an argument vector (never a shell string built from user data), run with
 /// `sudo -n` when `sudo` is set, with optional stdin and a deadline.
 #[derive(Debug, Clone)]
@@ -59,7 +69,7 @@ impl Cmd {
     /// The command as a user would type it, with every registered secret (join tokens)
     /// masked: for messages, never includes stdin.
     pub fn display(&self) -> String {
-        crate::engine::secrets::redact(&self.display_raw()).into_owned()
+        crate::foundation::secrets::redact(&self.display_raw()).into_owned()
     }
 
     fn display_raw(&self) -> String {

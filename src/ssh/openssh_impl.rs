@@ -5,8 +5,8 @@
 //! per host (sshd's `MaxSessions` defaults to 10). Host keys: `accept-new` records a new key
 //! and refuses a changed one; `strict` refuses unknown hosts.
 
+use super::HostKeyChecking;
 use super::{Cmd, Connector, HostAddr, Output, Remote};
-use crate::config::model::HostKeyChecking;
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};

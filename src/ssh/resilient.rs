@@ -9,7 +9,7 @@
 //! so and the next `up` observes before it acts.
 
 use super::{Cmd, Connector, HostAddr, Output, Remote};
-use crate::engine::wait::Backoff;
+use crate::foundation::wait::Backoff;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,7 +86,7 @@ impl Remote for Resilient {
                 return Err(anyhow::anyhow!(
                     "the connection to {host} broke while running `{}`; homelab cannot tell whether it finished ({})\n  hint: run `homelab up` again — it checks each machine before acting, so nothing is done twice",
                     cmd.display(),
-                    crate::engine::secrets::redact(&format!("{e:#}"))
+                    crate::foundation::secrets::redact(&format!("{e:#}"))
                 ));
             }
             if super::is_host_key_refusal(&e) {
@@ -98,7 +98,7 @@ impl Remote for Resilient {
                     "{host} did not answer `{}` again within {}s after the connection broke ({})\n  hint: check that {host} is powered on and booted (its console in MAAS) and reachable on port 22, then run `homelab up` again",
                     cmd.display(),
                     self.deadline.as_secs(),
-                    crate::engine::secrets::redact(&format!("{e:#}"))
+                    crate::foundation::secrets::redact(&format!("{e:#}"))
                 ));
             }
             tracing::debug!(host = %host, error = %format!("{e:#}"), "connection lost; retrying a read-only command");

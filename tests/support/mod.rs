@@ -23,3 +23,10 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// An example file of `examples/` (its `machines:` section onwards), with the lab's MAAS.
+pub fn example(lab: &homelab::sim::lab::FullLab, name: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let body: String = text.lines().skip_while(|l| !l.starts_with("machines:")).map(|l| format!("{l}\n")).collect();
+    lab.lab.cluster_yaml(&body)
+}

@@ -1,5 +1,6 @@
 //! Running the real `homelab` binary against a simulated lab: MAAS and the API server are
-//! HTTP already; the simulated hosts are served over HTTP (`HOMELAB_SIM_HOSTS`).
+//! HTTP already; the simulated hosts are served over HTTP to the test-only binary
+//! `homelab-testlab` (tests/bin/testlab.rs), which `cargo test` builds as an example.
 
 #![allow(dead_code)]
 
@@ -27,9 +28,9 @@ impl World {
 
     /// `homelab <args…>` wired to this lab.
     pub fn homelab(&self, args: &[&str], upstream: &std::path::Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_homelab"));
+        let mut c = Command::new(testlab_bin());
         c.args(args)
-            .env("HOMELAB_SIM_HOSTS", &self.hosts_url)
+            .env("HOMELAB_TESTLAB_HOSTS", &self.hosts_url)
             .env("HOMELAB_TIMINGS", "fast")
             .env("HOMELAB_STATE_DIR", self.lab.lab.path("state-root"))
             .env("HOMELAB_CACHE_DIR", self.lab.lab.path("cache"))
@@ -38,4 +39,17 @@ impl World {
             .env_remove("MAAS_API_KEY");
         c
     }
+}
+
+/// The test-only binary, built by `cargo test` next to the test executables.
+pub fn testlab_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/examples/homelab-testlab
+    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples/homelab-testlab")).unwrap_or_default();
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds it; with a filter such as `--test crash` build it first with `cargo build --example homelab-testlab`",
+        bin.display()
+    );
+    bin
 }

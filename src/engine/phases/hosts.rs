@@ -7,9 +7,9 @@
 
 use crate::config::{Cluster, Machine};
 use crate::engine::context::Ctx;
-use crate::engine::phase::PhaseId;
-use crate::engine::runner::{Phase, Planned};
-use crate::engine::wait::{Probe, WaitSpec, wait_for};
+use crate::engine::phase::Phase;
+use crate::foundation::phase_id::PhaseId;
+use crate::foundation::wait::{Probe, WaitSpec, wait_for};
 use crate::maas::Status;
 use crate::microk8s::{self as mk, HostFacts};
 use crate::ssh::Remote;
@@ -149,16 +149,17 @@ pub async fn ensure_hosts_block(
         return Ok(());
     }
     let names: Vec<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
-    cx.step(
-        phase,
-        target,
-        format!("write /etc/hosts entries for {} (MicroK8s ≤ 1.27 resolves joining nodes by name)", names.join(", ")),
-    );
+    cx.step(phase, target, hosts_words(&names));
     let out = r.run(&mk::write_hosts_cmd(&want)).await?;
     if !out.ok() {
         bail!("cannot write /etc/hosts on {target}: {}\n  hint: the SSH user needs passwordless sudo", out.text());
     }
     Ok(())
+}
+
+/// The one text of writing homelab's `/etc/hosts` block, for the plan and the run.
+fn hosts_words(names: &[&str]) -> String {
+    format!("write /etc/hosts entries for {} (MicroK8s ≤ 1.27 resolves joining nodes by name)", names.join(", "))
 }
 
 fn needs_entries(cx: &Ctx) -> bool {
@@ -179,8 +180,7 @@ impl Phase for HostsPhase {
         PHASE
     }
 
-    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
-        let mut out = Vec::new();
+    async fn plan(&self, cx: &Ctx) -> Result<()> {
         for m in cx.machines() {
             let entries = host_entries(cx, &m.hostname);
             let deployed = cx.facts(&m.hostname).status == Some(Status::Deployed);
@@ -199,7 +199,7 @@ impl Phase for HostsPhase {
                 };
                 if write {
                     let names: Vec<&str> = block_machines(cx, &m.hostname).map(|x| x.hostname.as_str()).collect();
-                    out.push(Planned::new(&m.hostname, format!("write /etc/hosts entries for {}", names.join(", "))));
+                    cx.step(PHASE, &m.hostname, hosts_words(&names));
                 }
             }
             if let Some(f) = &facts {
@@ -209,7 +209,7 @@ impl Phase for HostsPhase {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn per_machine(&self) -> bool {

@@ -3,14 +3,14 @@
 //! KafkaNodePools and the Kafka for the release, a wait for `Ready=True` at the current
 //! generation, and the bootstrap addresses (including the node-port one).
 
-use super::addons::{self, Download};
-use crate::addons::strimzi;
+use super::manifests::{self as addons, Download};
 use crate::config::Kafka;
 use crate::engine::context::Ctx;
-use crate::engine::phase::PhaseId;
-use crate::engine::runner::{Phase, Planned};
+use crate::engine::phase::Phase;
+use crate::foundation::phase_id::PhaseId;
 use crate::kube::apply::Applier;
 use crate::kube::wait::{Expect, ObjectRef, wait_object};
+use crate::render::strimzi;
 use anyhow::{Result, anyhow, bail};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -27,14 +27,26 @@ fn kafka(cx: &Ctx) -> Result<&Kafka> {
 }
 
 /// Fails when a StorageClass the Kafka needs is missing (before anything is applied).
-async fn check_storage_classes(a: &Applier, k: &Kafka) -> Result<()> {
+/// The StorageClasses the storage phase provides (it runs first): (name, default).
+fn declared_classes(cx: &Ctx) -> Vec<(String, bool)> {
+    cx.cluster
+        .rook
+        .iter()
+        .flat_map(|r| r.pools.iter())
+        .filter_map(|p| p.storage_class.as_ref().map(|c| (c.name.clone(), c.default)))
+        .collect()
+}
+
+async fn check_storage_classes(a: &Applier, k: &Kafka, declared: &[(String, bool)]) -> Result<()> {
     let classes = a.list("storage.k8s.io/v1", "StorageClass", None, None).await?;
     let classes: Vec<Value> = classes.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
-    let names: Vec<&str> = classes.iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
-    let has_default = classes.iter().any(|c| {
-        c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str)
-            == Some("true")
-    });
+    let mut names: Vec<&str> = classes.iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
+    names.extend(declared.iter().map(|(n, _)| n.as_str()).filter(|n| !names.contains(n)).collect::<Vec<_>>());
+    let has_default = declared.iter().any(|(_, d)| *d)
+        || classes.iter().any(|c| {
+            c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str)
+                == Some("true")
+        });
     for want in strimzi::storage_classes(k) {
         match want {
             Some(c) if !names.contains(&c.as_str()) => bail!(
@@ -57,30 +69,10 @@ impl Phase for KafkaPhase {
         PHASE
     }
 
-    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
-        self.prepare(cx).await?;
-        let k = kafka(cx)?;
-        let files = self.download.files().await?;
-        let a = addons::try_client(cx).await.map(|c| addons::applier(cx, PHASE, c));
-        let mut out = Vec::new();
-        let install = strimzi::install_objects(&k.release, &files, &k.namespace)?;
-        out.extend(
-            addons::plan_objects(
-                a.as_ref(),
-                &k.namespace,
-                &install,
-                Some(&format!("the Strimzi {} install files ({} objects)", k.release.version, install.len())),
-            )
-            .await?,
-        );
-        out.extend(addons::plan_objects(a.as_ref(), &k.namespace, &strimzi::render(k), None).await?);
-        Ok(out)
-    }
-
     async fn prepare(&self, cx: &Ctx) -> Result<()> {
         let k = kafka(cx)?;
         self.download.start(
-            cx.env.manifests.clone(),
+            cx.world.manifests.clone(),
             "strimzi",
             k.release.version.clone(),
             addons::wanted_files(&k.release.files),
@@ -92,7 +84,7 @@ impl Phase for KafkaPhase {
         let k = kafka(cx)?;
         let files = self.download.files().await?;
         cx.ensure_lease().await?;
-        let a = addons::applier(cx, PHASE, cx.kube().await?);
+        let a = addons::applier(cx, PHASE).await?;
         let t = cx.opts.timings;
         // An existing ZooKeeper cluster cannot be taken over by a Strimzi without ZooKeeper.
         if !k.release.zookeeper
@@ -103,7 +95,7 @@ impl Phase for KafkaPhase {
                 || live.pointer("/status/kafkaMetadataState").and_then(Value::as_str) == Some("ZooKeeper")
             {
                 bail!(
-                    "Kafka {}/{} runs on ZooKeeper, which Strimzi {} no longer supports\n  hint: migrate it to KRaft first on Strimzi 0.45 (node pools, then `strimzi.io/kraft=migration`, see docs/rook-strimzi.md §6.2), or move to a fresh KRaft cluster",
+                    "Kafka {}/{} runs on ZooKeeper, which Strimzi {} no longer supports\n  hint: migrate it to KRaft first on Strimzi 0.45 (node pools, then `strimzi.io/kraft=migration`, see docs/rook-strimzi.md §6), or move to a fresh KRaft cluster",
                     k.namespace,
                     k.name,
                     k.release.version
@@ -124,8 +116,12 @@ impl Phase for KafkaPhase {
             "`kubectl -n {} logs deployment/strimzi-cluster-operator`; \"forbidden\" errors mean its RoleBindings point at another namespace",
             k.namespace
         );
-        addons::wait_operator(cx, PHASE, &a, &k.namespace, "strimzi-cluster-operator", &hint).await?;
-        check_storage_classes(&a, k).await?;
+        if !cx.dry_run() {
+            addons::wait_operator(cx, PHASE, &a, &k.namespace, "strimzi-cluster-operator", &hint).await?;
+        }
+        // A dry run has not created the classes the storage phase provides; a real run has.
+        let declared = if cx.dry_run() { declared_classes(cx) } else { vec![] };
+        check_storage_classes(&a, k, &declared).await?;
         let objs = strimzi::render(k);
         let pools = objs.iter().filter(|o| o["kind"] == "KafkaNodePool").count();
         let what = if pools > 0 {
@@ -134,6 +130,9 @@ impl Phase for KafkaPhase {
             format!("Kafka {}", k.name)
         };
         addons::apply(cx, PHASE, &a, &k.namespace, &what, &objs).await?;
+        if cx.dry_run() {
+            return Ok(());
+        }
         let kafka = wait_object(
             &a,
             &cx.ui,

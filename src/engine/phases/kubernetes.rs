@@ -11,9 +11,9 @@
 use super::hosts;
 use crate::config::{Kubernetes, Machine};
 use crate::engine::context::Ctx;
-use crate::engine::phase::PhaseId;
-use crate::engine::runner::{Phase, Planned};
-use crate::engine::wait::{Probe, WaitSpec, wait_for};
+use crate::engine::phase::Phase;
+use crate::foundation::phase_id::PhaseId;
+use crate::foundation::wait::{Probe, WaitSpec, wait_for};
 use crate::maas::Status;
 use crate::microk8s::{self as mk, JoinFailure, NodeInfo};
 use crate::ssh::Remote;
@@ -37,6 +37,29 @@ fn channel(cx: &Ctx) -> Result<String> {
 
 fn first_cp(cx: &Ctx) -> Result<Machine> {
     cx.cluster.first_control_plane().cloned().ok_or_else(|| anyhow!("the cluster has no control-plane machine"))
+}
+
+// The one text of each action, for the plan and the run.
+
+fn install_words(ch: &str) -> String {
+    format!("install MicroK8s (snap install microk8s --classic --channel={ch})")
+}
+
+fn refresh_words(from: &str, ch: &str) -> String {
+    format!("refresh MicroK8s from {from} to {ch} (snap refresh microk8s --channel={ch})")
+}
+
+/// The token is made just before the join and is a secret: the words name it, never show it.
+fn join_words(cp: &str, worker: bool) -> String {
+    format!(
+        "join the cluster through {cp} as {} (microk8s join {cp}:25000/<fresh single-use token>{})",
+        if worker { "a worker" } else { "a control plane" },
+        if worker { " --worker" } else { "" }
+    )
+}
+
+fn enable_words(addon: &str) -> String {
+    format!("enable the {addon} add-on (microk8s enable {addon})")
 }
 
 async fn run_ok(r: &Arc<dyn Remote>, host: &str, cmd: &crate::ssh::Cmd, hint: &str) -> Result<crate::ssh::Output> {
@@ -137,16 +160,7 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
         .await?;
         let token = mk::parse_token(&tok)?;
         let url = format!("{cp_ip}:25000/{token}");
-        cx.step(
-            PHASE,
-            &m.hostname,
-            format!(
-                "join the cluster through {} as {} (microk8s join {url}{})",
-                cp.hostname,
-                if worker { "a worker" } else { "a control plane" },
-                if worker { " --worker" } else { "" }
-            ),
-        );
+        cx.step(PHASE, &m.hostname, join_words(&cp.hostname, worker));
         let t = cx.opts.timings.deadline(cx.cluster.timeouts.join);
         let out = r.run(&mk::join_cmd(&url, worker, t)).await?;
         let hint = match mk::classify_join(&out) {
@@ -185,12 +199,12 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
 pub async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) -> Result<()> {
     let out = run_ok(cp_r, &cp.hostname, &mk::config_cmd(), "run `sudo microk8s config` on the control plane").await?;
     let ip = cx.facts(&cp.hostname).ip.unwrap_or_default();
-    let server = cx.env.hosts.api_server_override(&ip).unwrap_or_else(|| format!("https://{ip}:16443"));
+    let server = cx.world.hosts.api_server_override(&ip).unwrap_or_else(|| format!("https://{ip}:16443"));
     let text = mk::rewrite_kubeconfig(&out.stdout, &server, &cx.cluster.context_name())?;
-    let path = crate::kube::client::saved_path(cx);
+    let path = crate::engine::cluster_api::saved_path(cx);
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current != text {
-        crate::files::write_atomic(&path, text.as_bytes(), crate::files::Mode::Private)
+        crate::foundation::files::write_atomic(&path, text.as_bytes(), crate::foundation::files::Mode::Private)
             .with_context(|| format!("cannot save the kubeconfig to {}", path.display()))?;
         cx.info(PHASE, "kubeconfig", format!("saved to {} (context {})", path.display(), cx.cluster.context_name()));
     }
@@ -206,9 +220,8 @@ impl Phase for KubernetesPhase {
         PHASE
     }
 
-    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
+    async fn plan(&self, cx: &Ctx) -> Result<()> {
         let ch = channel(cx)?;
-        let mut out = Vec::new();
         let reachable = |m: &Machine| cx.facts(&m.hostname).status == Some(Status::Deployed);
         for m in cx.machines() {
             let tracking = if reachable(&m) {
@@ -220,13 +233,8 @@ impl Phase for KubernetesPhase {
                 None
             };
             match tracking.as_deref() {
-                None | Some("") => out.push(Planned::new(
-                    &m.hostname,
-                    format!("install MicroK8s (snap install microk8s --classic --channel={ch})"),
-                )),
-                Some(t) if t != ch && cx.opts.upgrade => {
-                    out.push(Planned::new(&m.hostname, format!("refresh MicroK8s from {t} to {ch}")))
-                }
+                None | Some("") => cx.step(PHASE, &m.hostname, install_words(&ch)),
+                Some(t) if t != ch && cx.opts.upgrade => cx.step(PHASE, &m.hostname, refresh_words(t, &ch)),
                 Some(t) if t != ch => cx.drift(
                     PHASE,
                     &m.hostname,
@@ -244,14 +252,7 @@ impl Phase for KubernetesPhase {
         };
         for m in cx.machines().iter().filter(|m| m.hostname != cp.hostname) {
             if !is_member(&members, m, cx.facts(&m.hostname).ip.as_deref()) {
-                out.push(Planned::new(
-                    &m.hostname,
-                    format!(
-                        "join the cluster through {} as {} (fresh single-use token)",
-                        cp.hostname,
-                        if m.is_control_plane() { "a control plane" } else { "a worker" }
-                    ),
-                ));
+                cx.step(PHASE, &m.hostname, join_words(&cp.hostname, !m.is_control_plane()));
             }
         }
         if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes {
@@ -261,11 +262,11 @@ impl Phase for KubernetesPhase {
             };
             for a in addons {
                 if !mk::addon_enabled(&enabled, a) {
-                    out.push(Planned::new(&cp.hostname, format!("enable the {a} add-on (microk8s enable {a})")));
+                    cx.step(PHASE, &cp.hostname, enable_words(a));
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn per_machine(&self) -> bool {
@@ -291,7 +292,7 @@ impl Phase for KubernetesPhase {
                 "snapd is not ready; check `snap changes` on the machine",
             )
             .await?;
-            cx.step(PHASE, &m.hostname, format!("install MicroK8s (snap install microk8s --classic --channel={ch})"));
+            cx.step(PHASE, &m.hostname, install_words(&ch));
             let out = r.run(&mk::install_cmd(&ch, install_t)).await?;
             if !out.ok() {
                 let t = out.text();
@@ -308,11 +309,7 @@ impl Phase for KubernetesPhase {
             }
         } else if tracking != ch {
             if cx.opts.upgrade {
-                cx.step(
-                    PHASE,
-                    &m.hostname,
-                    format!("refresh MicroK8s from {tracking} to {ch} (snap refresh microk8s --channel={ch})"),
-                );
+                cx.step(PHASE, &m.hostname, refresh_words(&tracking, &ch));
                 run_ok(
                     &r,
                     &m.hostname,
@@ -358,7 +355,7 @@ impl Phase for KubernetesPhase {
                     .await?;
             for a in addons {
                 if !mk::addon_enabled(&status.stdout, a) {
-                    cx.step(PHASE, &cp.hostname, format!("enable the {a} add-on (microk8s enable {a})"));
+                    cx.step(PHASE, &cp.hostname, enable_words(a));
                     run_ok(
                         &cp_r,
                         &cp.hostname,

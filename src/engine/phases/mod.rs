@@ -1,14 +1,14 @@
 //! The phases of `up`, one file each, in the order they run.
 
-pub mod addons;
 pub mod hosts;
 pub mod kafka;
 pub mod kubernetes;
 pub mod machines;
+pub mod manifests;
 pub mod storage;
 
+use super::phase::Phase;
 use super::phase::PhaseId;
-use super::runner::Phase;
 use crate::config::Cluster;
 use std::sync::Arc;
 

@@ -5,15 +5,15 @@
 //! the `.mgr` pool, each declared pool and its StorageClass. A StorageClass whose immutable
 //! fields differ is reported, never forced.
 
-use super::addons::{self, Download};
-use crate::addons::rook;
+use super::manifests::{self as addons, Download};
 use crate::config::Rook;
 use crate::engine::context::Ctx;
-use crate::engine::phase::PhaseId;
-use crate::engine::runner::{Phase, Planned};
-use crate::engine::wait::{Probe, WaitSpec, wait_for};
+use crate::engine::phase::Phase;
+use crate::foundation::phase_id::PhaseId;
+use crate::foundation::wait::{Probe, WaitSpec, wait_for};
 use crate::kube::apply::Applier;
 use crate::kube::wait::{Check, Expect, ObjectRef, wait_object};
+use crate::render::rook;
 use anyhow::{Result, anyhow};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -107,38 +107,10 @@ impl Phase for StoragePhase {
         PHASE
     }
 
-    async fn plan(&self, cx: &Ctx) -> Result<Vec<Planned>> {
-        self.prepare(cx).await?;
-        let r = rook(cx)?;
-        let files = self.download.files().await?;
-        rook::check_bundle(&r.release, &files)?;
-        let client = addons::try_client(cx).await;
-        let a = client.map(|c| addons::applier(cx, PHASE, c));
-        let mut out = Vec::new();
-        let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
-        out.extend(
-            addons::plan_objects(
-                a.as_ref(),
-                "rook-ceph",
-                &ops,
-                Some(&format!("the Rook {} operator bundle ({} objects)", r.release.version, ops.len())),
-            )
-            .await?,
-        );
-        out.extend(addons::plan_objects(a.as_ref(), "rook-ceph", &cluster_objects(cx, &files)?, None).await?);
-        for (pool, sc) in pool_objects(cx, &files)? {
-            out.extend(addons::plan_objects(a.as_ref(), "rook-ceph", &[pool], None).await?);
-            if let Some(sc) = sc {
-                out.extend(addons::plan_objects(a.as_ref(), "cluster", &[sc], None).await?);
-            }
-        }
-        Ok(out)
-    }
-
     async fn prepare(&self, cx: &Ctx) -> Result<()> {
         let r = rook(cx)?;
         self.download.start(
-            cx.env.manifests.clone(),
+            cx.world.manifests.clone(),
             "rook",
             r.release.version.clone(),
             addons::wanted_files(&r.release.files),
@@ -151,7 +123,7 @@ impl Phase for StoragePhase {
         let files = self.download.files().await?;
         rook::check_bundle(&r.release, &files)?;
         cx.ensure_lease().await?;
-        let a = addons::applier(cx, PHASE, cx.kube().await?);
+        let a = addons::applier(cx, PHASE).await?;
         let t = cx.opts.timings;
         let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
         addons::apply(cx, PHASE, &a, "rook-ceph", &format!("the Rook {} operator bundle", r.release.version), &ops)
@@ -160,7 +132,7 @@ impl Phase for StoragePhase {
         if r.release.uses_csi_operator() {
             operators.push("ceph-csi-controller-manager");
         }
-        for d in operators {
+        for d in operators.into_iter().filter(|_| !cx.dry_run()) {
             let hint = format!(
                 "`kubectl -n rook-ceph describe deployment {d}` and the pod's events (image pulls on a slow uplink take long)"
             );
@@ -168,11 +140,14 @@ impl Phase for StoragePhase {
         }
         addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
             .await?;
-        wait_ceph(cx, &a).await?;
+        if !cx.dry_run() {
+            wait_ceph(cx, &a).await?;
+        }
         for (pool, sc) in pool_objects(cx, &files)? {
             let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
             addons::apply(cx, PHASE, &a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;
-            wait_object(
+            if !cx.dry_run() {
+                wait_object(
                 &a,
                 &cx.ui,
                 PHASE,
@@ -184,6 +159,7 @@ impl Phase for StoragePhase {
                 "`kubectl -n rook-ceph describe cephblockpool` shows why; a pool needs as many hosts with OSDs as its replicas",
             )
             .await?;
+            }
             if let Some(sc) = sc {
                 let sc_name = sc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
                 let live = a.get("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;
@@ -203,11 +179,13 @@ impl Phase for StoragePhase {
                 }
             }
         }
-        cx.info(
-            PHASE,
-            "rook-ceph",
-            format!("Ceph healthy with OSDs on {} machines", cx.cluster.ceph_machines().count()),
-        );
+        if !cx.dry_run() {
+            cx.info(
+                PHASE,
+                "rook-ceph",
+                format!("Ceph healthy with OSDs on {} machines", cx.cluster.ceph_machines().count()),
+            );
+        }
         Ok(())
     }
 }

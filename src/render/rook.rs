@@ -4,10 +4,10 @@
 //! machines), the `.mgr` pool sized for small clusters, and each declared pool with its
 //! StorageClass.
 
-use super::bundle::parse_manifest;
-use super::catalog::{FileRole, RookRelease};
+use crate::catalog::bundle::parse_manifest;
+use crate::catalog::{FileRole, RookRelease};
 use crate::config::{Cluster, Pool, Rook};
-use crate::json::strip_nulls;
+use crate::foundation::json::strip_nulls;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -56,7 +56,7 @@ pub fn set_kubelet_dir(rel: &RookRelease, objs: &mut [Value], dir: &str) -> Resu
             )
         })?;
     let parts: Vec<&str> = k.field.split('.').collect();
-    crate::json::set(target, &parts, json!(dir))
+    crate::foundation::json::set(target, &parts, json!(dir))
         .map_err(|e| anyhow!("cannot set {} in {} {}: {e}", k.field, k.kind, k.name))
 }
 
@@ -119,7 +119,7 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
         .ok_or_else(|| anyhow!("storageclass.yaml has no StorageClass"))?;
     strip_nulls(&mut p);
     let bad = |e: String| anyhow!("Rook {}'s storageclass.yaml has an unexpected shape: {e}", rel.version);
-    use crate::json::set;
+    use crate::foundation::json::set;
     set(&mut p, &["metadata"], json!({"name": pool.name, "namespace": Rook::NAMESPACE})).map_err(bad)?;
     let fd = match pool.failure_domain {
         crate::config::model::FailureDomain::Host => "host",

@@ -1,10 +1,10 @@
 //! The event stream: everything a run reports, as typed events. `--output json` prints them
 //! as newline-delimited JSON (schema in `docs/events.md`); the terminal and plain renderers in
-//! [`super::ui`] draw the same events.
+//! [`super::output`] draw the same events.
 
 use serde::Serialize;
 
-use super::phase::PhaseId;
+use super::phase_id::PhaseId;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -5,6 +5,8 @@
 //! file of the same format (`--catalog FILE`); entries with the same version replace the
 //! embedded ones.
 
+pub mod bundle;
+
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

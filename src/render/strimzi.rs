@@ -4,11 +4,11 @@
 //! for the release: ZooKeeper mode up to 0.45, KRaft with KafkaNodePools (plus the opt-in
 //! annotations where the release still needs them), the `v1` API from 1.0.
 
-use super::bundle::parse_manifest;
-use super::catalog::{FileRole, StrimziRelease};
+use crate::catalog::bundle::parse_manifest;
+use crate::catalog::{FileRole, StrimziRelease};
 use crate::config::model::MetadataMode;
 use crate::config::{Kafka, VolumeClaim};
-use crate::json::strip_nulls;
+use crate::foundation::json::strip_nulls;
 use anyhow::{Result, anyhow};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

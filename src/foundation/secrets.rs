@@ -1,6 +1,6 @@
 //! Secrets never reach output, logs or events: every value homelab learns that is a secret
 //! (the MAAS key and its parts, join tokens, kubeconfig credentials) is registered here, and
-//! every line the [`super::ui::Ui`] or the tracing writer prints passes through [`redact`].
+//! every line the [`super::output::Ui`] or the tracing writer prints passes through [`redact`].
 
 use std::borrow::Cow;
 use std::sync::RwLock;

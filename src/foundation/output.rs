@@ -5,6 +5,7 @@
 
 use super::events::{Envelope, Event, PhaseTiming};
 use super::secrets::redact;
+use super::time::{fmt_secs, now_rfc3339};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -324,24 +325,6 @@ fn plural(n: u32) -> &'static str {
 }
 
 /// The per-phase timing summary printed at the end of a run.
-/// The cluster of a validation, or a configuration failure (exit 2) after showing every
-/// problem: as JSON with `-o json`, else as located diagnostics. Warnings are shown too.
-pub fn accept_validated(v: crate::config::Validated, file: &str, ui: &Ui) -> anyhow::Result<crate::config::Cluster> {
-    use crate::error::Failure;
-    if v.report.has_errors() {
-        if ui.is_json() {
-            ui.out(&serde_json::to_string(&v.report).unwrap_or_default());
-        } else {
-            ui.error(&v.render());
-        }
-        return Err(Failure::Config(format!("{file} is invalid")).into());
-    }
-    if v.report.warnings() > 0 && !ui.is_json() {
-        ui.err(&v.render());
-    }
-    v.cluster.ok_or_else(|| Failure::Config(format!("{file} is invalid")).into())
-}
-
 pub fn summary_table(phases: &[PhaseTiming], changes: u32, elapsed_s: f64) -> String {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
@@ -361,23 +344,6 @@ pub fn summary_table(phases: &[PhaseTiming], changes: u32, elapsed_s: f64) -> St
         }
     }
     t.to_string().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
-}
-
-/// `75.2` → `1m15s`; `3.21` → `3.2s`; `0.042` → `42ms`.
-pub fn fmt_secs(s: f64) -> String {
-    if s < 1.0 {
-        format!("{}ms", (s * 1000.0).round() as u64)
-    } else if s < 60.0 {
-        format!("{s:.1}s")
-    } else if s < 3600.0 {
-        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!("{}h{:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
-    }
-}
-
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Millisecond).map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// What a captured Ui printed.

@@ -3,8 +3,9 @@
 //! for, on which target, the last thing it saw, and what to try next.
 
 use super::events::Event;
-use super::phase::PhaseId;
-use super::ui::{Ui, fmt_secs};
+use super::output::Ui;
+use super::phase_id::PhaseId;
+use super::time::fmt_secs;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -158,7 +159,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ui::{OutputFormat, Ui};
+    use crate::foundation::output::{OutputFormat, Ui};
 
     fn spec(deadline_ms: u64) -> WaitSpec {
         WaitSpec {

@@ -5,11 +5,22 @@
 //! cache is warm. A checksum mismatch is an error naming the file and both digests; a
 //! mismatching file is never cached or applied.
 
-use super::catalog::PinnedFile;
-use crate::engine::context::ManifestSource;
+use super::PinnedFile;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
 use std::path::PathBuf;
+
+/// Where manifests come from.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestSource {
+    /// Cache directory (default: the user's cache dir).
+    pub cache_dir: PathBuf,
+    /// Base URL that replaces `https://raw.githubusercontent.com/<owner>/<repo>/<tag>/`:
+    /// files are fetched from `<mirror>/<project>/<version>/<path>`.
+    pub mirror: Option<String>,
+    /// A local directory with the same layout (air-gapped installs).
+    pub local_dir: Option<PathBuf>,
+}
 
 /// Which release a file belongs to (`rook`/`v1.10.10`, `strimzi`/`0.33.1`).
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +107,7 @@ pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_
         resp.bytes().await.with_context(|| format!("reading {from}"))?.to_vec()
     };
     verify(&bytes, f, &from)?;
-    if let Err(e) = crate::files::write_atomic(&cached, &bytes, crate::files::Mode::Keep) {
+    if let Err(e) = crate::foundation::files::write_atomic(&cached, &bytes, crate::foundation::files::Mode::Keep) {
         tracing::warn!("cannot cache {}: {e}", cached.display());
     }
     Ok(bytes)

@@ -1,110 +1,13 @@
-//! `homelab status`: every layer at once — MAAS machines, Kubernetes nodes, Ceph (health,
-//! OSDs per node, capacity), pools and StorageClasses, PVCs, Kafka (Ready, brokers,
-//! bootstrap addresses) — gathered in parallel, read-only, from MAAS and the Kubernetes API
-//! (no SSH). What is wrong comes first; the command exits non-zero when anything is.
+//! Gathering the status report, read-only and in parallel: MAAS for the machines, the
+//! Kubernetes API for nodes, Ceph, pools, StorageClasses, PVCs and Kafka (no SSH).
 
-use super::context::Ctx;
-use crate::addons::{rook, strimzi};
+use super::report::*;
 use crate::config::Rook;
-use crate::config::size::{human_iec, human_si};
+use crate::engine::context::Ctx;
 use crate::kube::apply::Applier;
 use crate::maas::Status;
-use serde::Serialize;
+use crate::render::{rook, strimzi};
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct MachineRow {
-    pub hostname: String,
-    pub mac: String,
-    pub status: String,
-    pub power: String,
-    pub ip: String,
-    pub cores: u32,
-    pub memory_mib: u64,
-    pub disk_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct NodeRow {
-    pub name: String,
-    pub ready: bool,
-    pub version: String,
-    pub role: String,
-    pub cores: u32,
-    pub memory_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct CephRow {
-    pub phase: String,
-    pub health: String,
-    pub osds: u32,
-    pub osds_by_node: BTreeMap<String, u32>,
-    pub raw_bytes: u64,
-    pub used_bytes: u64,
-    pub usable_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PoolRow {
-    pub name: String,
-    pub phase: String,
-    pub replicas: u64,
-    pub failure_domain: String,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct ClassRow {
-    pub name: String,
-    pub provisioner: String,
-    pub default: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PvcRow {
-    pub namespace: String,
-    pub name: String,
-    pub phase: String,
-    pub capacity: String,
-    pub class: String,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct KafkaRow {
-    pub namespace: String,
-    pub name: String,
-    pub ready: bool,
-    pub message: String,
-    pub version: String,
-    pub brokers: u64,
-    pub bootstrap: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Totals {
-    pub machines: usize,
-    pub cores: u64,
-    pub memory_bytes: u64,
-    pub ceph_raw_bytes: u64,
-    pub ceph_usable_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct StatusReport {
-    pub cluster: String,
-    pub healthy: bool,
-    pub problems: Vec<String>,
-    pub warnings: Vec<String>,
-    pub machines: Vec<MachineRow>,
-    pub nodes: Vec<NodeRow>,
-    pub ceph: Option<CephRow>,
-    pub pools: Vec<PoolRow>,
-    pub storage_classes: Vec<ClassRow>,
-    pub pvcs: Vec<PvcRow>,
-    pub kafka: Option<KafkaRow>,
-    pub totals: Totals,
-}
 
 fn quantity(v: &Value) -> u64 {
     v.as_str()
@@ -172,7 +75,7 @@ fn to_values(objs: Vec<kube::api::DynamicObject>) -> Vec<Value> {
 }
 
 async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
-    let client = match super::phases::addons::try_client(cx).await {
+    let client = match crate::engine::phases::manifests::try_client(cx).await {
         Some(c) => c,
         None => {
             let why = match cx.kube().await {
@@ -186,7 +89,7 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
             return;
         }
     };
-    let a = Applier::new(client, cx.ui.clone(), super::phase::PhaseId::Kubernetes, Default::default());
+    let a = Applier::new(client, cx.ui.clone(), crate::foundation::phase_id::PhaseId::Kubernetes, Default::default());
     let (nodes, classes, pvcs) = tokio::join!(
         a.list("v1", "Node", None, None),
         a.list("storage.k8s.io/v1", "StorageClass", None, None),
@@ -404,154 +307,4 @@ pub async fn gather(cx: &Ctx) -> StatusReport {
     }
     r.healthy = r.problems.is_empty();
     r
-}
-
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::NOTHING);
-    t.set_header(header.to_vec());
-    for row in rows {
-        t.add_row(row);
-    }
-    t.to_string().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
-}
-
-/// The report as text: what is wrong first, then one table per layer, then the totals.
-pub fn render(r: &StatusReport) -> String {
-    let mut s = String::new();
-    if r.healthy {
-        s.push_str(&format!("cluster `{}`: healthy\n", r.cluster));
-    } else {
-        s.push_str(&format!(
-            "cluster `{}`: {} problem{}\n",
-            r.cluster,
-            r.problems.len(),
-            if r.problems.len() == 1 { "" } else { "s" }
-        ));
-        for p in &r.problems {
-            s.push_str(&format!("  ✗ {p}\n"));
-        }
-        s.push_str("  next: `homelab up --dry-run` lists what homelab would change, `homelab up` converges it; the tables below show each layer\n");
-    }
-    for w in &r.warnings {
-        s.push_str(&format!("  ! {w}\n"));
-    }
-    if !r.machines.is_empty() {
-        s.push_str("\nMAAS machines\n");
-        s.push_str(&table(
-            &["machine", "status", "power", "ip", "cores", "memory", "disk"],
-            r.machines
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.hostname.clone(),
-                        m.status.clone(),
-                        m.power.clone(),
-                        m.ip.clone(),
-                        m.cores.to_string(),
-                        human_iec(m.memory_mib << 20),
-                        human_si(m.disk_bytes),
-                    ]
-                })
-                .collect(),
-        ));
-        s.push('\n');
-    }
-    if !r.nodes.is_empty() {
-        s.push_str("\nKubernetes nodes\n");
-        s.push_str(&table(
-            &["node", "ready", "role", "version"],
-            r.nodes
-                .iter()
-                .map(|n| {
-                    vec![
-                        n.name.clone(),
-                        if n.ready { "Ready".into() } else { "NotReady".into() },
-                        n.role.clone(),
-                        n.version.clone(),
-                    ]
-                })
-                .collect(),
-        ));
-        s.push('\n');
-    }
-    if let Some(c) = &r.ceph {
-        s.push_str(&format!(
-            "\nCeph: {} ({}), {} OSD{}, {} raw, {} used, ~{} usable\n",
-            c.health,
-            c.phase,
-            c.osds,
-            if c.osds == 1 { "" } else { "s" },
-            human_si(c.raw_bytes),
-            human_si(c.used_bytes),
-            human_si(c.usable_bytes)
-        ));
-        s.push_str(&table(
-            &["node", "OSDs"],
-            c.osds_by_node.iter().map(|(n, k)| vec![n.clone(), k.to_string()]).collect(),
-        ));
-        s.push('\n');
-    }
-    if !r.pools.is_empty() {
-        s.push_str("\nPools\n");
-        s.push_str(&table(
-            &["pool", "phase", "replicas", "failure domain"],
-            r.pools
-                .iter()
-                .map(|p| vec![p.name.clone(), p.phase.clone(), p.replicas.to_string(), p.failure_domain.clone()])
-                .collect(),
-        ));
-        s.push('\n');
-    }
-    if !r.storage_classes.is_empty() {
-        s.push_str("\nStorageClasses\n");
-        s.push_str(&table(
-            &["class", "provisioner", "default"],
-            r.storage_classes
-                .iter()
-                .map(|c| {
-                    vec![c.name.clone(), c.provisioner.clone(), if c.default { "yes".into() } else { String::new() }]
-                })
-                .collect(),
-        ));
-        s.push('\n');
-    }
-    if !r.pvcs.is_empty() {
-        s.push_str("\nPersistentVolumeClaims\n");
-        s.push_str(&table(
-            &["namespace", "claim", "phase", "capacity", "class"],
-            r.pvcs
-                .iter()
-                .map(|p| {
-                    vec![p.namespace.clone(), p.name.clone(), p.phase.clone(), p.capacity.clone(), p.class.clone()]
-                })
-                .collect(),
-        ));
-        s.push('\n');
-    }
-    if let Some(k) = &r.kafka {
-        s.push_str(&format!(
-            "\nKafka {}/{}: {} — Kafka {}, {} broker{}\n",
-            k.namespace,
-            k.name,
-            if k.ready { "Ready" } else { "NOT Ready" },
-            k.version,
-            k.brokers,
-            if k.brokers == 1 { "" } else { "s" }
-        ));
-        for (l, a) in &k.bootstrap {
-            s.push_str(&format!("  bootstrap {l}: {a}\n"));
-        }
-    }
-    let t = &r.totals;
-    s.push_str(&format!(
-        "\nTotals: {} machine{}, {} cores, {} memory, Ceph {} raw / ~{} usable\n",
-        t.machines,
-        if t.machines == 1 { "" } else { "s" },
-        t.cores,
-        human_iec(t.memory_bytes),
-        human_si(t.ceph_raw_bytes),
-        human_si(t.ceph_usable_bytes)
-    ));
-    s
 }

@@ -1,0 +1,104 @@
+//! Steps 6 and 7 of validation: the rules no schema can say (roles and quorum, sizes that fit,
+//! versions the pinned releases support together), one file per section of cluster.yaml, and
+//! the resolution into the [`Cluster`] the engine runs on.
+
+mod kafka;
+mod kubernetes;
+mod maas;
+mod machines;
+mod rook;
+mod timeouts;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Semantic rules
+
+pub(in crate::config::validate) struct Semantic<'a> {
+    pub(in crate::config::validate) file: &'a ClusterFile,
+    pub(in crate::config::validate) loc: &'a Located,
+    pub(in crate::config::validate) catalog: &'a Catalog,
+    pub(in crate::config::validate) report: &'a mut Report,
+}
+
+impl Semantic<'_> {
+    pub(in crate::config::validate) fn err(&mut self, ptr: &str, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report.push(Diagnostic::error(display_path(ptr), self.loc.pos(ptr).value, msg).hint(hint));
+    }
+    pub(in crate::config::validate) fn err_key(&mut self, ptr: &str, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report.push(Diagnostic::error(display_path(ptr), self.loc.key_pos(ptr), msg).hint(hint));
+    }
+    pub(in crate::config::validate) fn warn(&mut self, ptr: &str, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report.push(Diagnostic::warning(display_path(ptr), self.loc.pos(ptr).value, msg).hint(hint));
+    }
+
+    pub(in crate::config::validate) fn run(self) -> Option<Cluster> {
+        let mut this = self;
+        this.run_inner()
+    }
+
+    pub(in crate::config::validate) fn run_inner(&mut self) -> Option<Cluster> {
+        let f = self.file;
+        let errors_before = self.report.errors();
+        let kubernetes = self.kubernetes();
+        let maas = self.maas(kubernetes.as_ref());
+        let ssh = self.ssh();
+        let machines = self.machines(kubernetes.as_ref());
+        let rook = self.rook(&machines, kubernetes.as_ref());
+        let kafka = self.kafka(rook.as_ref(), kubernetes.as_ref());
+        let timeouts = self.timeouts();
+        if self.report.errors() > errors_before {
+            return None;
+        }
+        Some(Cluster {
+            name: f.metadata.name.clone(),
+            source: None,
+            maas,
+            ssh,
+            machines,
+            kubernetes: kubernetes?,
+            rook,
+            kafka,
+            timeouts,
+        })
+    }
+}
+
+pub(in crate::config::validate) fn default_listeners() -> Vec<model::Listener> {
+    vec![
+        model::Listener {
+            name: "plain".into(),
+            port: 9092,
+            kind: model::ListenerType::Internal,
+            tls: false,
+            extra: Default::default(),
+        },
+        model::Listener {
+            name: "tls".into(),
+            port: 9093,
+            kind: model::ListenerType::Internal,
+            tls: true,
+            extra: Default::default(),
+        },
+    ]
+}
+
+pub(in crate::config::validate) fn rook_hint(cat: &Catalog, minor: (u32, u32)) -> String {
+    let fits: Vec<&str> =
+        cat.rook.iter().filter(|r| r.kubernetes.contains(minor)).map(|r| r.version.as_str()).collect();
+    if fits.is_empty() {
+        "no pinned Rook release supports this Kubernetes; change the MicroK8s channel".into()
+    } else {
+        format!("for Kubernetes {}.{} use Rook {} or change the MicroK8s channel", minor.0, minor.1, fits.join(" or "))
+    }
+}
+
+pub(in crate::config::validate) fn strimzi_hint(cat: &Catalog, minor: (u32, u32)) -> String {
+    let fits: Vec<&str> =
+        cat.strimzi.iter().filter(|r| r.kubernetes.contains(minor)).map(|r| r.version.as_str()).collect();
+    if fits.is_empty() {
+        "no pinned Strimzi release supports this Kubernetes; change the MicroK8s channel".into()
+    } else {
+        format!("for Kubernetes {}.{} use Strimzi {} or a newer MicroK8s channel", minor.0, minor.1, fits.join(" or "))
+    }
+}

@@ -1,0 +1,150 @@
+//! What the storage and kafka phases share: downloading a pinned release in the background
+//! (it overlaps with the machines being deployed), and applying objects with a change report
+//! — in a dry run through the same apply, computed by the API server (`dryRun=All`).
+
+use crate::catalog::bundle::ManifestSource;
+use crate::catalog::bundle::{self, Release};
+use crate::catalog::{FileRole, PinnedFile};
+use crate::engine::context::Ctx;
+use crate::foundation::phase_id::PhaseId;
+use crate::kube::apply::{Applier, ApplyOptions, ApplyReport};
+use anyhow::{Result, anyhow};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+pub type Files = HashMap<String, String>;
+
+/// A release download that runs while other phases work.
+#[derive(Default)]
+pub struct Download {
+    started: std::sync::atomic::AtomicBool,
+    task: Mutex<Option<JoinHandle<Result<Files>>>>,
+    done: tokio::sync::Mutex<Option<Files>>,
+}
+
+impl Download {
+    /// Starts fetching every file of a release the phase needs (templates included), once.
+    pub fn start(&self, src: ManifestSource, project: &'static str, version: String, files: Vec<PinnedFile>) {
+        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let task = tokio::spawn(async move {
+            crate::foundation::tls::install_crypto_provider();
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(300))
+                .build()?;
+            let mut out = Files::new();
+            for f in files {
+                let bytes = bundle::fetch(&http, &src, Release { project, version: &version }, &f).await?;
+                let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", f.path))?;
+                out.insert(f.path.clone(), text);
+            }
+            Ok(out)
+        });
+        if let Ok(mut t) = self.task.lock() {
+            *t = Some(task);
+        }
+    }
+
+    /// The downloaded files (waits for the download).
+    pub async fn files(&self) -> Result<Files> {
+        let mut done = self.done.lock().await;
+        if let Some(f) = done.as_ref() {
+            return Ok(f.clone());
+        }
+        let task = self
+            .task
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+            .ok_or_else(|| anyhow!("the release download was never started"))?;
+        let files = task.await.map_err(|e| anyhow!("the download task stopped: {e}"))??;
+        *done = Some(files.clone());
+        Ok(files)
+    }
+}
+
+pub fn wanted_files(files: &[PinnedFile]) -> Vec<PinnedFile> {
+    files
+        .iter()
+        .filter(|f| {
+            f.role != FileRole::Template || f.path.ends_with("cluster.yaml") || f.path.ends_with("storageclass.yaml")
+        })
+        .cloned()
+        .collect()
+}
+
+/// The phase's applier: the cluster's client, or in a dry run a `dryRun=All` applier (one
+/// that counts every object as created when the cluster does not exist yet).
+pub async fn applier(cx: &Ctx, phase: PhaseId) -> Result<Applier> {
+    let t = cx.opts.timings;
+    let opts = ApplyOptions {
+        crd_deadline: t.deadline(cx.cluster.timeouts.operator),
+        backoff: t.kube_poll,
+        dry_run: cx.opts.dry_run,
+        ..Default::default()
+    };
+    if cx.opts.dry_run {
+        return Ok(match try_client(cx).await {
+            Some(c) => Applier::new(c, cx.ui.clone(), phase, opts),
+            None => Applier::without_cluster(cx.ui.clone(), phase, opts),
+        });
+    }
+    Ok(Applier::new(cx.kube().await?, cx.ui.clone(), phase, opts))
+}
+
+/// Waits until an operator's Deployment is Available (deadline: `timeouts.operator`).
+pub async fn wait_operator(cx: &Ctx, phase: PhaseId, a: &Applier, ns: &str, name: &str, hint: &str) -> Result<()> {
+    let t = cx.opts.timings;
+    crate::kube::wait::wait_object(
+        a,
+        &cx.ui,
+        phase,
+        &crate::kube::wait::ObjectRef::new("apps/v1", "Deployment", Some(ns), name),
+        "Available",
+        &crate::kube::wait::deployment_available(),
+        t.deadline(cx.cluster.timeouts.operator),
+        t.kube_poll,
+        hint,
+    )
+    .await
+    .map(drop)
+}
+
+/// Applies and reports: one change per object created or changed. In a dry run the same
+/// apply is computed by the server and stored nowhere; the report has the same words.
+pub async fn apply(
+    cx: &Ctx,
+    phase: PhaseId,
+    a: &Applier,
+    target: &str,
+    what: &str,
+    objs: &[Value],
+) -> Result<ApplyReport> {
+    let r = a.apply(objs).await?;
+    let t = r.total();
+    cx.changed(phase, target, apply_words(what, &t), t.changes());
+    Ok(r)
+}
+
+/// The one text of an apply, for the plan and for the run.
+pub fn apply_words(what: &str, t: &crate::kube::apply::Counts) -> String {
+    format!(
+        "apply {what}: {} created, {} changed, {} unchanged (server-side apply, field manager homelab)",
+        t.created, t.changed, t.unchanged
+    )
+}
+
+/// The cluster's client for a dry run: `None` when the cluster does not exist yet.
+pub async fn try_client(cx: &Ctx) -> Option<kube::Client> {
+    let c = cx.kube().await.ok()?;
+    // A kubeconfig that points nowhere yet (first run) counts as "no cluster".
+    match tokio::time::timeout(Duration::from_secs(5), c.apiserver_version()).await {
+        Ok(Ok(_)) => Some(c),
+        _ => None,
+    }
+}

@@ -1,0 +1,38 @@
+//! The plan: the actions a real run would take, as a dry run records them, and their text.
+
+use crate::foundation::phase_id::PhaseId;
+
+/// An action a real run would take (dry run).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Planned {
+    pub target: String,
+    pub action: String,
+}
+
+impl Planned {
+    pub fn new(target: impl Into<String>, action: impl Into<String>) -> Planned {
+        Planned { target: target.into(), action: action.into() }
+    }
+}
+
+/// The plan as text: per phase, per target, the actions in order.
+pub fn render_plan(planned: &[(PhaseId, Planned)]) -> String {
+    if planned.is_empty() {
+        return "plan: no changes — the cluster matches the file".to_owned();
+    }
+    let mut s =
+        format!("plan: {} action{} a real run would take\n", planned.len(), if planned.len() == 1 { "" } else { "s" });
+    let mut current: Option<(PhaseId, &str)> = None;
+    for (phase, p) in planned {
+        if current.map(|c| c.0) != Some(*phase) {
+            s.push_str(&format!("\n{phase}\n"));
+            current = None;
+        }
+        if current.map(|c| c.1) != Some(p.target.as_str()) {
+            s.push_str(&format!("  {}\n", p.target));
+            current = Some((*phase, p.target.as_str()));
+        }
+        s.push_str(&format!("    - {}\n", p.action));
+    }
+    s.trim_end().to_owned()
+}

@@ -1,0 +1,14 @@
+//! `homelab status`: every layer at once — MAAS machines, Kubernetes nodes, Ceph (health,
+//! OSDs per node, capacity), pools and StorageClasses, PVCs, Kafka (Ready, brokers,
+//! bootstrap addresses) — gathered in parallel, read-only, from MAAS and the Kubernetes API
+//! (no SSH). What is wrong comes first; the command exits non-zero when anything is.
+//!
+//! [`report`] holds the rows, [`gather`] reads the systems, [`render`] draws the view.
+
+pub mod gather;
+pub mod render;
+pub mod report;
+
+pub use gather::gather;
+pub use render::{print, render};
+pub use report::*;

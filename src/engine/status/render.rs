@@ -1,0 +1,163 @@
+//! Drawing the status report as tables, what is wrong first; or printing it as JSON.
+
+use super::report::*;
+use crate::config::size::{human_iec, human_si};
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header(header.to_vec());
+    for row in rows {
+        t.add_row(row);
+    }
+    t.to_string().lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
+}
+
+/// The report as text: what is wrong first, then one table per layer, then the totals.
+pub fn render(r: &StatusReport) -> String {
+    let mut s = String::new();
+    if r.healthy {
+        s.push_str(&format!("cluster `{}`: healthy\n", r.cluster));
+    } else {
+        s.push_str(&format!(
+            "cluster `{}`: {} problem{}\n",
+            r.cluster,
+            r.problems.len(),
+            if r.problems.len() == 1 { "" } else { "s" }
+        ));
+        for p in &r.problems {
+            s.push_str(&format!("  ✗ {p}\n"));
+        }
+        s.push_str("  next: `homelab up --dry-run` lists what homelab would change, `homelab up` converges it; the tables below show each layer\n");
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("  ! {w}\n"));
+    }
+    if !r.machines.is_empty() {
+        s.push_str("\nMAAS machines\n");
+        s.push_str(&table(
+            &["machine", "status", "power", "ip", "cores", "memory", "disk"],
+            r.machines
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.hostname.clone(),
+                        m.status.clone(),
+                        m.power.clone(),
+                        m.ip.clone(),
+                        m.cores.to_string(),
+                        human_iec(m.memory_mib << 20),
+                        human_si(m.disk_bytes),
+                    ]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if !r.nodes.is_empty() {
+        s.push_str("\nKubernetes nodes\n");
+        s.push_str(&table(
+            &["node", "ready", "role", "version"],
+            r.nodes
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.name.clone(),
+                        if n.ready { "Ready".into() } else { "NotReady".into() },
+                        n.role.clone(),
+                        n.version.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if let Some(c) = &r.ceph {
+        s.push_str(&format!(
+            "\nCeph: {} ({}), {} OSD{}, {} raw, {} used, ~{} usable\n",
+            c.health,
+            c.phase,
+            c.osds,
+            if c.osds == 1 { "" } else { "s" },
+            human_si(c.raw_bytes),
+            human_si(c.used_bytes),
+            human_si(c.usable_bytes)
+        ));
+        s.push_str(&table(
+            &["node", "OSDs"],
+            c.osds_by_node.iter().map(|(n, k)| vec![n.clone(), k.to_string()]).collect(),
+        ));
+        s.push('\n');
+    }
+    if !r.pools.is_empty() {
+        s.push_str("\nPools\n");
+        s.push_str(&table(
+            &["pool", "phase", "replicas", "failure domain"],
+            r.pools
+                .iter()
+                .map(|p| vec![p.name.clone(), p.phase.clone(), p.replicas.to_string(), p.failure_domain.clone()])
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if !r.storage_classes.is_empty() {
+        s.push_str("\nStorageClasses\n");
+        s.push_str(&table(
+            &["class", "provisioner", "default"],
+            r.storage_classes
+                .iter()
+                .map(|c| {
+                    vec![c.name.clone(), c.provisioner.clone(), if c.default { "yes".into() } else { String::new() }]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if !r.pvcs.is_empty() {
+        s.push_str("\nPersistentVolumeClaims\n");
+        s.push_str(&table(
+            &["namespace", "claim", "phase", "capacity", "class"],
+            r.pvcs
+                .iter()
+                .map(|p| {
+                    vec![p.namespace.clone(), p.name.clone(), p.phase.clone(), p.capacity.clone(), p.class.clone()]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if let Some(k) = &r.kafka {
+        s.push_str(&format!(
+            "\nKafka {}/{}: {} — Kafka {}, {} broker{}\n",
+            k.namespace,
+            k.name,
+            if k.ready { "Ready" } else { "NOT Ready" },
+            k.version,
+            k.brokers,
+            if k.brokers == 1 { "" } else { "s" }
+        ));
+        for (l, a) in &k.bootstrap {
+            s.push_str(&format!("  bootstrap {l}: {a}\n"));
+        }
+    }
+    let t = &r.totals;
+    s.push_str(&format!(
+        "\nTotals: {} machine{}, {} cores, {} memory, Ceph {} raw / ~{} usable\n",
+        t.machines,
+        if t.machines == 1 { "" } else { "s" },
+        t.cores,
+        human_iec(t.memory_bytes),
+        human_si(t.ceph_raw_bytes),
+        human_si(t.ceph_usable_bytes)
+    ));
+    s
+}
+
+/// Prints the report: JSON with `-o json`, else the text view.
+pub fn print(ui: &crate::foundation::output::Ui, report: &StatusReport) {
+    if ui.is_json() {
+        ui.out(&serde_json::to_string(report).unwrap_or_default());
+    } else {
+        ui.out(render(report).trim_end());
+    }
+}
