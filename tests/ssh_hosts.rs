@@ -212,13 +212,17 @@ async fn a_run_killed_between_joins_converges_with_each_node_joined_once() {
     let w = world(&["maas", "kvm4", "kvm5"], &["control-plane", "control-plane", "control-plane"], "1.33/stable").await;
     {
         let run = up(&w, HostKeyChecking::AcceptNew);
+        // Killed between the joins: kvm4 is in, kvm5 not yet. (Killing the instant kvm4's join
+        // starts races the remote script: a join cut before it records membership has not
+        // happened, and joining again is then right.)
         let watch = async {
-            while w.ssh.host("kvm4").count("microk8s join") == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            while !w.ssh.host("kvm4").joined() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
         tokio::select! { _ = run => panic!("finished before the kill"), _ = watch => {} }
     }
+    assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 0, "the run was not stopped between the joins");
     let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);
@@ -248,6 +252,7 @@ async fn a_real_link_cut_during_a_join_stops_with_a_hint_and_the_next_run_does_n
         .unwrap();
     assert!(!e.contains(&token) && !cap.all().contains(&token), "the join token leaked: {e}");
     // The next run reconnects, sees kvm4 is already a member and joins only kvm5.
+    assert_eq!(w.ssh.host("kvm5").count("microk8s join"), 0, "the run was not stopped between the joins");
     let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     assert_eq!(w.ssh.host("kvm4").count("microk8s join"), 1);

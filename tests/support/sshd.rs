@@ -238,6 +238,12 @@ impl TestHost {
         self.commands().iter().filter(|c| c.contains(needle)).count()
     }
 
+    /// Whether the stand-in `microk8s join` on this host got through (it records membership
+    /// after consuming the token, so a join killed in between leaves the node out).
+    pub fn joined(&self) -> bool {
+        self.state.join("joined").exists()
+    }
+
     pub fn etc_hosts(&self) -> String {
         std::fs::read_to_string(self.state.join("hosts")).unwrap_or_default()
     }

@@ -1,0 +1,367 @@
+//! The HTTP side of the simulated API server: paths and queries, discovery documents, label
+//! selectors, `Status` error bodies, and one handler per method.
+
+use super::*;
+
+pub(in crate::sim::apiserver) fn json_with(code: StatusCode, v: &Value) -> Response {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(v.to_string()))
+        .unwrap_or_default()
+}
+
+/// The API server's 409 for a write based on an old resourceVersion.
+pub(in crate::sim::apiserver) fn conflict(plural: &str, name: &str) -> Response {
+    status_body(
+        409,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+    )
+}
+
+pub(in crate::sim::apiserver) fn status_body(code: u16, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code});
+    json_with(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &body)
+}
+
+pub(in crate::sim::apiserver) fn ok_json(v: &Value) -> Response {
+    json_with(StatusCode::OK, v)
+}
+
+pub(in crate::sim::apiserver) fn created_json(v: &Value) -> Response {
+    json_with(StatusCode::CREATED, v)
+}
+
+pub(in crate::sim::apiserver) fn parse_label_selector(s: &str) -> Vec<(String, Option<String>)> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| match x.split_once('=') {
+            Some((k, v)) => {
+                (k.trim_end_matches('=').trim().to_owned(), Some(v.trim_start_matches('=').trim().to_owned()))
+            }
+            None => (x.trim().to_owned(), None),
+        })
+        .collect()
+}
+
+pub(in crate::sim::apiserver) fn matches_labels(v: &Value, sel: &[(String, Option<String>)]) -> bool {
+    sel.iter().all(|(k, want)| {
+        let got = v.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);
+        match want {
+            Some(w) => got == Some(w.as_str()),
+            None => got.is_some(),
+        }
+    })
+}
+
+pub(in crate::sim::apiserver) struct Target {
+    pub(in crate::sim::apiserver) group: String,
+    pub(in crate::sim::apiserver) version: String,
+    pub(in crate::sim::apiserver) ns: Option<String>,
+    pub(in crate::sim::apiserver) plural: String,
+    pub(in crate::sim::apiserver) name: Option<String>,
+    pub(in crate::sim::apiserver) sub: Option<String>,
+}
+
+pub(in crate::sim::apiserver) fn parse_path(path: &str) -> Option<Target> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", v, rest @ ..] => (String::new(), (*v).to_owned(), rest),
+        ["apis", g, v, rest @ ..] => ((*g).to_owned(), (*v).to_owned(), rest),
+        _ => return None,
+    };
+    let t = match rest {
+        [] => return None,
+        ["namespaces", ns, plural, rest @ ..] => Target {
+            group,
+            version,
+            ns: Some((*ns).to_owned()),
+            plural: (*plural).to_owned(),
+            name: rest.first().map(|s| (*s).to_owned()),
+            sub: rest.get(1).map(|s| (*s).to_owned()),
+        },
+        [plural, rest @ ..] => Target {
+            group,
+            version,
+            ns: None,
+            plural: (*plural).to_owned(),
+            name: rest.first().map(|s| (*s).to_owned()),
+            sub: rest.get(1).map(|s| (*s).to_owned()),
+        },
+    };
+    Some(t)
+}
+
+pub(in crate::sim::apiserver) fn query(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    (k.to_owned(), v.replace("%2C", ",").replace("%3D", "=").replace("%2F", "/").replace('+', " "))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(in crate::sim::apiserver) fn served(k: &Kind) -> bool {
+    k.served_at.is_none_or(|t| t <= Instant::now()) && (k.schemas.is_empty() || k.served_at.is_some())
+}
+
+pub(in crate::sim::apiserver) fn resource_list(st: &ApiState, group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&Kind> =
+        st.kinds.iter().filter(|k| k.group == group && k.versions.iter().any(|v| v == version) && served(k)).collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+    let mut resources = Vec::new();
+    for k in kinds {
+        resources
+            .push(json!({"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced, "kind": k.kind,
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}));
+        if k.has_status {
+            resources.push(json!({"name": format!("{}/status", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": k.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+}
+
+pub(in crate::sim::apiserver) async fn handle(
+    axum::extract::State(state): axum::extract::State<Arc<Mutex<ApiState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = state.lock().map(|s| s.cfg.latency).unwrap_or_default();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    // Decode the body before taking the lock (requests are served concurrently, as a real
+    // API server does; only the store is serialized).
+    let parsed: Option<Result<Value, String>> =
+        (!body.is_empty()).then(|| serde_json::from_slice(&body).map_err(|e| e.to_string()));
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    st.log.push(format!("{method} {}", uri.path()));
+    reconcile(&mut st);
+    let path = uri.path().to_owned();
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/version") => {
+            return ok_json(
+                &json!({"major": "1", "minor": st.cfg.minor.to_string(), "gitVersion": format!("v1.{}.3", st.cfg.minor), "platform": "linux/amd64"}),
+            );
+        }
+        ("GET", "/api") => {
+            return ok_json(&json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}));
+        }
+        ("GET", "/apis") => {
+            let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for k in st.kinds.iter().filter(|k| !k.group.is_empty() && served(k)) {
+                let e = groups.entry(k.group.clone()).or_default();
+                for v in &k.versions {
+                    if !e.contains(v) {
+                        e.push(v.clone());
+                    }
+                }
+            }
+            let list: Vec<Value> = groups
+                .into_iter()
+                .map(|(g, vs)| {
+                    let versions: Vec<Value> =
+                        vs.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+                    json!({"name": g, "versions": versions, "preferredVersion": versions[0]})
+                })
+                .collect();
+            return ok_json(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}));
+        }
+        _ => {}
+    }
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method == Method::GET && (matches!(segs.as_slice(), ["api", _]) || matches!(segs.as_slice(), ["apis", _, _])) {
+        let (g, v) = if segs[0] == "api" { ("", segs[1]) } else { (segs[1], segs[2]) };
+        return match resource_list(&st, g, v) {
+            Some(l) => ok_json(&l),
+            None => status_body(404, "NotFound", "the server could not find the requested resource"),
+        };
+    }
+    let Some(t) = parse_path(&path) else {
+        return status_body(404, "NotFound", "the server could not find the requested resource");
+    };
+    let Some(kind) = st.kind_by_plural(&t.group, &t.plural).filter(served).filter(|k| k.versions.contains(&t.version))
+    else {
+        return status_body(404, "NotFound", "the server could not find the requested resource");
+    };
+    let q = query(&uri);
+    let ns = if kind.namespaced { t.ns.clone().unwrap_or_else(|| "default".into()) } else { String::new() };
+    let av = if kind.group.is_empty() { t.version.clone() } else { format!("{}/{}", kind.group, t.version) };
+    match (method.as_str(), &t.name) {
+        ("GET", None) => {
+            let sel = q.get("labelSelector").map(|s| parse_label_selector(s)).unwrap_or_default();
+            let all_ns = t.ns.is_none();
+            let mut items: Vec<Value> = if kind.kind == "Node" {
+                st.node_values()
+            } else {
+                st.list(&kind.group, &kind.plural, if kind.namespaced && !all_ns { Some(ns.as_str()) } else { None })
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            };
+            items.retain(|i| matches_labels(i, &sel));
+            let meta_only = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("as=PartialObjectMetadataList"));
+            if meta_only {
+                let items: Vec<Value> = items.iter().map(|i| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": i["metadata"]})).collect();
+                return ok_json(
+                    &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}),
+                );
+            }
+            ok_json(
+                &json!({"apiVersion": av, "kind": format!("{}List", kind.kind), "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}),
+            )
+        }
+        ("GET", Some(name)) => {
+            let obj = if kind.kind == "Node" {
+                st.node_values().into_iter().find(|n| n["metadata"]["name"] == name.as_str())
+            } else {
+                st.get(&kind.group, &kind.plural, &ns, name).cloned()
+            };
+            match obj {
+                Some(o) => ok_json(&o),
+                None => status_body(
+                    404,
+                    "NotFound",
+                    &format!("{}.{} \"{name}\" not found", kind.plural, kind.group).replace(". \"", " \""),
+                ),
+            }
+        }
+        ("PATCH", Some(name)) => {
+            if st.faults.conflict > 0 {
+                st.faults.conflict -= 1;
+                return conflict(&kind.plural, name);
+            }
+            if st.faults.throttle > 0 {
+                st.faults.throttle -= 1;
+                return status_body(
+                    429,
+                    "TooManyRequests",
+                    "the server has received too many requests and has asked us to try again later",
+                );
+            }
+            if st.faults.unavailable > 0 {
+                st.faults.unavailable -= 1;
+                return status_body(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+            }
+            let ct = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).unwrap_or("");
+            let patch: Value = match parsed {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return status_body(400, "BadRequest", &format!("error decoding patch: {e}")),
+                None => return status_body(400, "BadRequest", "empty patch"),
+            };
+            if t.sub.as_deref() == Some("status") {
+                let cur = st.get(&kind.group, &kind.plural, &ns, name).cloned();
+                let Some(mut cur) = cur else {
+                    return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
+                };
+                merge(&mut cur["status"], &patch["status"]);
+                let s = cur["status"].clone();
+                st.set_status(&kind.group, &kind.plural, &ns, name, s);
+                return ok_json(st.get(&kind.group, &kind.plural, &ns, name).unwrap_or(&Value::Null));
+            }
+            if !ct.starts_with("application/apply-patch") && !ct.starts_with("application/merge-patch") {
+                return status_body(
+                    415,
+                    "UnsupportedMediaType",
+                    &format!(
+                        "the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json (got {ct})"
+                    ),
+                );
+            }
+            apply(
+                &mut st,
+                &kind,
+                &av,
+                &ns,
+                name,
+                patch,
+                q.get("fieldManager").cloned(),
+                ct.starts_with("application/apply-patch"),
+                q.get("dryRun").is_some_and(|d| d == "All"),
+            )
+        }
+        ("POST", None) => {
+            let obj: Value = match parsed {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return status_body(400, "BadRequest", &format!("error decoding body: {e}")),
+                None => return status_body(400, "BadRequest", "empty body"),
+            };
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            if st.get(&kind.group, &kind.plural, &ns, &name).is_some() {
+                return status_body(409, "AlreadyExists", &format!("{} \"{name}\" already exists", kind.plural));
+            }
+            let dry = q.get("dryRun").is_some_and(|d| d == "All");
+            let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), false, dry);
+            if dry {
+                return r;
+            }
+            if r.status() == StatusCode::OK {
+                created_json(st.get(&kind.group, &kind.plural, &ns, &name).unwrap_or(&Value::Null))
+            } else {
+                r
+            }
+        }
+        ("PUT", Some(name)) => {
+            let mut obj: Value = match parsed {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return status_body(400, "BadRequest", &format!("error decoding body: {e}")),
+                None => return status_body(400, "BadRequest", "empty body"),
+            };
+            let Some(cur) = st.get(&kind.group, &kind.plural, &ns, name).cloned() else {
+                return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
+            };
+            let Some(rv) = obj["metadata"]["resourceVersion"].as_str().map(str::to_owned) else {
+                return status_body(
+                    422,
+                    "Invalid",
+                    &format!(
+                        "{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+                        kind.kind
+                    ),
+                );
+            };
+            if cur["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
+                return conflict(&kind.plural, name);
+            }
+            obj["metadata"]["uid"] = cur["metadata"]["uid"].clone();
+            obj["metadata"]["creationTimestamp"] = cur["metadata"]["creationTimestamp"].clone();
+            let generation = cur["metadata"]["generation"].as_i64().unwrap_or(1);
+            obj["metadata"]["generation"] =
+                json!(if spec_part(&cur) != spec_part(&obj) { generation + 1 } else { generation });
+            if kind.has_status {
+                obj["status"] = cur["status"].clone();
+            }
+            st.put(&kind.group, &kind.plural, &ns, obj);
+            ok_json(st.get(&kind.group, &kind.plural, &ns, name).unwrap_or(&Value::Null))
+        }
+        ("DELETE", Some(name)) => {
+            if st.get(&kind.group, &kind.plural, &ns, name).is_none() {
+                return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
+            }
+            st.delete(&kind.group, &kind.plural, &ns, name);
+            ok_json(
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": kind.plural}}),
+            )
+        }
+        _ => status_body(
+            405,
+            "MethodNotAllowed",
+            &format!("the server does not allow this method on the requested resource ({method})"),
+        ),
+    }
+}

@@ -1,0 +1,160 @@
+//! A simulated Kubernetes API server (plain HTTP, in-process on 127.0.0.1) for the tests,
+//! the benchmarks and `homelab demo`.
+//!
+//! What it does like the real one, because homelab depends on it: discovery (`/api`,
+//! `/apis`, per group-version resource lists), GET/LIST (label selectors, metadata-only
+//! lists), server-side apply (`application/apply-patch+yaml`: create or merge, no
+//! annotation size limit, a no-op apply keeps the resourceVersion, a `resourceVersion` in the
+//! applied object is a precondition, namespaced objects need their namespace), POST, DELETE,
+//! `Status` error bodies, CRDs that become Established after a delay and are served by
+//! discovery a moment later (discovery lag), custom resources validated against the CRD's
+//! `openAPIV3Schema` (422 Invalid), Deployments that become Available, PVCs that bind only
+//! when their StorageClass exists, Nodes from the simulated hosts, and pluggable simulated
+//! operators ([`super::operators`]) that write the status of custom resources.
+//!
+//! Simplifications: lists in an apply replace the old list (no merge keys), fields dropped
+//! from an apply are not removed, there is no watch and no authentication.
+
+mod http;
+mod schema;
+mod ssa;
+mod state;
+mod views;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::*;
+use schema::*;
+use ssa::*;
+
+pub use schema::{crd_schema_to_json_schema, validate_against};
+pub use state::*;
+pub use views::reconcile;
+
+pub struct SimApiServer {
+    pub url: String,
+    /// Called after each request was acted on, before its answer leaves (crash tests).
+    pub tap: super::tap::Tap,
+    state: Arc<Mutex<ApiState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SimApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SimApiServer {
+    pub async fn start(cfg: SimApiConfig) -> anyhow::Result<SimApiServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let kinds = BUILTINS
+            .iter()
+            .map(|b| Kind {
+                group: b.group.into(),
+                versions: vec![b.version.into()],
+                kind: b.kind.into(),
+                plural: b.plural.into(),
+                singular: b.kind.to_lowercase(),
+                namespaced: b.namespaced,
+                has_status: matches!(
+                    b.kind,
+                    "Deployment"
+                        | "DaemonSet"
+                        | "StatefulSet"
+                        | "Pod"
+                        | "Node"
+                        | "Namespace"
+                        | "PersistentVolumeClaim"
+                        | "CustomResourceDefinition"
+                        | "Job"
+                ),
+                served_at: None,
+                schemas: HashMap::new(),
+            })
+            .collect();
+        let state = Arc::new(Mutex::new(ApiState {
+            objects: BTreeMap::new(),
+            kinds,
+            rv: 1000,
+            uid: 0,
+            faults: ApiFaults::default(),
+            cfg,
+            nodes: None,
+            operators: vec![],
+            log: vec![],
+            validators: HashMap::new(),
+        }));
+        for ns in ["default", "kube-system", "kube-public"] {
+            state.lock().unwrap_or_else(|e| e.into_inner()).put("", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}}));
+        }
+        let tap = super::tap::Tap::default();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn_with_state(tap.clone(), super::tap::layer));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(SimApiServer { url: format!("http://{addr}"), tap, state, task })
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, ApiState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_operator(&self, op: Arc<dyn SimOperator>) {
+        self.state().operators.push(op);
+    }
+
+    pub fn set_nodes(&self, f: Arc<dyn Fn() -> Vec<SimNode> + Send + Sync>) {
+        self.state().nodes = Some(f);
+    }
+
+    pub fn faults(&self, f: impl FnOnce(&mut ApiFaults)) {
+        f(&mut self.state().faults);
+    }
+
+    /// A kubeconfig for this server (token auth, no TLS).
+    pub fn kubeconfig(&self, context: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\ncurrent-context: {context}\nusers:\n- name: {context}\n  user:\n    token: sim-token-{context}\n",
+            self.url
+        )
+    }
+
+    /// Requests so far (`METHOD path`).
+    pub fn requests(&self) -> Vec<String> {
+        self.state().log.clone()
+    }
+    pub fn clear_log(&self) {
+        self.state().log.clear();
+    }
+
+    /// A stored object (after letting the operators run).
+    pub fn object(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
+        let mut st = self.state();
+        reconcile(&mut st);
+        st.get(group, plural, ns, name).cloned()
+    }
+
+    pub fn objects(&self, group: &str, plural: &str, ns: Option<&str>) -> Vec<Value> {
+        let mut st = self.state();
+        reconcile(&mut st);
+        st.list(group, plural, ns).into_iter().cloned().collect()
+    }
+
+    /// Every stored object (after letting the operators run).
+    pub fn all_objects(&self) -> Vec<Value> {
+        let mut st = self.state();
+        reconcile(&mut st);
+        st.objects.values().map(|o| o.value.clone()).collect()
+    }
+}
