@@ -212,3 +212,20 @@ async fn two_concurrent_runs_one_proceeds_the_other_names_the_holder() {
     assert!(holder.ends_with(&format!("/{}", std::process::id())), "{holder}");
     held.release().await;
 }
+
+/// Issue 13 item 11: `add-node` validates the file before and after its edit; a warning both
+/// share is shown once, not twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn add_node_shows_each_validation_warning_once() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let lab = FullLab::start(FullLabOptions::default()).await.unwrap();
+    let yaml = seed(&lab).replacen("      replicas: 2\n", "      replicas: 1\n", 1);
+    assert!(yaml.contains("      replicas: 1\n"));
+    let file: PathBuf = lab.lab.path("cluster.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    up(&lab, &yaml, &upstream).await;
+    let (_, mac, _) = lab.lab.add_machine(3, Status::New);
+    let (r, out) = grow(&lab, &file, &mac, &upstream).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    assert_eq!(out.matches("a single replica keeps one copy of your data").count(), 1, "{out}");
+}

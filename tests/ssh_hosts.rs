@@ -189,6 +189,16 @@ async fn seed_1_26_writes_real_etc_hosts_and_refuses_a_changed_host_key() {
     assert!(e.contains("kvm5"), "{e}");
     assert!(e.contains("host key of") && e.contains("changed"), "{e}\n{}", cap.all());
     assert!(e.contains("ssh-keygen -R"), "{e}");
+    // Issue 13 item 7: on a port other than 22 known_hosts stores `[ip]:port`, so the hint
+    // must name that form or the command removes nothing.
+    let ip = w.ssh.host("kvm5").ip.clone();
+    assert!(e.contains(&format!("ssh-keygen -R '[{ip}]:{}'", support::sshd::PORT)), "{e}");
+    // And the hint works: run it as given, and the next run records the new key and passes.
+    let cmd = e.split("`ssh-keygen -R ").nth(1).and_then(|r| r.split('`').next()).unwrap();
+    let out = std::process::Command::new("sh").arg("-c").arg(format!("ssh-keygen -R {cmd}")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (r, cap) = up(&w, HostKeyChecking::AcceptNew).await;
+    r.unwrap_or_else(|e| panic!("after the hinted ssh-keygen -R: {e:#}\n{}", cap.all()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

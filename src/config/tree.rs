@@ -154,6 +154,44 @@ pub struct SyntaxError {
     pub pos: Option<Pos>,
 }
 
+/// The key a "duplicate mapping key" parse error names, if it is one.
+pub fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.split("duplicate mapping key: ").nth(1)?;
+    let key = rest.split(',').next()?.trim();
+    (!key.is_empty()).then_some(key)
+}
+
+/// Where `key` first stands in the block mapping whose repeated key is at `second`: the
+/// nearest line above with the same key at the same column, before the mapping's parent
+/// (a line indented less) begins. None for flow mappings and anything unusual.
+pub fn first_occurrence(text: &str, key: &str, second: Pos) -> Option<Pos> {
+    let lines: Vec<&str> = text.lines().collect();
+    let col = second.column.checked_sub(1)? as usize;
+    let mut i = (second.line as usize).checked_sub(2)?;
+    loop {
+        let line = *lines.get(i)?;
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let body = line.trim_start_matches(' ');
+        let blank = body.is_empty() || body.starts_with('#');
+        if !blank {
+            // `- key:` opens a list item whose keys sit two columns further in.
+            let (at, rest) = match body.strip_prefix("- ") {
+                Some(r) => (indent + 2 + (r.len() - r.trim_start().len()), r.trim_start()),
+                None => (indent, body),
+            };
+            let is_key = rest.strip_prefix(key).is_some_and(|r| r.starts_with(':'))
+                || rest.strip_prefix(&format!("\"{key}\"")).is_some_and(|r| r.starts_with(':'));
+            if at == col && is_key {
+                return Some(Pos { line: i as u32 + 1, column: col as u32 + 1 });
+            }
+            if indent < col && at != col {
+                return None;
+            }
+        }
+        i = i.checked_sub(1)?;
+    }
+}
+
 pub fn parse(text: &str) -> Result<Located, SyntaxError> {
     // YAML 1.2 booleans: `no`/`yes`/`on` stay strings (`hostKeyChecking: no` must not become false).
     let opts = serde_saphyr::options! { with_snippet: false, strict_booleans: true };

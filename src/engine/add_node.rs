@@ -44,8 +44,25 @@ pub struct AddNodeReport {
     pub file: PathBuf,
 }
 
-fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui) -> Result<Cluster> {
-    crate::config::accept::accept_validated(validate_bytes(text.as_bytes(), file, catalog), file, ui)
+/// Validates `text`; the findings are shown, except warnings already shown for `seen` (the
+/// file before the edit), so a warning is printed once.
+fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui, seen: &[(String, String)]) -> Result<Cluster> {
+    let mut v = validate_bytes(text.as_bytes(), file, catalog);
+    v.report.diagnostics.retain(|d| {
+        d.severity != crate::config::diag::Severity::Warning || !seen.contains(&(d.path.clone(), d.message.clone()))
+    });
+    crate::config::accept::accept_validated(v, file, ui)
+}
+
+/// The warnings of `text` as (path, message), to show each once across two validations.
+fn warnings_of(text: &str, file: &str, catalog: &Catalog) -> Vec<(String, String)> {
+    validate_bytes(text.as_bytes(), file, catalog)
+        .report
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.severity == crate::config::diag::Severity::Warning)
+        .map(|d| (d.path, d.message))
+        .collect()
 }
 
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
@@ -70,7 +87,7 @@ pub async fn add_node(
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
-    let before = validate(&text, &file, catalog, ui)?;
+    let before = validate(&text, &file, catalog, ui, &[])?;
     if !before.kubernetes.is_microk8s() {
         bail!(Failure::Usage(
             "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
@@ -109,7 +126,7 @@ pub async fn add_node(
         }
     };
     // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
-    let after = validate(&new_text, &file, catalog, ui)?;
+    let after = validate(&new_text, &file, catalog, ui, &warnings_of(&text, &file, catalog))?;
     let mut steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
     if after.rook.is_some() {
         steps.push(PhaseId::Storage);

@@ -98,14 +98,14 @@ impl Connector for OpenSshConnector {
                     format!(
                         "the host key of {} changed since homelab recorded it: if MAAS redeployed this machine, remove the old key with `ssh-keygen -R {} -f {}`; otherwise someone may be impersonating it",
                         host.ip,
-                        host.ip,
+                        known_hosts_name(&host.ip, o.port),
                         o.known_hosts_file.display()
                     )
                 }
             } else if detail.contains("Permission denied") {
                 format!("the machine refused the key: MAAS gives a deployed machine the keys registered before the deploy; check that {} matches `ssh.identityFile` and that the user is `{}`", o.identity_file.as_ref().map(|p| format!("{}.pub", p.display())).unwrap_or_else(|| "your key".into()), o.user)
             } else {
-                "the machine may still be booting; check that it is on and reachable on port 22".to_owned()
+                format!("the machine may still be booting; check that it is on and reachable on port {}", o.port)
             };
             let msg = format!("cannot connect with SSH to {} ({}): {detail}\n  hint: {hint}", host.hostname, host.ip);
             if host_key { anyhow::Error::new(super::HostKeyRefused(msg)) } else { anyhow!(msg) }
@@ -120,6 +120,12 @@ impl Connector for OpenSshConnector {
         sessions.insert(host.clone(), remote.clone());
         Ok(remote)
     }
+}
+
+/// How known_hosts names a host: the bare address on port 22, else `[address]:port` (quoted
+/// for the shell, as the hint is pasted into one).
+fn known_hosts_name(ip: &str, port: u16) -> String {
+    if port == 22 { ip.to_owned() } else { format!("'[{ip}]:{port}'") }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -123,14 +123,27 @@ fn validate_text(text: &str, catalog: &Catalog, report: &mut Report) -> Option<C
     let located = match tree::parse(text) {
         Ok(l) => l,
         Err(e) => {
-            report.push(
-                Diagnostic::error(
-                    "(yaml)",
-                    e.pos.unwrap_or(Pos { line: 1, column: 1 }),
-                    format!("invalid YAML: {}", e.message),
-                )
-                .hint("fix the YAML syntax; indentation uses spaces and `key: value` needs the space after the colon"),
-            );
+            let at = e.pos.unwrap_or(Pos { line: 1, column: 1 });
+            let d = match tree::duplicate_key(&e.message) {
+                // The parser's own text suggests a policy option; say what is wrong instead.
+                Some(key) => {
+                    let first = tree::first_occurrence(text, key, at)
+                        .map(|p| format!("first at line {}, column {}, again", p.line, p.column))
+                        .unwrap_or_else(|| "again".to_owned());
+                    Diagnostic::error(
+                        "(yaml)",
+                        at,
+                        format!("the key `{key}` appears twice in the same mapping ({first} at line {}, column {})", at.line, at.column),
+                    )
+                    .hint(format!(
+                        "a mapping holds each key once: delete one of the two `{key}:` entries, or merge what they hold under one"
+                    ))
+                }
+                None => Diagnostic::error("(yaml)", at, format!("invalid YAML: {}", e.message)).hint(
+                    "fix the YAML syntax; indentation uses spaces and `key: value` needs the space after the colon",
+                ),
+            };
+            report.push(d);
             return None;
         }
     };
