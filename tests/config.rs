@@ -230,12 +230,12 @@ fn a_duplicate_key_is_named_at_both_places_with_what_to_do() {
     let v = validate_bytes(text.as_bytes(), "cluster.yaml", &catalog());
     let r = v.render();
     assert!(v.report.has_errors(), "{r}");
-    assert!(r.contains("the key `hostname` appears twice"), "{r}");
+    assert!(r.contains("duplicate key `hostname`: it appears twice"), "{r}");
     assert!(r.contains("first at line 5, column 5, again at line 8, column 5"), "{r}");
     assert!(r.contains("delete one of the two `hostname:` entries"), "{r}");
     assert!(!r.contains("DuplicateKeyPolicy") && !r.contains("indentation"), "{r}");
     // At the top level too.
     let text = "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nkubernetes: {distribution: existing}\nkind: Cluster\n";
     let r = validate_bytes(text.as_bytes(), "cluster.yaml", &catalog()).render();
-    assert!(r.contains("the key `kind` appears twice in the same mapping (first at line 2, column 1"), "{r}");
+    assert!(r.contains("duplicate key `kind`: it appears twice in the same mapping (first at line 2, column 1"), "{r}");
 }

@@ -133,7 +133,7 @@ fn validate_text(text: &str, catalog: &Catalog, report: &mut Report) -> Option<C
                     Diagnostic::error(
                         "(yaml)",
                         at,
-                        format!("the key `{key}` appears twice in the same mapping ({first} at line {}, column {})", at.line, at.column),
+                        format!("duplicate key `{key}`: it appears twice in the same mapping ({first} at line {}, column {})", at.line, at.column),
                     )
                     .hint(format!(
                         "a mapping holds each key once: delete one of the two `{key}:` entries, or merge what they hold under one"
