@@ -148,13 +148,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, env: World) -> Ctx {
+    pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, world: World) -> Ctx {
         let opts_parallel = opts.parallel.max(1);
         Ctx {
             cluster,
             ui,
             opts,
-            world: env,
+            world,
             facts: Mutex::new(HashMap::new()),
             facts_changed: tokio::sync::Notify::new(),
             remotes: tokio::sync::Mutex::new(HashMap::new()),

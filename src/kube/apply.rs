@@ -243,12 +243,10 @@ impl Applier {
         Applier { client: None, ui, phase, opts, groups: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) }
     }
 
-    pub fn is_dry_run(&self) -> bool {
-        self.opts.dry_run
-    }
-
     fn client(&self) -> Result<&kube::Client> {
-        self.client.as_ref().ok_or_else(|| anyhow!("the cluster's API server is not reachable yet"))
+        self.client.as_ref().ok_or_else(|| {
+            anyhow!("the cluster's API server is not reachable yet\n  hint: run `homelab up` through the kubernetes phase first; a dry run before then plans every object as created")
+        })
     }
 
     /// API requests sent by this applier (discovery, lists, patches, CRD polls).

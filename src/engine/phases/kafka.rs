@@ -26,7 +26,6 @@ fn kafka(cx: &Ctx) -> Result<&Kafka> {
     cx.cluster.kafka.as_ref().ok_or_else(|| anyhow!("the cluster declares no `kafka:`"))
 }
 
-/// Fails when a StorageClass the Kafka needs is missing (before anything is applied).
 /// The StorageClasses the storage phase provides (it runs first): (name, default).
 fn declared_classes(cx: &Ctx) -> Vec<(String, bool)> {
     cx.cluster
@@ -37,6 +36,8 @@ fn declared_classes(cx: &Ctx) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Fails when a StorageClass the Kafka needs is missing (before anything is applied); the
+/// `declared` ones count as present.
 async fn check_storage_classes(a: &Applier, k: &Kafka, declared: &[(String, bool)]) -> Result<()> {
     let classes = a.list("storage.k8s.io/v1", "StorageClass", None, None).await?;
     let classes: Vec<Value> = classes.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
@@ -116,9 +117,7 @@ impl Phase for KafkaPhase {
             "`kubectl -n {} logs deployment/strimzi-cluster-operator`; \"forbidden\" errors mean its RoleBindings point at another namespace",
             k.namespace
         );
-        if !cx.dry_run() {
-            addons::wait_operator(cx, PHASE, &a, &k.namespace, "strimzi-cluster-operator", &hint).await?;
-        }
+        addons::wait_operator(cx, PHASE, &a, &k.namespace, "strimzi-cluster-operator", &hint).await?;
         // A dry run has not created the classes the storage phase provides; a real run has.
         let declared = if cx.dry_run() { declared_classes(cx) } else { vec![] };
         check_storage_classes(&a, k, &declared).await?;

@@ -97,8 +97,12 @@ pub async fn applier(cx: &Ctx, phase: PhaseId) -> Result<Applier> {
     Ok(Applier::new(cx.kube().await?, cx.ui.clone(), phase, opts))
 }
 
-/// Waits until an operator's Deployment is Available (deadline: `timeouts.operator`).
+/// Waits until an operator's Deployment is Available (deadline: `timeouts.operator`). A dry
+/// run changed nothing, so there is nothing to wait for.
 pub async fn wait_operator(cx: &Ctx, phase: PhaseId, a: &Applier, ns: &str, name: &str, hint: &str) -> Result<()> {
+    if cx.dry_run() {
+        return Ok(());
+    }
     let t = cx.opts.timings;
     crate::kube::wait::wait_object(
         a,

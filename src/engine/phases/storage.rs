@@ -46,6 +46,9 @@ fn pool_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<(Value, Option<Valu
 /// Waits until the CephCluster is Ready for its current generation, not HEALTH_ERR, and
 /// every machine with a Ceph volume runs an OSD.
 async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
+    if cx.dry_run() {
+        return Ok(());
+    }
     let expect = Expect::condition("Ready", "True")
         .with_generation()
         .field("/status/ceph/health", Check::OneOf(vec![json!("HEALTH_OK"), json!("HEALTH_WARN")]));
@@ -101,6 +104,27 @@ async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
     .await
 }
 
+/// Waits until a pool is Ready for its current generation (not in a dry run: nothing changed).
+async fn wait_pool(cx: &Ctx, a: &Applier, name: &str) -> Result<()> {
+    if cx.dry_run() {
+        return Ok(());
+    }
+    let t = cx.opts.timings;
+    wait_object(
+        a,
+        &cx.ui,
+        PHASE,
+        &ObjectRef::new("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), name),
+        "pool Ready",
+        &Expect::default().with_generation().field("/status/phase", Check::Equals(json!("Ready"))),
+        t.deadline(cx.cluster.timeouts.ceph),
+        t.kube_poll,
+        "`kubectl -n rook-ceph describe cephblockpool` shows why; a pool needs as many hosts with OSDs as its replicas",
+    )
+    .await
+    .map(drop)
+}
+
 #[async_trait]
 impl Phase for StoragePhase {
     fn id(&self) -> PhaseId {
@@ -124,7 +148,6 @@ impl Phase for StoragePhase {
         rook::check_bundle(&r.release, &files)?;
         cx.ensure_lease().await?;
         let a = addons::applier(cx, PHASE).await?;
-        let t = cx.opts.timings;
         let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
         addons::apply(cx, PHASE, &a, "rook-ceph", &format!("the Rook {} operator bundle", r.release.version), &ops)
             .await?;
@@ -132,7 +155,7 @@ impl Phase for StoragePhase {
         if r.release.uses_csi_operator() {
             operators.push("ceph-csi-controller-manager");
         }
-        for d in operators.into_iter().filter(|_| !cx.dry_run()) {
+        for d in operators {
             let hint = format!(
                 "`kubectl -n rook-ceph describe deployment {d}` and the pod's events (image pulls on a slow uplink take long)"
             );
@@ -140,26 +163,11 @@ impl Phase for StoragePhase {
         }
         addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
             .await?;
-        if !cx.dry_run() {
-            wait_ceph(cx, &a).await?;
-        }
+        wait_ceph(cx, &a).await?;
         for (pool, sc) in pool_objects(cx, &files)? {
             let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
             addons::apply(cx, PHASE, &a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;
-            if !cx.dry_run() {
-                wait_object(
-                &a,
-                &cx.ui,
-                PHASE,
-                &ObjectRef::new("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), &name),
-                "pool Ready",
-                &Expect::default().with_generation().field("/status/phase", Check::Equals(json!("Ready"))),
-                t.deadline(cx.cluster.timeouts.ceph),
-                t.kube_poll,
-                "`kubectl -n rook-ceph describe cephblockpool` shows why; a pool needs as many hosts with OSDs as its replicas",
-            )
-            .await?;
-            }
+            wait_pool(cx, &a, &name).await?;
             if let Some(sc) = sc {
                 let sc_name = sc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
                 let live = a.get("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;

@@ -68,8 +68,11 @@ pub(in crate::sim::apiserver) fn apply(
     }
     let fields = owned_fields(&patch);
     let managed = managed_fields(cur.as_ref(), &next, manager.as_deref(), is_apply, av, fields);
+    if !managed.is_empty() {
+        next["metadata"]["managedFields"] = Value::Array(managed);
+    }
     if let Some(c) = &cur {
-        if strip_meta(c) == strip_meta(&next) && same_owners(&c["metadata"]["managedFields"], &managed) {
+        if is_no_write(c, &next) {
             return ok_json(c);
         }
         let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -77,9 +80,6 @@ pub(in crate::sim::apiserver) fn apply(
             json!(if spec_part(c) != spec_part(&next) { generation + 1 } else { generation });
     } else {
         next["metadata"]["generation"] = json!(1);
-    }
-    if !managed.is_empty() {
-        next["metadata"]["managedFields"] = Value::Array(managed);
     }
     if dry_run {
         // Validated and computed as a real write would be, then dropped (`dryRun=All`): the

@@ -174,13 +174,8 @@ impl ApiState {
         let key = (group.to_owned(), plural.to_owned(), ns.to_owned(), name);
         let now = Instant::now();
         let prev = self.objects.get(&key).cloned();
-        // A write that changes neither the content nor who owns which field is no write.
         if let Some(p) = &prev
-            && strip_meta(&p.value) == strip_meta(&value)
-            && same_owners(
-                &p.value["metadata"]["managedFields"],
-                value["metadata"]["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default(),
-            )
+            && is_no_write(&p.value, &value)
         {
             return;
         }
@@ -271,6 +266,16 @@ impl ApiState {
 }
 
 /// An object without the fields the server manages (to tell a no-op apply).
+/// A write that changes neither the content nor who owns which field is no write: the
+/// server keeps the object and its resourceVersion.
+pub(in crate::sim::apiserver) fn is_no_write(prev: &Value, next: &Value) -> bool {
+    strip_meta(prev) == strip_meta(next)
+        && same_owners(
+            &prev["metadata"]["managedFields"],
+            next["metadata"]["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default(),
+        )
+}
+
 pub(in crate::sim::apiserver) fn strip_meta(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
