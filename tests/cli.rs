@@ -22,6 +22,7 @@ async fn init_drafts_a_valid_file_from_ready_machines() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("maas.key");
     std::fs::write(&key, SIM_API_KEY).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let to = dir.path().join("cluster.yaml");
     let out = homelab()
         .args(["init", "--maas-url", &sim.url, "--api-key-file", key.to_str().unwrap(), "--to", to.to_str().unwrap()])

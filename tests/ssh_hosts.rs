@@ -305,3 +305,79 @@ async fn strict_checking_refuses_an_unknown_host_key_at_once() {
     assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     assert_eq!(w.ssh.host("maas").count("snap install"), 0);
 }
+
+/// Issue 13 item 10: `ssh -J` gave the jump host neither homelab's known_hosts file nor its
+/// host-key policy. Through the jump, both keys land in homelab's file (accept-new), and with
+/// `strict` an unknown jump host is refused, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn item_10_a_jump_host_gets_homelabs_known_hosts_and_policy() {
+    use homelab::ssh::{Cmd, Connector, HostAddr};
+    if !support::sshd::available() {
+        return;
+    }
+    let ssh = SshLab::start(&["bastion", "pc1"]);
+    let (bastion, pc1) = (ssh.host("bastion"), ssh.host("pc1"));
+    let opts = |kh: std::path::PathBuf, checking| SshOptions {
+        user: "root".into(),
+        port: PORT,
+        identity_file: Some(ssh.client_key.clone()),
+        known_hosts_file: kh,
+        host_key_checking: checking,
+        jump_host: Some(format!("root@{}:{PORT}", bastion.ip)),
+        control_dir: std::env::temp_dir().join(format!("hlj{}", std::process::id())),
+        connect_timeout: Duration::from_secs(5),
+        config_file: Some(std::path::PathBuf::from("/dev/null")),
+    };
+    let target = HostAddr { hostname: "pc1".into(), ip: pc1.ip.clone() };
+    let kh = ssh.dir.path().join("jump_known_hosts");
+    let c = OpenSshConnector::new(opts(kh.clone(), HostKeyChecking::AcceptNew)).unwrap();
+    let remote = c.connect(&target).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let out = remote.run(&Cmd::new(["cat", "/etc/hostname"]).read_only()).await.unwrap();
+    assert!(out.ok(), "{out:?}");
+    for h in [bastion, pc1] {
+        let found = std::process::Command::new("ssh-keygen")
+            .args(["-F", &format!("[{}]:{PORT}", h.ip), "-f"])
+            .arg(&kh)
+            .output()
+            .unwrap();
+        assert!(found.status.success(), "{}'s key is not in homelab's known_hosts", h.hostname);
+    }
+    // Strict: the target's key is known, the jump host's is not: refused.
+    let strict_kh = ssh.dir.path().join("strict_known_hosts");
+    let scan = std::process::Command::new("ssh-keyscan").args(["-p", &PORT.to_string(), &pc1.ip]).output().unwrap();
+    std::fs::write(&strict_kh, &scan.stdout).unwrap();
+    let c = OpenSshConnector::new(opts(strict_kh, HostKeyChecking::Strict)).unwrap();
+    let t = Instant::now();
+    let e = match c.connect(&target).await {
+        Ok(_) => panic!("an unknown jump host was accepted under strict checking"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("pc1") && e.contains("through the jump host") && e.contains("Host key verification failed"),
+        "{e}"
+    );
+    assert!(e.contains("hostKeyChecking: strict"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+}
+
+/// Issue 13 item 2, the SSH part: a command that floods its output is cut off at the cap
+/// instead of filling the workstation's memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn item_2_a_command_flooding_its_output_is_cut_off_at_the_cap() {
+    use homelab::ssh::{Cmd, Connector, HostAddr};
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas"], &["control-plane"], "1.33/stable").await;
+    let c = connector(&w, HostKeyChecking::AcceptNew);
+    let h = w.ssh.host("maas");
+    let remote = c.connect(&HostAddr { hostname: "maas".into(), ip: h.ip.clone() }).await.unwrap();
+    let e = remote
+        .run(&Cmd::new(["head", "-c", "100000000", "/dev/zero"]).read_only().timeout(Duration::from_secs(60)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("wrote more than 16 MiB to its output"), "{e}");
+    let ok = remote.run(&Cmd::new(["head", "-c", "1000", "/dev/zero"]).read_only()).await.unwrap();
+    assert_eq!(ok.stdout.len(), 0, "NUL bytes are control characters and are dropped");
+}

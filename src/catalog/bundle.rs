@@ -3,12 +3,14 @@
 //!
 //! A cached file is reused when its checksum still matches, so installs work offline once the
 //! cache is warm. A checksum mismatch is an error naming the file and both digests; a
-//! mismatching file is never cached or applied.
+//! mismatching file is never cached or applied. Every read stops at the size the catalog
+//! gives (a download that runs longer is cut off there), and every path is checked to stay
+//! inside the cache or the manifest directory.
 
 use super::PinnedFile;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where manifests come from.
 #[derive(Debug, Clone, Default)]
@@ -45,19 +47,33 @@ pub struct ChecksumMismatch {
     pub actual: String,
 }
 
-fn cache_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> PathBuf {
-    src.cache_dir.join(rel.project).join(rel.version).join(&f.path)
+/// `root/<project>/<version>/<path>`, refused unless every part is a plain relative name so
+/// the result stays under `root`.
+fn confined(root: &Path, rel: Release, f: &PinnedFile) -> Result<PathBuf> {
+    for (part, what) in [(rel.project, "project"), (rel.version, "version"), (f.path.as_str(), "file path")] {
+        super::check_relative(part, what)
+            .map_err(|e| anyhow!("{e}; homelab reads and writes manifests only inside {}", root.display()))?;
+    }
+    let p = root.join(rel.project).join(rel.version).join(&f.path);
+    if !p.starts_with(root) {
+        bail!("{} is outside {}", p.display(), root.display());
+    }
+    Ok(p)
+}
+
+fn cache_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> Result<PathBuf> {
+    confined(&src.cache_dir, rel, f)
 }
 
 /// The file in the local manifest directory, when one is set.
-fn local_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> Option<PathBuf> {
-    src.local_dir.as_ref().map(|dir| dir.join(rel.project).join(rel.version).join(&f.path))
+fn local_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> Result<Option<PathBuf>> {
+    src.local_dir.as_deref().map(|dir| confined(dir, rel, f)).transpose()
 }
 
 /// Where a file is read from: the local directory, the mirror, or the pinned URL.
 pub fn location(src: &ManifestSource, rel: Release, f: &PinnedFile) -> String {
-    if let Some(p) = local_path(src, rel, f) {
-        return p.display().to_string();
+    if let Some(dir) = &src.local_dir {
+        return dir.join(rel.project).join(rel.version).join(&f.path).display().to_string();
     }
     if let Some(m) = &src.mirror {
         return format!("{}/{}/{}/{}", m.trim_end_matches('/'), rel.project, rel.version, f.path);
@@ -80,15 +96,16 @@ fn verify(bytes: &[u8], f: &PinnedFile, source_desc: &str) -> Result<(), Checksu
 
 /// The verified bytes of one pinned file.
 pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_>, f: &PinnedFile) -> Result<Vec<u8>> {
-    let cached = cache_path(src, rel, f);
-    if let Ok(bytes) = std::fs::read(&cached)
+    use crate::foundation::limits::{BodyError, read_body, read_file};
+    let cached = cache_path(src, rel, f)?;
+    if let Ok(bytes) = read_file(&cached, f.bytes, "the cached manifest")
         && verify(&bytes, f, "cache").is_ok()
     {
         return Ok(bytes);
     }
     let from = location(src, rel, f);
-    let bytes = if let Some(p) = local_path(src, rel, f) {
-        std::fs::read(&p).with_context(|| format!("cannot read {} from the local manifest directory\n  hint: it must hold <project>/<version>/<path>, e.g. rook/{}/{}", p.display(), rel.version, f.path))?
+    let bytes = if let Some(p) = local_path(src, rel, f)? {
+        read_file(&p, f.bytes, &p.display().to_string()).with_context(|| format!("cannot use {} from the local manifest directory (the catalog pins it at {} bytes)\n  hint: it must hold <project>/<version>/<path>, e.g. rook/{}/{}", p.display(), f.bytes, rel.version, f.path))?
     } else {
         let resp = http.get(&from).send().await.map_err(|e| {
             anyhow!(
@@ -104,7 +121,16 @@ pub async fn fetch(http: &reqwest::Client, src: &ManifestSource, rel: Release<'_
                 f.file_name()
             );
         }
-        resp.bytes().await.with_context(|| format!("reading {from}"))?.to_vec()
+        // Exactly the pinned size: a longer answer is cut off at it (and fails the checksum).
+        match read_body(resp, f.bytes, &from).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge { .. }) => bail!(
+                "downloading {} from {from}: the answer is longer than the {} bytes the catalog pins; homelab stopped reading\n  hint: the mirror serves another file under this name; refresh it from the release tag",
+                f.file_name(),
+                f.bytes
+            ),
+            Err(BodyError::Transport(e)) => return Err(anyhow!(e).context(format!("reading {from}"))),
+        }
     };
     verify(&bytes, f, &from)?;
     if let Err(e) = crate::foundation::files::write_atomic(&cached, &bytes, crate::foundation::files::Mode::Keep) {

@@ -1,9 +1,11 @@
 //! The pinned release catalog (`manifests/catalog.yaml`): for each Rook and Strimzi release the
 //! files homelab applies (URL + sha256) and the compatibility facts validation relies on.
 //!
-//! The catalog is embedded in the binary. A user can add or override releases with a catalog
-//! file of the same format (`--catalog FILE`); entries with the same version replace the
-//! embedded ones.
+//! The catalog is embedded in the binary. A user can add releases with a catalog file of the
+//! same format (`--catalog FILE`). Replacing a release homelab pins needs `replacesPinned:
+//! true` on that entry and is announced on every run. A user catalog is remote-ish input: its
+//! versions and paths must be plain relative names (they become directories of the cache and
+//! of the air-gapped manifest directory) and its URLs https (http only to a loopback mirror).
 
 pub mod bundle;
 
@@ -21,6 +23,52 @@ pub struct Catalog {
     pub rook: Vec<RookRelease>,
     #[serde(default)]
     pub strimzi: Vec<StrimziRelease>,
+    /// What loading a user catalog changed that the user must hear about (replaced pins).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// The most homelab reads of a user catalog file.
+pub const MAX_CATALOG_BYTES: u64 = 4 << 20;
+
+/// A version or path of a user catalog: plain relative components only, so that joined to
+/// the cache or the manifest directory it stays inside it.
+pub fn check_relative(s: &str, what: &str) -> Result<(), String> {
+    use std::path::Component;
+    let p = Path::new(s);
+    let plain = !s.is_empty()
+        && !s.contains('\\')
+        && s.chars().all(|c| !c.is_control())
+        && p.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(())
+    } else {
+        Err(format!("{what} `{s}` must be a plain relative path (no `/` at the start, no `..`, no `.`)"))
+    }
+}
+
+/// A download URL: https, or http to a loopback address (a local mirror).
+pub fn check_url(url: &str, what: &str) -> Result<(), String> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = if host.starts_with('[') {
+            host.split(']').next().unwrap_or("").trim_start_matches('[')
+        } else {
+            host.split(':').next().unwrap_or("")
+        };
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        return Err(format!(
+            "{what} `{url}` uses plain http; homelab downloads over https only (http is accepted for a mirror on this machine, 127.0.0.1 or localhost)"
+        ));
+    }
+    Err(format!("{what} `{url}` is not an https URL"))
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -104,6 +152,9 @@ pub struct KubeletDirPath {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RookRelease {
     pub version: String,
+    /// Set in a user catalog to replace a release homelab pins (never in the embedded one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces_pinned: bool,
     #[serde(default)]
     pub released: Option<String>,
     pub kubernetes: KubeRange,
@@ -135,6 +186,9 @@ pub struct KafkaVersion {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StrimziRelease {
     pub version: String,
+    /// Set in a user catalog to replace a release homelab pins (never in the embedded one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces_pinned: bool,
     #[serde(default)]
     pub released: Option<String>,
     pub kubernetes: KubeRange,
@@ -170,32 +224,85 @@ impl Catalog {
         serde_saphyr::from_str(EMBEDDED).map_err(|e| anyhow::anyhow!("the embedded release catalog is invalid: {e}"))
     }
 
-    /// The embedded catalog with the releases of `extra` added (same version replaces).
+    /// The embedded catalog with the releases of the user catalog at `path` added.
     pub fn with_overrides(path: Option<&Path>) -> anyhow::Result<Catalog> {
         let mut cat = Catalog::embedded()?;
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read catalog file {}: {e}", path.display()))?;
+            let name = format!("catalog file {}", path.display());
+            let text = crate::foundation::limits::read_text(path, MAX_CATALOG_BYTES, &name)?;
             let extra: Catalog = serde_saphyr::from_str(&text).map_err(|e| {
                 anyhow::anyhow!(
-                    "catalog file {} is invalid: {e}\nhint: it uses the format of manifests/catalog.yaml in the homelab repository",
-                    path.display()
+                    "{name} is invalid: {e}\nhint: it uses the format of manifests/catalog.yaml in the homelab repository"
                 )
             })?;
-            cat.merge(extra);
+            let problems = extra.problems();
+            if !problems.is_empty() {
+                anyhow::bail!(
+                    "{name} is refused:\n  - {}\n  hint: a release's version and file paths become directories of the cache; URLs must be https",
+                    problems.join("\n  - ")
+                );
+            }
+            cat.merge(extra).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
         Ok(cat)
     }
 
-    pub fn merge(&mut self, extra: Catalog) {
+    /// Everything wrong with this catalog's names and URLs, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let releases = self
+            .rook
+            .iter()
+            .map(|r| ("rook", &r.version, &r.files))
+            .chain(self.strimzi.iter().map(|s| ("strimzi", &s.version, &s.files)));
+        for (project, version, files) in releases {
+            if let Err(e) = check_relative(version, &format!("{project} version")) {
+                out.push(e);
+            }
+            for f in files {
+                if let Err(e) = check_relative(&f.path, &format!("{project} {version} file path")) {
+                    out.push(e);
+                }
+                if let Err(e) = check_url(&f.url, &format!("{project} {version} {}", f.path)) {
+                    out.push(e);
+                }
+                if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    out.push(format!("{project} {version} {}: sha256 must be 64 hex digits", f.path));
+                }
+            }
+        }
+        out
+    }
+
+    /// Adds the releases of `extra`. One with the version of a release already here replaces
+    /// it only when it says `replacesPinned: true`; each replacement is noted in `notes`.
+    pub fn merge(&mut self, extra: Catalog) -> Result<(), String> {
+        let refuse = |project: &str, v: &str| {
+            format!(
+                "{project} {v} is a release homelab pins; to replace it (its files and checksums), set `replacesPinned: true` on that entry, or give your release another version name"
+            )
+        };
         for r in extra.rook {
-            self.rook.retain(|x| x.version != r.version);
+            if self.rook(&r.version).is_some() {
+                if !r.replaces_pinned {
+                    return Err(refuse("rook", &r.version));
+                }
+                self.notes.push(format!("the user catalog replaces the pinned release rook {}", r.version));
+                self.rook.retain(|x| x.version != r.version);
+            }
             self.rook.push(r);
         }
         for s in extra.strimzi {
-            self.strimzi.retain(|x| x.version != s.version);
+            if self.strimzi(&s.version).is_some() {
+                if !s.replaces_pinned {
+                    return Err(refuse("strimzi", &s.version));
+                }
+                self.notes.push(format!("the user catalog replaces the pinned release strimzi {}", s.version));
+                self.strimzi.retain(|x| x.version != s.version);
+            }
             self.strimzi.push(s);
         }
+        Ok(())
     }
 
     pub fn rook(&self, version: &str) -> Option<&RookRelease> {
@@ -221,6 +328,7 @@ mod tests {
         let c = Catalog::embedded().unwrap();
         assert_eq!(c.rook_versions(), ["v1.10.10", "v1.20.6"]);
         assert_eq!(c.strimzi_versions(), ["0.33.1", "0.45.2", "1.2.0"]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
         let s = c.strimzi("1.2.0").unwrap();
         assert!(s.v1_api() && !s.zookeeper && s.kraft);
         assert_eq!(s.kafka_version("4.3.1").unwrap().metadata_version.as_deref(), Some("4.3-IV0"));

@@ -153,7 +153,17 @@ fn init_tracing(g: &Global, ui: &Ui) {
 
 /// The catalog: embedded plus `--catalog`.
 pub fn catalog(g: &Global) -> anyhow::Result<Catalog> {
-    Catalog::with_overrides(g.catalog.as_deref()).map_err(|e| Failure::Usage(format!("{e:#}")).into())
+    let cat = Catalog::with_overrides(g.catalog.as_deref()).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    // Said once per run however often the catalog is loaded.
+    static TOLD: std::sync::Once = std::sync::Once::new();
+    TOLD.call_once(|| {
+        for n in &cat.notes {
+            tracing::warn!(
+                "{n} (from --catalog); its files are verified against the checksums you gave, not homelab's"
+            );
+        }
+    });
+    Ok(cat)
 }
 
 /// Reads and validates a cluster file, printing every finding; invalid → exit 2.

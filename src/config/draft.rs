@@ -1,6 +1,7 @@
 //! `homelab init`: a first `cluster.yaml` drafted from the machines MAAS has Ready — roles,
 //! sizes fitted to their disks, current releases — for the user to read and edit.
 
+use super::edit::{json_quoted, yaml_scalar};
 use super::size::human_si;
 use crate::maas::Machine;
 
@@ -35,7 +36,9 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
             .unwrap_or_default();
         let role = if i < cps { "control-plane" } else { "worker" };
         lines.push_str(&format!(
-            "  - {{hostname: {h}, mac: \"{mac}\", role: {role}}}   # {} cores, {} MiB, {} disk\n",
+            "  - {{hostname: {}, mac: {}, role: {role}}}   # {} cores, {} MiB, {} disk\n",
+            yaml_scalar(&h),
+            json_quoted(&mac),
             m.cpu_count.unwrap_or(0),
             m.memory.unwrap_or(0),
             m.boot_disk.as_ref().map(|d| human_si(d.size)).unwrap_or_else(|| "unknown".into())
@@ -50,7 +53,7 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
         ""
     };
     let key = api_key_file
-        .map(|k| format!("  apiKeyFile: {k}\n"))
+        .map(|k| format!("  apiKeyFile: {}\n", yaml_scalar(k)))
         .unwrap_or_else(|| "  # apiKeyFile: ~/.config/homelab/maas.key   (else $MAAS_API_KEY)\n".into());
     format!(
         "# yaml-language-server: $schema=https://homelab.dev/schema/cluster.schema.json\n\
@@ -70,6 +73,8 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
          \x20   storage: {{size: 20Gi, class: rook-ceph-block, deleteClaim: true}}\n{controllers}\
          \x20   config:\n      offsets.topic.replication.factor: {brokers}\n      transaction.state.log.replication.factor: {brokers}\n      transaction.state.log.min.isr: {isr}\n      default.replication.factor: {brokers}\n      min.insync.replicas: {isr}\n",
         s = if n == 1 { "" } else { "s" },
+        name = yaml_scalar(name),
+        maas_url = yaml_scalar(maas_url),
         smallest = human_si(smallest),
     )
 }

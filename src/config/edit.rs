@@ -14,8 +14,26 @@ pub struct NewMachine {
     pub role: &'static str,
 }
 
+/// `s` as one YAML scalar, written by the YAML serializer: quoted whenever YAML would read
+/// it as anything but this string (`123`, `0x1f`, `null`, `yes`, a `{`…).
+pub fn yaml_scalar(s: &str) -> String {
+    match serde_saphyr::to_string(&s) {
+        Ok(t) => {
+            let t = t.trim_end_matches('\n');
+            let t = t.strip_prefix("--- ").unwrap_or(t);
+            if t.contains('\n') { json_quoted(s) } else { t.to_owned() }
+        }
+        Err(_) => json_quoted(s),
+    }
+}
+
+/// A double-quoted YAML scalar (JSON string syntax is valid YAML).
+pub fn json_quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
 fn flow_entry(m: &NewMachine) -> String {
-    format!("{{hostname: {}, mac: \"{}\", role: {}}}", m.hostname, m.mac, m.role)
+    format!("{{hostname: {}, mac: {}, role: {}}}", yaml_scalar(&m.hostname), json_quoted(&m.mac), m.role)
 }
 
 /// Inserts `m` at the end of the `machines:` list. Fails (with the line to add by hand) for
@@ -72,10 +90,10 @@ pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
         let key_col = dash_col + 2 + (after_dash.len() - after_dash.trim_start().len());
         let pad = " ".repeat(key_col);
         format!(
-            "{}- hostname: {}{nl}{pad}mac: \"{}\"{nl}{pad}role: {}{nl}",
+            "{}- hostname: {}{nl}{pad}mac: {}{nl}{pad}role: {}{nl}",
             " ".repeat(dash_col),
-            m.hostname,
-            m.mac,
+            yaml_scalar(&m.hostname),
+            json_quoted(&m.mac),
             m.role
         )
     };
@@ -124,6 +142,17 @@ mod tests {
 
     fn nm() -> NewMachine {
         NewMachine { hostname: "kvm6".into(), mac: "52:54:00:00:00:04".into(), role: "worker" }
+    }
+
+    #[test]
+    fn scalars_that_yaml_reads_otherwise_are_quoted() {
+        for s in ["123", "0x1f", "null", "yes", "~", "1e3", "{a: b}", "- x", "a: b", "#c", "", " x"] {
+            let q = yaml_scalar(s);
+            let back: String = serde_saphyr::from_str(&q).unwrap_or_else(|e| panic!("{s:?} -> {q}: {e}"));
+            assert_eq!(back, s, "{q}");
+            assert_ne!(q, s, "{s:?} must be quoted");
+        }
+        assert_eq!(yaml_scalar("kvm6"), "kvm6");
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub mod validate;
 
 pub use diag::{Diagnostic, Report, Severity};
 pub use resolved::*;
-pub use validate::{Validated, validate_bytes, validate_file};
+pub use validate::{MAX_FILE_BYTES, Validated, validate_bytes, validate_file};

@@ -72,6 +72,10 @@ pub struct MaasSpec {
     /// `$MAAS_API_KEY`. The key itself is never written in this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_file: Option<String>,
+    /// PEM file with the certificate authority of an https MAAS whose certificate is
+    /// self-signed (`maas config-tls enable`); added to the system's trusted roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     /// Ubuntu series to deploy (default `jammy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distro_series: Option<String>,
@@ -97,8 +101,10 @@ pub struct SshSpec {
     /// directory, so your `~/.ssh/known_hosts` is not touched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts_file: Option<String>,
-    /// Jump host (`user@host:port`), as `ssh -J`.
+    /// Jump host (`user@host:port`), as `ssh -J`. It is checked with the same known_hosts
+    /// file and host-key policy as the machines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([A-Za-z0-9._-]+@)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$"))]
     pub jump_host: Option<String>,
 }
 

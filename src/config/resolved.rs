@@ -25,12 +25,48 @@ pub struct Cluster {
     pub timeouts: Timeouts,
 }
 
+impl Cluster {
+    /// Records the file the cluster was read from and resolves its relative paths
+    /// (`apiKeyFile`, `identityFile`, `knownHostsFile`, `kubeconfig`) against that file's
+    /// directory, as ssh_config and kubeconfig do, so a run from another directory reads the
+    /// same files.
+    pub fn anchor(&mut self, file: &std::path::Path) {
+        self.source = Some(file.to_path_buf());
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => return,
+        };
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(m) = self.maas.as_mut() {
+            if let KeySource::File(p) = &mut m.api_key {
+                rebase(p);
+            }
+            if let Some(p) = m.ca_file.as_mut() {
+                rebase(p);
+            }
+        }
+        rebase(&mut self.ssh.identity_file);
+        if let Some(p) = self.ssh.known_hosts_file.as_mut() {
+            rebase(p);
+        }
+        if let Kubernetes::Existing { kubeconfig: Some(p), .. } = &mut self.kubernetes {
+            rebase(p);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Maas {
     /// Without trailing slash, e.g. `http://10.0.0.1:5240/MAAS`.
     pub url: String,
     pub api_key: KeySource,
     pub distro_series: String,
+    /// Extra trusted CA (PEM) for an https MAAS with a self-signed certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Maas {

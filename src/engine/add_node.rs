@@ -86,8 +86,10 @@ pub async fn add_node(
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
-    let before = validate(&text, &file, catalog, ui, &[])?;
+    let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut before = validate(&text, &file, catalog, ui, &[])?;
+    before.anchor(path);
     if !before.kubernetes.is_microk8s() {
         bail!(Failure::Usage(
             "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
@@ -111,7 +113,21 @@ pub async fn add_node(
             let mm = found.first().ok_or_else(|| {
                 anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the PC from the network (PXE) on MAAS's network so it appears as New, or add it in the MAAS UI (Machines → Add hardware)")
             })?;
-            let hostname = req.hostname.clone().unwrap_or_else(|| mm.hostname.clone()).to_lowercase();
+            let hostname = match &req.hostname {
+                Some(h) => h.to_lowercase(),
+                None => {
+                    // MAAS's name becomes the node name and a line of cluster.yaml: it must
+                    // pass the same rule as a name the user writes.
+                    let h = mm.hostname.to_lowercase();
+                    if !crate::maas::types::is_label(&h) {
+                        bail!(Failure::Usage(format!(
+                            "MAAS calls the machine with MAC {mac} {:?}, which is not a valid node name (a lowercase RFC 1123 label: letters, digits and `-`, at most 63)\n  hint: pass `--hostname NAME`, or rename it in MAAS",
+                            mm.hostname
+                        )));
+                    }
+                    h
+                }
+            };
             if before.machine(&hostname).is_some() {
                 bail!(Failure::Usage(format!(
                     "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
@@ -126,7 +142,8 @@ pub async fn add_node(
         }
     };
     // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
-    let after = validate(&new_text, &file, catalog, ui, &warnings_of(&text, &file, catalog))?;
+    let mut after = validate(&new_text, &file, catalog, ui, &warnings_of(&text, &file, catalog))?;
+    after.anchor(path);
     let mut steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
     if after.rook.is_some() {
         steps.push(PhaseId::Storage);
@@ -136,8 +153,7 @@ pub async fn add_node(
     opts.only_machines = Some(vec![hostname.clone()]);
     opts.selection = Selection { only: steps.clone(), ..Default::default() };
     let env = make_env(&after)?;
-    let mut cluster = after;
-    cluster.source = Some(path.to_path_buf());
+    let cluster = after;
     let cx = Arc::new(crate::engine::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
     let report = super::up(cx).await?;
     let inserted = new_text != text;

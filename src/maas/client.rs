@@ -91,7 +91,14 @@ pub enum MaasError {
     },
     #[error("MAAS sent an answer homelab cannot read for {what}: {detail}")]
     Decode { what: String, detail: String },
+    #[error(
+        "MAAS answered {what} with more than {limit} bytes, the most homelab reads from one answer; it stopped reading\n  hint: `maas.url` may point at something that is not MAAS, or a proxy in between is broken; check the URL in a browser"
+    )]
+    TooLarge { what: String, limit: u64 },
 }
+
+/// The most homelab reads of one MAAS answer: a list of 1,000 machines is about 15 MB.
+pub const MAX_ANSWER_BYTES: u64 = 32 << 20;
 
 impl MaasError {
     pub fn is_conflict(&self) -> bool {
@@ -148,12 +155,34 @@ pub fn params<const N: usize>(kv: [(&str, &str); N]) -> Params {
 
 impl MaasClient {
     pub fn new(api_root: &str, key: ApiKey, opts: ClientOptions) -> anyhow::Result<MaasClient> {
+        Self::with_ca(api_root, key, opts, None)
+    }
+
+    /// A client that also trusts the CA certificates in `ca_pem` (an https MAAS with a
+    /// self-signed certificate, `maas.caFile`).
+    pub fn with_ca(
+        api_root: &str,
+        key: ApiKey,
+        opts: ClientOptions,
+        ca_pem: Option<&[u8]>,
+    ) -> anyhow::Result<MaasClient> {
         crate::foundation::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let mut b = reqwest::Client::builder()
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)
-            .user_agent(concat!("homelab/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("homelab/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                anyhow::anyhow!("`maas.caFile` holds no PEM certificate homelab can read: {e}\n  hint: it must be the CA certificate (-----BEGIN CERTIFICATE-----) that signed MAAS's certificate")
+            })?;
+            if certs.is_empty() {
+                anyhow::bail!(
+                    "`maas.caFile` holds no certificate\n  hint: it must be the CA certificate (-----BEGIN CERTIFICATE-----) that signed MAAS's certificate"
+                );
+            }
+            b = b.tls_certs_merge(certs);
+        }
+        let http = b.build()?;
         let mut root = api_root.to_owned();
         if !root.ends_with('/') {
             root.push('/');
@@ -232,9 +261,13 @@ impl MaasClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let body = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
+                    let body = match crate::foundation::limits::read_body(resp, MAX_ANSWER_BYTES, &what).await {
+                        Ok(b) => bytes::Bytes::from(b),
+                        Err(crate::foundation::limits::BodyError::TooLarge { what, limit }) => {
+                            // Not retried: the next answer would be as large.
+                            return Err(MaasError::TooLarge { what, limit });
+                        }
+                        Err(crate::foundation::limits::BodyError::Transport(e)) => {
                             // The connection dropped mid-answer: MAAS may have acted.
                             let err = MaasError::Transport { url: self.root.clone(), what: what.clone(), source: e };
                             if !post && attempt <= self.opts.retries {
@@ -248,7 +281,11 @@ impl MaasClient {
                     if (200..300).contains(&status) {
                         return Ok(body);
                     }
-                    let text = String::from_utf8_lossy(&body).trim().to_owned();
+                    // Shown to the user: terminal-safe, and no more than a screenful.
+                    let text: String = crate::foundation::text::printable(String::from_utf8_lossy(&body).trim())
+                        .chars()
+                        .take(2000)
+                        .collect();
                     let err = classify(status, &what, text, attempt);
                     let retryable = match status {
                         503 => true,

@@ -242,18 +242,40 @@ fn unknown_status() -> i64 {
     -1
 }
 
+/// A lowercase RFC 1123 label: 1–63 of `a-z0-9-`, starting and ending alphanumeric.
+pub fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Remote text that reaches a terminal: control characters removed.
+fn printable_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| crate::foundation::text::printable(&s).into_owned()))
+}
+
+fn printable_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(crate::foundation::text::printable(&s).into_owned())
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Machine {
     pub system_id: String,
+    #[serde(deserialize_with = "printable_string")]
     pub hostname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "printable_opt")]
     pub fqdn: Option<String>,
     /// Some MAAS listings omit it (real gomaasclient fixture); -1 then.
     #[serde(default = "unknown_status")]
     pub status: i64,
     #[serde(default)]
     pub status_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "printable_opt")]
     pub status_message: Option<String>,
     #[serde(default)]
     pub power_state: Option<String>,
@@ -277,7 +299,7 @@ pub struct Machine {
     /// Total physical disk, MB (bytes/10⁶).
     #[serde(default)]
     pub storage: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "printable_opt")]
     pub error_description: Option<String>,
     #[serde(default)]
     pub locked: Option<bool>,
@@ -308,16 +330,28 @@ impl Machine {
             .map(str::to_ascii_lowercase)
             .collect()
     }
-    /// The address to SSH to: the boot interface's static/auto address, else the first one.
-    pub fn ip(&self) -> Option<String> {
+    /// The address to SSH to: the boot interface's static/auto address, else the first IPv4
+    /// one, else the first. Only entries that parse as an IP address count: this string
+    /// becomes an SSH destination and a line of `/etc/hosts`, so anything else MAAS (or
+    /// something pretending to be MAAS) sends is ignored.
+    pub fn ip_addr(&self) -> Option<std::net::IpAddr> {
+        let parse = |s: &str| s.trim().parse::<std::net::IpAddr>().ok();
         let boot = self
             .boot_interface
             .iter()
             .flat_map(|i| i.links.iter())
-            .filter_map(|l| l.ip_address.clone())
-            .find(|ip| !ip.is_empty());
-        boot.or_else(|| self.ip_addresses.iter().find(|ip| !ip.contains(':')).cloned())
-            .or_else(|| self.ip_addresses.first().cloned())
+            .find_map(|l| l.ip_address.as_deref().and_then(parse));
+        let all: Vec<std::net::IpAddr> = self.ip_addresses.iter().filter_map(|s| parse(s)).collect();
+        boot.or_else(|| all.iter().find(|ip| ip.is_ipv4()).copied()).or_else(|| all.first().copied())
+    }
+    /// [`Machine::ip_addr`] in its canonical text form.
+    pub fn ip(&self) -> Option<String> {
+        self.ip_addr().map(|ip| ip.to_string())
+    }
+    /// Whether MAAS's hostname for it is one homelab can use as a node name (the rule
+    /// `cluster.yaml` applies: a lowercase RFC 1123 label).
+    pub fn hostname_is_label(&self) -> bool {
+        is_label(&self.hostname)
     }
     /// Whether the boot disk carries a logical volume named `lv` (from `blockdevice_set`).
     pub fn has_block_device(&self, name: &str) -> bool {
@@ -364,9 +398,9 @@ pub struct MaasEvent {
     pub level: Option<String>,
     #[serde(default)]
     pub created: Option<String>,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "printable_opt")]
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "printable_opt")]
     pub description: Option<String>,
 }
 

@@ -20,26 +20,35 @@ pub struct ManifestOrigin {
     pub local_dir: Option<PathBuf>,
 }
 
+/// A MAAS key is about 70 bytes; its file is read at most to this size.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
 /// Reads the MAAS API key from `maas.apiKeyFile` or `$MAAS_API_KEY`.
 pub fn maas_key(source: &KeySource) -> anyhow::Result<ApiKey> {
     let raw = match source {
         KeySource::File(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Failure::Usage(format!(
-                    "cannot read the MAAS API key file {}: {e}\n  hint: save your key (MAAS UI → user menu → API keys) in that file with mode 0600, or export MAAS_API_KEY",
-                    p.display()
-                ))
-            })?;
+            // As OpenSSH refuses a private key others can read, a key file open to the group
+            // or to everyone is refused before it is read.
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
                 if let Ok(meta) = std::fs::metadata(p)
                     && meta.permissions().mode() & 0o077 != 0
                 {
-                    tracing::warn!("the MAAS API key file {} is readable by other users; run `chmod 600 {}`", p.display(), p.display());
+                    return Err(Failure::Usage(format!(
+                        "the MAAS API key file {} is open to other users (mode {:o}); homelab does not use a key others can read\n  hint: run `chmod 600 {}`, and replace the key in MAAS (user menu → API keys) if others may have read it",
+                        p.display(),
+                        meta.permissions().mode() & 0o777,
+                        p.display()
+                    ))
+                    .into());
                 }
             }
-            text
+            crate::foundation::limits::read_text(p, MAX_KEY_FILE_BYTES, &format!("the MAAS API key file {}", p.display())).map_err(|e| {
+                Failure::Usage(format!(
+                    "{e}\n  hint: save your key (MAAS UI → user menu → API keys) in that file with mode 0600, or export MAAS_API_KEY"
+                ))
+            })?
         }
         KeySource::Env => std::env::var("MAAS_API_KEY").map_err(|_| {
             Failure::Usage("no MAAS API key: `maas.apiKeyFile` is not set and MAAS_API_KEY is empty\n  hint: save your key (MAAS UI → user menu → API keys) in a file with mode 0600 and set `maas.apiKeyFile`, or export MAAS_API_KEY".into())
@@ -56,13 +65,27 @@ pub fn maas_key(source: &KeySource) -> anyhow::Result<ApiKey> {
 /// Builds the real outside world for a cluster: MAAS client (when `needs_maas`), SSH and the
 /// manifest source, creating the state directory.
 pub fn real(cluster: &Cluster, origin: &ManifestOrigin, needs_maas: bool) -> anyhow::Result<World> {
+    if let Some(m) = &origin.mirror {
+        crate::catalog::check_url(m, "--mirror")
+            .map_err(|e| Failure::Usage(format!("{e}\n  hint: serve the mirror over https, or from this machine")))?;
+    }
     let state_dir = paths::state_dir(&cluster.name);
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the state directory {}: {e}", state_dir.display()))?;
+    paths::private_dir(&state_dir)?;
     let maas = match (&cluster.maas, needs_maas) {
         (Some(m), true) => {
             let key = maas_key(&m.api_key)?;
-            Some(Arc::new(MaasClient::new(&m.api_root(), key, ClientOptions::default())?))
+            let ca = match &m.ca_file {
+                Some(p) => Some(
+                    crate::foundation::limits::read_file(p, 1 << 20, &format!("`maas.caFile` {}", p.display()))
+                        .map_err(|e| {
+                            Failure::Usage(format!(
+                                "{e}\n  hint: give the PEM file of the CA that signed MAAS's certificate"
+                            ))
+                        })?,
+                ),
+                None => None,
+            };
+            Some(Arc::new(MaasClient::with_ca(&m.api_root(), key, ClientOptions::default(), ca.as_deref())?))
         }
         _ => None,
     };

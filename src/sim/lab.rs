@@ -59,7 +59,12 @@ impl Lab {
             maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(opts.status).keys(&[DEMO_PUBLIC_KEY]));
         }
         let dir = tempfile::Builder::new().prefix("homelab-lab").tempdir()?;
-        std::fs::write(dir.path().join("maas.key"), SIM_API_KEY)?;
+        // Private, as homelab requires of a real key file.
+        crate::foundation::files::write_atomic(
+            &dir.path().join("maas.key"),
+            SIM_API_KEY.as_bytes(),
+            crate::foundation::files::Mode::Private,
+        )?;
         std::fs::write(dir.path().join("id_ed25519.pub"), format!("{DEMO_PUBLIC_KEY}\n"))?;
         std::fs::write(
             dir.path().join("id_ed25519"),

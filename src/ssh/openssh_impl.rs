@@ -11,7 +11,7 @@ use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,19 +33,117 @@ pub struct SshOptions {
     pub config_file: Option<PathBuf>,
 }
 
+/// The most homelab keeps of one command's output and error output.
+const MAX_STDOUT: u64 = 16 << 20;
+const MAX_STDERR: u64 = 1 << 20;
+
 pub struct OpenSshConnector {
     opts: SshOptions,
     sessions: Mutex<HashMap<HostAddr, Arc<SshRemote>>>,
+    /// The jump host and the log its ssh writes (connections are opened one at a time).
+    jump: Option<(String, PathBuf)>,
 }
 
 impl OpenSshConnector {
     pub fn new(opts: SshOptions) -> anyhow::Result<OpenSshConnector> {
-        std::fs::create_dir_all(&opts.control_dir)
-            .with_context(|| format!("cannot create {}", opts.control_dir.display()))?;
-        if let Some(parent) = opts.known_hosts_file.parent() {
+        // The control sockets give anyone who can reach them a shell on every machine.
+        crate::foundation::paths::private_dir(&opts.control_dir)?;
+        if let Some(parent) = opts.known_hosts_file.parent()
+            && !parent.as_os_str().is_empty()
+        {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        Ok(OpenSshConnector { opts, sessions: Mutex::new(HashMap::new()) })
+        crate::foundation::paths::private_file(&opts.known_hosts_file)?;
+        let mut opts = opts;
+        let mut jump_log = None;
+        if let Some(jump) = opts.jump_host.take() {
+            let (config, log) = write_jump_config(&opts, &jump)?;
+            opts.config_file = Some(config);
+            jump_log = Some((jump, log));
+        }
+        Ok(OpenSshConnector { opts, sessions: Mutex::new(HashMap::new()), jump: jump_log })
+    }
+}
+
+/// `ssh -J` starts a second ssh for the jump host that gets none of the options of the first:
+/// it would check the jump host's key against `~/.ssh/known_hosts` with ssh's default policy.
+/// Instead the connection goes through a `ProxyCommand` that passes homelab's known_hosts file,
+/// host-key policy, batch mode and identity to the jump as well, written to an ssh_config in the
+/// private control directory that then includes the user's own configuration.
+fn write_jump_config(o: &SshOptions, jump: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let valid = !jump.is_empty()
+        && !jump.starts_with('-')
+        && jump.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:[]".contains(c));
+    if !valid {
+        anyhow::bail!(
+            "`ssh.jumpHost` {jump:?} is not `[user@]host[:port]`\n  hint: write it as for `ssh -J`, e.g. `admin@bastion.lan:22`"
+        );
+    }
+    // `user@host:port` is not an ssh destination; `ssh://user@host:port` is.
+    let has_port = match jump.rsplit_once(']') {
+        Some((_, rest)) => rest.starts_with(':'),
+        None => jump.contains(':'),
+    };
+    let dest = if has_port { format!("ssh://{jump}") } else { jump.to_owned() };
+    let policy = match o.host_key_checking {
+        HostKeyChecking::Strict => "yes",
+        HostKeyChecking::AcceptNew => "accept-new",
+    };
+    let base = o.config_file.clone().or_else(|| dirs::home_dir().map(|h| h.join(".ssh/config")));
+    let mut args: Vec<String> = vec!["ssh".into()];
+    if let Some(b) = &base
+        && b.exists()
+    {
+        args.extend(["-F".into(), b.display().to_string()]);
+    }
+    args.extend([
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("StrictHostKeyChecking={policy}"),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", o.known_hosts_file.display()),
+        "-o".into(),
+        format!("ConnectTimeout={}", o.connect_timeout.as_secs().max(1)),
+    ]);
+    if let Some(k) = &o.identity_file {
+        args.extend(["-i".into(), k.display().to_string()]);
+    }
+    let stem = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (jump, &o.known_hosts_file, policy, &base).hash(&mut h);
+        format!("jump-{:016x}", h.finish())
+    };
+    let log = o.control_dir.join(format!("{stem}.log"));
+    // Its errors (a refused host key) go to a log homelab reads when the connection fails.
+    args.extend(["-E".into(), log.display().to_string()]);
+    args.extend(["-W".into(), "[%h]:%p".into(), dest]);
+    // The shell runs the command: quote every word; `%` is ssh's token sign, except in `-W`.
+    let command: Vec<String> =
+        args.iter().map(|a| if a == "[%h]:%p" { a.clone() } else { sh_quote(&a.replace('%', "%%")) }).collect();
+    let mut text = format!(
+        "# Written by homelab for the jump host {jump}: do not edit (it is rewritten on every run).\nHost *\n  ProxyCommand {}\n",
+        command.join(" ")
+    );
+    if let Some(b) = &base
+        && b.exists()
+        && b != Path::new("/dev/null")
+    {
+        text.push_str(&format!("  Include \"{}\"\n", b.display()));
+    }
+    let path = o.control_dir.join(format!("{stem}.conf"));
+    crate::foundation::files::write_atomic(&path, text.as_bytes(), crate::foundation::files::Mode::Private)
+        .with_context(|| format!("cannot write the jump-host ssh configuration {}", path.display()))?;
+    Ok((path, log))
+}
+
+/// One word for `sh`: single-quoted unless it is plainly safe.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-[]".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -81,14 +179,29 @@ impl Connector for OpenSshConnector {
         if let Some(k) = &o.identity_file {
             b.keyfile(k);
         }
-        if let Some(j) = &o.jump_host {
-            b.jump_hosts([j]);
-        }
         if let Some(c) = &o.config_file {
             b.config_file(c);
         }
+        if let Some((_, log)) = &self.jump {
+            let _ = std::fs::write(log, "");
+        }
         let session = b.connect_mux(&host.ip).await.map_err(|e| {
             let detail = error_chain(&e);
+            // A failure of the jump host shows in its own log, not in the connection's error.
+            if let Some((jump, log)) = &self.jump {
+                let text = crate::foundation::limits::read_text(log, 64 << 10, "the jump host's ssh log").unwrap_or_default();
+                let text = crate::foundation::text::one_line(&text);
+                if !text.is_empty() {
+                    let host_key = text.contains("Host key verification failed") || text.contains("IDENTIFICATION HAS CHANGED");
+                    let hint = if host_key {
+                        format!("homelab checks the jump host's key like the machines' (`{}`, {}): add the jump host's key there after checking its fingerprint (`ssh-keyscan` it), or set `ssh.hostKeyChecking: accept-new` for the first run", match o.host_key_checking { HostKeyChecking::Strict => "hostKeyChecking: strict", HostKeyChecking::AcceptNew => "hostKeyChecking: accept-new" }, o.known_hosts_file.display())
+                    } else {
+                        format!("check that the jump host {jump} is reachable and accepts {}", o.identity_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "your key".into()))
+                    };
+                    let msg = format!("cannot connect with SSH to {} ({}) through the jump host {jump}: {text}\n  hint: {hint}", host.hostname, host.ip);
+                    return if host_key { anyhow::Error::new(super::HostKeyRefused(msg)) } else { anyhow!(msg) };
+                }
+            }
             let host_key = detail.contains("IDENTIFICATION HAS CHANGED") || detail.contains("Host key verification failed");
             let hint = if host_key {
                 if detail.contains("No ED25519 host key is known") || detail.contains("No RSA host key is known") || detail.contains("No ECDSA host key is known") || !detail.contains("CHANGED") {
@@ -165,7 +278,25 @@ impl Remote for SshRemote {
                 stdin.shutdown().await.map_err(openssh::Error::ChildIo)?;
                 drop(stdin);
             }
-            child.wait_with_output().await
+            // Read both streams as they come, keeping at most the limit of each.
+            let mut out = child.stdout().take();
+            let mut err = child.stderr().take();
+            let read_out = async {
+                match out.as_mut() {
+                    Some(o) => crate::foundation::limits::read_stream(o, MAX_STDOUT).await,
+                    None => Ok((Vec::new(), false)),
+                }
+            };
+            let read_err = async {
+                match err.as_mut() {
+                    Some(e) => crate::foundation::limits::read_stream(e, MAX_STDERR).await,
+                    None => Ok((Vec::new(), false)),
+                }
+            };
+            let (o, e) = tokio::join!(read_out, read_err);
+            let (o, e) = (o.map_err(openssh::Error::ChildIo)?, e.map_err(openssh::Error::ChildIo)?);
+            let status = child.wait().await?;
+            Ok::<_, openssh::Error>((status, o, e))
         };
         let out = match tokio::time::timeout(cmd.timeout, fut).await {
             Err(_) => {
@@ -181,7 +312,17 @@ impl Remote for SshRemote {
             }
             Ok(Ok(o)) => o,
         };
-        let code = out.status.code();
+        let (status, (stdout, stdout_over), (stderr, stderr_over)) = out;
+        if stdout_over || stderr_over {
+            return Err(anyhow!(
+                "`{}` on {} wrote more than {} to its {}, the most homelab reads; it ignored the output\n  hint: this command's output is normally small: check the machine (a broken or replaced tool on its PATH?)",
+                cmd.display(),
+                self.host.hostname,
+                if stdout_over { "16 MiB" } else { "1 MiB" },
+                if stdout_over { "output" } else { "error output" }
+            ));
+        }
+        let code = status.code();
         if code == Some(255) && self.session.check().await.is_err() {
             return Err(anyhow!(
                 "the SSH connection to {} broke while running `{}`",
@@ -191,8 +332,9 @@ impl Remote for SshRemote {
         }
         Ok(Output {
             code,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            // Both reach the user in messages and errors: terminal-safe.
+            stdout: crate::foundation::text::printable(&String::from_utf8_lossy(&stdout)).into_owned(),
+            stderr: crate::foundation::text::printable(&String::from_utf8_lossy(&stderr)).into_owned(),
         })
     }
 

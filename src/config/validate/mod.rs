@@ -53,22 +53,25 @@ impl Validated {
 /// Validates a file on disk.
 pub fn validate_file(path: &Path, catalog: &Catalog) -> Validated {
     let file = path.display().to_string();
-    match std::fs::read(path) {
+    // A regular file, read at most to the limit: `/dev/zero` or a huge file costs nothing.
+    match crate::foundation::limits::read_file(path, MAX_FILE_BYTES as u64, &file) {
         Ok(bytes) => {
             let mut v = validate_bytes(&bytes, &file, catalog);
             if let Some(c) = v.cluster.as_mut() {
-                c.source = Some(path.to_path_buf());
+                c.anchor(path);
             }
             v
         }
         Err(e) => {
             let mut report = Report { file: file.clone(), diagnostics: vec![] };
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "create one from examples/ (e.g. `cp examples/seed-2023.yaml cluster.yaml`) or draft one from MAAS with `homelab init`"
-            } else {
-                "check the path and its permissions"
+            let hint = match e.io_kind() {
+                Some(std::io::ErrorKind::NotFound) => {
+                    "create one from examples/ (e.g. `cp examples/seed-2023.yaml cluster.yaml`) or draft one from MAAS with `homelab init`"
+                }
+                Some(_) => "check the path and its permissions",
+                None => "a cluster.yaml is a regular file of a few kilobytes: check that this is the right path",
             };
-            report.push(Diagnostic::error("(file)", Pos::default(), format!("cannot read {file}: {e}")).hint(hint));
+            report.push(Diagnostic::error("(file)", Pos::default(), e.to_string()).hint(hint));
             Validated { cluster: None, report, source: None }
         }
     }

@@ -37,12 +37,28 @@ impl Semantic<'_> {
                     // Already refused as a secret by check_secrets.
                     return None;
                 }
+                let cleartext = url.starts_with("http://") && crate::catalog::check_url(&url, "").is_err();
+                if cleartext {
+                    self.warn(
+                        "/maas/url",
+                        "MAAS is reached over plain http: every request carries the API key's secret in clear text (MAAS signs requests with OAuth PLAINTEXT)",
+                        "enable TLS on MAAS (`maas config-tls enable`, port 5443) and use `url: https://…`; set `caFile` if its certificate is self-signed",
+                    );
+                }
+                if m.ca_file.is_some() && !url.starts_with("https://") {
+                    self.warn(
+                        "/maas/caFile",
+                        "`caFile` is only used with an https MAAS URL",
+                        "use `url: https://…` or remove `caFile`",
+                    );
+                }
                 let distro = m.distro_series.clone().unwrap_or_else(|| "jammy".into());
                 let distro = distro.strip_prefix("ubuntu/").unwrap_or(&distro).to_owned();
                 Some(Maas {
                     url,
                     api_key: m.api_key_file.as_deref().map(|p| KeySource::File(expand(p))).unwrap_or(KeySource::Env),
                     distro_series: distro,
+                    ca_file: m.ca_file.as_deref().map(expand),
                 })
             }
             (None, false) => None,
