@@ -199,7 +199,8 @@ async fn two_concurrent_runs_one_proceeds_the_other_names_the_holder() {
     // Across machines (different state directories) the cluster Lease does the same job.
     let client = homelab::kube::client::from_text(&lab.api.kubeconfig("x"), None).await.unwrap();
     let (ui, _) = Ui::capture(OutputFormat::Text);
-    let held = homelab::engine::lock::acquire_lease(client.clone(), "up", Duration::ZERO, &ui).await.unwrap();
+    let lost = tokio::sync::watch::channel(None).0;
+    let held = homelab::engine::lock::acquire_lease(client.clone(), "up", Duration::ZERO, lost, &ui).await.unwrap();
     let other = tokio::spawn(async move {
         // Another process (simulated by a different identity) tries while it is held.
         let (ui, _) = Ui::capture(OutputFormat::Text);

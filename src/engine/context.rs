@@ -28,6 +28,8 @@ pub struct Timings {
     pub ssh_connect_timeout: Duration,
     /// Multiplies every deadline (the simulators use short ones).
     pub deadline_scale: f64,
+    /// How often the cluster Lease is renewed (a third of its duration on real clusters).
+    pub lease_renew: Duration,
 }
 
 impl Timings {
@@ -38,6 +40,7 @@ impl Timings {
             kube_poll: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
             ssh_connect_timeout: Duration::from_secs(10),
             deadline_scale: 1.0,
+            lease_renew: Duration::from_secs(20),
         }
     }
     /// For the simulators: everything happens in milliseconds.
@@ -48,6 +51,7 @@ impl Timings {
             kube_poll: Backoff::new(Duration::from_millis(10), Duration::from_millis(100)),
             ssh_connect_timeout: Duration::from_secs(2),
             deadline_scale: 1.0,
+            lease_renew: Duration::from_millis(200),
         }
     }
     /// `HOMELAB_TIMINGS=fast` selects the simulator cadence (tests and `homelab demo`).
@@ -143,6 +147,8 @@ pub struct Ctx {
     ssh_slots: tokio::sync::Semaphore,
     host_facts: Mutex<HashMap<String, crate::microk8s::HostFacts>>,
     lease: tokio::sync::Mutex<Option<crate::engine::lock::LeaseGuard>>,
+    /// Becomes `Some(reason)` when this run loses the cluster Lease; the run then stops.
+    pub lease_lost: tokio::sync::watch::Sender<Option<String>>,
     /// A dry run's record of the actions the real run would take (see [`Ctx::step`]).
     planned: Mutex<Vec<(PhaseId, Planned)>>,
 }
@@ -164,6 +170,7 @@ impl Ctx {
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
             host_facts: Mutex::new(HashMap::new()),
             lease: tokio::sync::Mutex::new(None),
+            lease_lost: tokio::sync::watch::channel(None).0,
             planned: Mutex::new(Vec::new()),
         }
     }
@@ -177,8 +184,15 @@ impl Ctx {
         if l.is_none() {
             let client = self.kube().await?;
             *l = Some(
-                crate::engine::lock::acquire_lease(client, &self.opts.command, self.opts.lock_timeout, &self.ui)
-                    .await?,
+                crate::engine::lock::acquire_lease_as(
+                    client,
+                    crate::engine::lock::Holder::me(&self.opts.command),
+                    self.opts.lock_timeout,
+                    self.opts.timings.lease_renew,
+                    self.lease_lost.clone(),
+                    &self.ui,
+                )
+                .await?,
             );
         }
         Ok(())

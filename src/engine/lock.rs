@@ -5,8 +5,14 @@
 //!   command, since). The kernel releases the lock of a killed run, so a stale lock is
 //!   taken over safely by construction.
 //! * Once the cluster exists, a Lease `homelab-run` in `kube-system` does the same across
-//!   machines: its holder renews it; a holder that stopped renewing for its lease duration
-//!   (a killed run) is taken over.
+//!   machines: its holder renews it, each renewal a compare-and-swap on the Lease's
+//!   resourceVersion made only while the Lease still names this run. A run that finds the
+//!   Lease taken by another, or cannot renew it before it would expire, is told through
+//!   the `lost` channel it was given and stops. A holder that stopped renewing (a killed run) is taken
+//!   over. Another workstation's clock is not trusted further than [`CLOCK_SKEW_SECONDS`]:
+//!   a Lease whose `renewTime` is recent or in the future counts as held until this run has
+//!   itself watched it stay unchanged for its duration, and no duration above
+//!   [`MAX_HONOURED_SECONDS`] is honoured.
 
 use crate::foundation::output::Ui;
 use crate::foundation::time::fmt_secs;
@@ -55,15 +61,19 @@ pub struct LocalLock {
 
 /// Takes the local lock of a cluster, waiting up to `timeout` for another run to finish.
 pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, ui: &Ui) -> Result<LocalLock> {
-    std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+    crate::foundation::paths::private_dir(state_dir)?;
     let path = state_dir.join("lock");
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        // Never through a symbolic link: the file is truncated and rewritten below.
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    let mut file = open.open(&path).with_context(|| {
+        format!("cannot open the lock file {} (homelab does not follow a symbolic link there)", path.display())
+    })?;
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -78,7 +88,7 @@ pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, u
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
-                let _ = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
+                let _ = std::fs::File::open(&path).and_then(|f| f.take(4096).read_to_string(&mut text));
                 let holder = serde_json::from_str::<Holder>(&text)
                     .map(|h| h.describe())
                     .unwrap_or_else(|_| "another homelab run".into());
@@ -109,6 +119,71 @@ pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, u
 pub const LEASE_NAME: &str = "homelab-run";
 pub const LEASE_NAMESPACE: &str = "kube-system";
 const LEASE_SECONDS: i32 = 60;
+/// The longest `leaseDurationSeconds` honoured, whatever a Lease says.
+pub const MAX_HONOURED_SECONDS: i64 = 300;
+/// How far another workstation's clock may be off.
+pub const CLOCK_SKEW_SECONDS: i64 = 30;
+
+/// What this run may do with a Lease it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Nobody holds it, this run does, or its holder is gone: take it.
+    Free,
+    /// Another run holds it.
+    Held(Holder),
+}
+
+/// Remembers when this run first saw a Lease's current holder and renewal, on its own
+/// monotonic clock, so expiry never depends on another machine's clock.
+#[derive(Debug, Default)]
+pub struct LeaseObserver {
+    seen: Option<(String, Option<jiff::Timestamp>, Instant)>,
+}
+
+impl LeaseObserver {
+    /// How long the Lease has stayed exactly as it is now, as this run saw it.
+    fn unchanged_for(&mut self, id: &str, renew: Option<jiff::Timestamp>, now: Instant) -> Duration {
+        match &self.seen {
+            Some((i, r, since)) if i == id && *r == renew => now.duration_since(*since),
+            _ => {
+                self.seen = Some((id.to_owned(), renew, now));
+                Duration::ZERO
+            }
+        }
+    }
+}
+
+/// The pure decision on a Lease read at wall time `now` and monotonic time `mono`.
+pub fn lease_state(
+    l: &Lease,
+    me: &Holder,
+    now: jiff::Timestamp,
+    mono: Instant,
+    obs: &mut LeaseObserver,
+    alive: impl Fn(u32) -> bool,
+) -> LeaseState {
+    let Some((id, renew, dur, h)) = lease_holder(l) else { return LeaseState::Free };
+    if id == me.identity() {
+        return LeaseState::Free;
+    }
+    // A holder on this machine whose process is gone (killed) left it behind.
+    if h.host == me.host && !alive(h.pid) {
+        return LeaseState::Free;
+    }
+    let dur = i64::from(dur).clamp(1, MAX_HONOURED_SECONDS);
+    // Stale by its own record, even if this clock is CLOCK_SKEW_SECONDS behind the holder's.
+    if let Some(r) = renew
+        && now.duration_since(r).as_secs() > dur + CLOCK_SKEW_SECONDS
+    {
+        return LeaseState::Free;
+    }
+    // Recent, or in the future: held until this run has watched it stay unchanged for the
+    // whole duration.
+    if obs.unchanged_for(&id, renew, mono) > Duration::from_secs(dur as u64) {
+        return LeaseState::Free;
+    }
+    LeaseState::Held(h)
+}
 
 fn pid_alive(pid: u32) -> bool {
     match rustix::process::Pid::from_raw(pid as i32) {
@@ -165,37 +240,44 @@ fn lease_object(me: &Holder, rv: Option<String>) -> Lease {
 }
 
 /// Takes the cluster Lease, waiting up to `timeout` for another holder.
-pub async fn acquire_lease(client: kube::Client, command: &str, timeout: Duration, ui: &Ui) -> Result<LeaseGuard> {
+/// When this run loses the Lease, `lost` becomes `Some(reason)`.
+pub async fn acquire_lease(
+    client: kube::Client,
+    command: &str,
+    timeout: Duration,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+    ui: &Ui,
+) -> Result<LeaseGuard> {
+    let every = Duration::from_secs((LEASE_SECONDS / 3) as u64);
+    acquire_lease_as(client, Holder::me(command), timeout, every, lost, ui).await
+}
+
+/// [`acquire_lease`] for a given holder, renewing every `every` (tests use short periods).
+pub async fn acquire_lease_as(
+    client: kube::Client,
+    me: Holder,
+    timeout: Duration,
+    every: Duration,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+    ui: &Ui,
+) -> Result<LeaseGuard> {
     let api: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
-    let me = Holder::me(command);
     let start = Instant::now();
     let mut told = false;
+    let mut obs = LeaseObserver::default();
     loop {
         let current = api.get_opt(LEASE_NAME).await.context("reading the homelab Lease in kube-system")?;
-        let taken = match &current {
-            None => api.create(&PostParams::default(), &lease_object(&me, None)).await.map(|_| true),
-            Some(l) => {
-                let free = match lease_holder(l) {
-                    None => true,
-                    Some((id, _, _, _)) if id == me.identity() => true,
-                    // A holder on this machine whose process is gone (killed) left it behind.
-                    Some((_, _, _, h)) if h.host == me.host && !pid_alive(h.pid) => true,
-                    Some((_, renew, dur, _)) => {
-                        renew.is_none_or(|r| jiff::Timestamp::now().duration_since(r).as_secs() > i64::from(dur))
-                    }
-                };
-                if free {
-                    api.replace(
-                        LEASE_NAME,
-                        &PostParams::default(),
-                        &lease_object(&me, l.metadata.resource_version.clone()),
-                    )
-                    .await
-                    .map(|_| true)
-                } else {
-                    Ok(false)
-                }
-            }
+        let state = match &current {
+            None => LeaseState::Free,
+            Some(l) => lease_state(l, &me, jiff::Timestamp::now(), Instant::now(), &mut obs, pid_alive),
+        };
+        let taken = match (&current, &state) {
+            (None, _) => api.create(&PostParams::default(), &lease_object(&me, None)).await.map(|_| true),
+            (Some(l), LeaseState::Free) => api
+                .replace(LEASE_NAME, &PostParams::default(), &lease_object(&me, l.metadata.resource_version.clone()))
+                .await
+                .map(|_| true),
+            (Some(_), LeaseState::Held(_)) => Ok(false),
         };
         match taken {
             Ok(true) => break,
@@ -204,11 +286,10 @@ pub async fn acquire_lease(client: kube::Client, command: &str, timeout: Duratio
             Err(kube::Error::Api(e)) if e.code == 409 => continue,
             Err(e) => return Err(anyhow!(e).context("taking the homelab Lease")),
         }
-        let holder = current
-            .as_ref()
-            .and_then(lease_holder)
-            .map(|h| h.3.describe())
-            .unwrap_or_else(|| "another homelab run".into());
+        let holder = match &state {
+            LeaseState::Held(h) => h.describe(),
+            LeaseState::Free => "another homelab run".into(),
+        };
         if start.elapsed() >= timeout {
             bail!(
                 "the cluster is locked by {holder} (Lease kube-system/{LEASE_NAME})\n  hint: let it finish or stop it; a stopped run's lease expires after {LEASE_SECONDS}s. `--lock-timeout 10m` waits for it"
@@ -218,25 +299,79 @@ pub async fn acquire_lease(client: kube::Client, command: &str, timeout: Duratio
             ui.err(&format!("waiting for the cluster lease held by {holder}"));
             told = true;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(
+            Duration::from_millis(500).min(timeout.saturating_sub(start.elapsed())).max(Duration::from_millis(10)),
+        )
+        .await;
     }
-    let renew_api = api.clone();
-    let renew_me = me.clone();
-    let renew = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs((LEASE_SECONDS / 3) as u64)).await;
-            if let Ok(Some(l)) = renew_api.get_opt(LEASE_NAME).await {
-                let mut obj = lease_object(&renew_me, l.metadata.resource_version.clone());
-                if let (Some(spec), Some(old)) = (obj.spec.as_mut(), l.spec.as_ref()) {
-                    spec.acquire_time = old.acquire_time.clone();
+    let renew = tokio::spawn(renew_loop(api.clone(), me.clone(), every, lost));
+    Ok(LeaseGuard { api, me, renew })
+}
+
+/// Renews the Lease every `every` while this run holds it. Stops, and says why through
+/// `lost`, when another run holds it or when renewals failed for as long as the Lease lasts.
+async fn renew_loop(api: Api<Lease>, me: Holder, every: Duration, lost: tokio::sync::watch::Sender<Option<String>>) {
+    let mut last_ok = Instant::now();
+    let lasts = Duration::from_secs(LEASE_SECONDS as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match renew_once(&api, &me).await {
+            Ok(None) => last_ok = Instant::now(),
+            Ok(Some(other)) => {
+                let _ = lost.send(Some(format!("{} holds the cluster lease now", other.describe())));
+                return;
+            }
+            Err(e) => {
+                // Give up before the Lease could expire under us and another run take it.
+                if last_ok.elapsed() + every >= lasts {
+                    let _ = lost.send(Some(format!(
+                        "the cluster lease could not be renewed for {}s ({e:#}), so another run may take it",
+                        last_ok.elapsed().as_secs()
+                    )));
+                    return;
                 }
-                if let Err(e) = renew_api.replace(LEASE_NAME, &PostParams::default(), &obj).await {
-                    tracing::warn!("could not renew the homelab Lease: {e}");
-                }
+                tracing::warn!("could not renew the homelab Lease (retrying): {e:#}");
             }
         }
-    });
-    Ok(LeaseGuard { api, me, renew })
+    }
+}
+
+/// One renewal: `Ok(None)` renewed, `Ok(Some(holder))` another run holds the Lease.
+async fn renew_once(api: &Api<Lease>, me: &Holder) -> Result<Option<Holder>> {
+    for _ in 0..3 {
+        let l = api.get_opt(LEASE_NAME).await.context("reading the homelab Lease")?;
+        let Some(l) = l else {
+            // Deleted: nobody holds it; take it back.
+            api.create(&PostParams::default(), &lease_object(me, None))
+                .await
+                .context("re-creating the homelab Lease")?;
+            return Ok(None);
+        };
+        match lease_holder(&l) {
+            Some((id, ..)) if id == me.identity() => {}
+            Some((_, _, _, h)) => return Ok(Some(h)),
+            // Released by someone else's hand: this run no longer holds it.
+            None => {
+                return Ok(Some(Holder {
+                    host: "?".into(),
+                    pid: 0,
+                    command: "(nobody: the lease was released)".into(),
+                    since: "?".into(),
+                }));
+            }
+        }
+        let mut obj = lease_object(me, l.metadata.resource_version.clone());
+        if let (Some(spec), Some(old)) = (obj.spec.as_mut(), l.spec.as_ref()) {
+            spec.acquire_time = old.acquire_time.clone();
+        }
+        match api.replace(LEASE_NAME, &PostParams::default(), &obj).await {
+            Ok(_) => return Ok(None),
+            // Changed since we read it: read again and check who holds it.
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(anyhow!(e).context("renewing the homelab Lease")),
+        }
+    }
+    bail!("the homelab Lease kept changing under this run")
 }
 
 impl LeaseGuard {

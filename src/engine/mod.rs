@@ -37,16 +37,31 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
         }
     }
     let run = runner::run(cx.clone(), list);
-    let r = if cx.opts.stop_on_ctrl_c {
-        tokio::select! {
-            r = run => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+    // A run that loses the cluster Lease stops at once: another run is changing the cluster.
+    let mut lost_rx = cx.lease_lost.subscribe();
+    let command = cx.opts.command.clone();
+    let lost = async move {
+        let reason = lost_rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
+        let Some(reason) = reason else { return std::future::pending().await };
+        anyhow::anyhow!(
+            "stopped: {reason}; this run no longer holds the cluster lock, so it changes nothing more\n  hint: let the other run finish (`homelab status` shows the cluster), then run `homelab {command}` again; it picks up where this one stopped"
+        )
+    };
+    let ctrl_c = async {
+        if cx.opts.stop_on_ctrl_c {
+            let _ = tokio::signal::ctrl_c().await;
+            anyhow::anyhow!(
                 "interrupted (Ctrl-C): homelab stopped; a command it had already sent (a MAAS deployment, a snap install) carries on on its own\n  hint: run `homelab {}` again — it looks at every machine before acting, so it finishes the job without doing anything twice",
                 cx.opts.command
-            )),
+            )
+        } else {
+            std::future::pending().await
         }
-    } else {
-        run.await
+    };
+    let r = tokio::select! {
+        r = run => r,
+        e = lost => Err(e),
+        e = ctrl_c => Err(e),
     };
     // Give the cluster lease back, also after Ctrl-C, but never hang on it: an unreleased
     // lease expires on its own.
