@@ -188,6 +188,19 @@ fn item_2_endless_answers_and_huge_files_cost_at_most_their_cap() {
     assert!(e.contains(&format!("longer than the {} bytes the catalog pins", file.bytes)), "{e}");
 }
 
+/// Points HOMELAB_STATE_DIR of this test binary at a temporary directory, once, before any
+/// test builds a real world (which creates its state directory there, not under $HOME).
+fn isolate_state() {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        // SAFETY: set once, under the OnceLock, and only read by homelab afterwards; no test
+        // of this binary reads or writes the environment otherwise.
+        unsafe { std::env::set_var("HOMELAB_STATE_DIR", d.path()) };
+        d
+    });
+}
+
 const KEY: &str = "AbCdEfGhIjKlMnOpQr:AbCdEfGhIjKlMnOpQr:AbCdEfGhIjKlMnOpQrStUvWxYz012345";
 
 fn cluster_with_maas(maas: &str) -> String {
@@ -229,6 +242,7 @@ fn item_4_plain_http_maas_is_warned_a_ca_file_is_used_and_a_loose_key_file_refus
     let v = homelab::config::validate_file(&file, &cat);
     let cluster = v.cluster.expect("valid");
     assert_eq!(cluster.maas.as_ref().unwrap().ca_file.as_deref(), Some(ca.as_path()));
+    isolate_state();
     let e = match homelab::ops::world::real(&cluster, &Default::default(), true) {
         Ok(_) => panic!("a CA file without a certificate was accepted"),
         Err(e) => e.to_string(),
@@ -280,7 +294,7 @@ fn item_5_addresses_and_text_from_maas_are_validated_before_use() {
     let msg = m.status_message.clone().unwrap();
     assert!(!msg.chars().any(|c| c.is_control() && c != '\n'), "{msg:?}");
     assert_eq!(m.hostname, "pc1[2J");
-    assert!(!m.hostname_is_label(), "a MAAS name that is not a node name is never used as one");
+    assert!(!homelab::config::draft::is_label(&m.hostname), "a MAAS name that is not a node name is never used as one");
     let e: homelab::maas::types::MaasEvent =
         serde_json::from_value(serde_json::json!({"id": 1, "type": "Failed\u{1b}[31m", "description": "x\u{8}y"}))
             .unwrap();
@@ -397,8 +411,7 @@ fn item_9_state_and_socket_directories_are_private_and_the_lock_never_follows_a_
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     write(&cluster_file, &cluster_with_maas("{url: http://127.0.0.1:5240/MAAS, apiKeyFile: maas.key}"));
     let c = homelab::config::validate_file(&cluster_file, &Catalog::embedded().unwrap()).cluster.unwrap();
-    // SAFETY: this test is the only one in this binary that reads HOMELAB_STATE_DIR.
-    unsafe { std::env::set_var("HOMELAB_STATE_DIR", dir.path().join("real-state")) };
+    isolate_state();
     let world = homelab::ops::world::real(&c, &Default::default(), false).unwrap();
     assert_eq!(std::fs::metadata(&world.state_dir).unwrap().permissions().mode() & 0o777, 0o700);
     let kh = world.state_dir.join("known_hosts");

@@ -47,14 +47,20 @@ pub struct ChecksumMismatch {
     pub actual: String,
 }
 
-/// `root/<project>/<version>/<path>`, refused unless every part is a plain relative name so
+/// `root/<project>/<version>/<path>`: the layout of the cache, the mirror and the manifest
+/// directory.
+fn layout(root: &Path, rel: Release, f: &PinnedFile) -> PathBuf {
+    root.join(rel.project).join(rel.version).join(&f.path)
+}
+
+/// [`layout`], refused unless every part is a plain relative name so
 /// the result stays under `root`.
 fn confined(root: &Path, rel: Release, f: &PinnedFile) -> Result<PathBuf> {
     for (part, what) in [(rel.project, "project"), (rel.version, "version"), (f.path.as_str(), "file path")] {
         super::check_relative(part, what)
             .map_err(|e| anyhow!("{e}; homelab reads and writes manifests only inside {}", root.display()))?;
     }
-    let p = root.join(rel.project).join(rel.version).join(&f.path);
+    let p = layout(root, rel, f);
     if !p.starts_with(root) {
         bail!("{} is outside {}", p.display(), root.display());
     }
@@ -73,7 +79,7 @@ fn local_path(src: &ManifestSource, rel: Release, f: &PinnedFile) -> Result<Opti
 /// Where a file is read from: the local directory, the mirror, or the pinned URL.
 pub fn location(src: &ManifestSource, rel: Release, f: &PinnedFile) -> String {
     if let Some(dir) = &src.local_dir {
-        return dir.join(rel.project).join(rel.version).join(&f.path).display().to_string();
+        return layout(dir, rel, f).display().to_string();
     }
     if let Some(m) = &src.mirror {
         return format!("{}/{}/{}/{}", m.trim_end_matches('/'), rel.project, rel.version, f.path);

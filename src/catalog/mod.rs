@@ -47,28 +47,23 @@ pub fn check_relative(s: &str, what: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `url` is an http(s) URL whose host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    let host = u.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A download URL: https, or http to a loopback address (a local mirror).
 pub fn check_url(url: &str, what: &str) -> Result<(), String> {
-    if url.starts_with("https://") {
-        return Ok(());
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let host = if host.starts_with('[') {
-            host.split(']').next().unwrap_or("").trim_start_matches('[')
-        } else {
-            host.split(':').next().unwrap_or("")
-        };
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(());
-        }
-        return Err(format!(
+    match reqwest::Url::parse(url).map(|u| u.scheme().to_owned()).as_deref() {
+        Ok("https") => Ok(()),
+        Ok("http") if is_loopback_url(url) => Ok(()),
+        Ok("http") => Err(format!(
             "{what} `{url}` uses plain http; homelab downloads over https only (http is accepted for a mirror on this machine, 127.0.0.1 or localhost)"
-        ));
+        )),
+        _ => Err(format!("{what} `{url}` is not an https URL")),
     }
-    Err(format!("{what} `{url}` is not an https URL"))
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -229,7 +224,9 @@ impl Catalog {
         let mut cat = Catalog::embedded()?;
         if let Some(path) = path {
             let name = format!("catalog file {}", path.display());
-            let text = crate::foundation::limits::read_text(path, MAX_CATALOG_BYTES, &name)?;
+            let text = crate::foundation::limits::read_text(path, MAX_CATALOG_BYTES, &name).map_err(|e| {
+                anyhow::anyhow!("{e}\nhint: `--catalog` takes a file in the format of manifests/catalog.yaml in the homelab repository")
+            })?;
             let extra: Catalog = serde_saphyr::from_str(&text).map_err(|e| {
                 anyhow::anyhow!(
                     "{name} is invalid: {e}\nhint: it uses the format of manifests/catalog.yaml in the homelab repository"
@@ -340,6 +337,29 @@ mod tests {
         for f in c.rook.iter().flat_map(|r| &r.files).chain(c.strimzi.iter().flat_map(|s| &s.files)) {
             assert_eq!(f.sha256.len(), 64, "{}", f.path);
             assert!(f.url.starts_with("https://raw.githubusercontent.com/"), "{}", f.url);
+        }
+    }
+
+    #[test]
+    fn urls_are_https_or_loopback() {
+        for ok in [
+            "https://example.org/x",
+            "http://127.0.0.1:8080/m",
+            "http://localhost/m",
+            "http://[::1]:80/m",
+            "http://u@127.0.0.2/m",
+        ] {
+            assert!(check_url(ok, "u").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/m",
+            "http://127.0.0.1.evil.org/m",
+            "http://localhost.evil.org/m",
+            "file:///etc/passwd",
+            "ftp://x/y",
+            "not a url",
+        ] {
+            assert!(check_url(bad, "u").is_err(), "{bad}");
         }
     }
 

@@ -5,10 +5,23 @@ use super::edit::{json_quoted, yaml_scalar};
 use super::size::human_si;
 use crate::maas::Machine;
 
+/// Whether `s` is a name `cluster.yaml` accepts for a machine: a lowercase RFC 1123 label
+/// (1–63 of `a-z0-9-`, starting and ending alphanumeric; the schema's `hostname` pattern).
+pub fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
 /// A lowercase RFC 1123 label from whatever MAAS calls a machine.
 pub fn label(s: &str) -> String {
     let mut out: String = s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     out = out.trim_matches('-').chars().take(63).collect();
+    // Cutting at 63 may leave a dash at the end.
+    out = out.trim_end_matches('-').to_owned();
     if out.is_empty() { "node".into() } else { out }
 }
 
@@ -77,4 +90,22 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
         maas_url = yaml_scalar(maas_url),
         smallest = human_si(smallest),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_made_from_maas_names_are_valid_names() {
+        let long = format!("{}-tail", "a".repeat(62));
+        for raw in ["Gaming-PC", "old_laptop", "--", "", "ÄÖ box", "x.y.z", long.as_str()] {
+            let l = label(raw);
+            assert!(is_label(&l), "{raw:?} -> {l:?}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(!is_label(bad), "{bad:?}");
+        }
+        assert!(is_label("123") && is_label("kvm-4"));
+    }
 }

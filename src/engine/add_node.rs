@@ -86,8 +86,12 @@ pub async fn add_node(
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
-    let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let text =
+        crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file).map_err(|e| {
+            Failure::Usage(format!(
+                "{e}\n  hint: give the cluster's file (default ./cluster.yaml) as the last argument"
+            ))
+        })?;
     let mut before = validate(&text, &file, catalog, ui, &[])?;
     before.anchor(path);
     if !before.kubernetes.is_microk8s() {
@@ -119,7 +123,7 @@ pub async fn add_node(
                     // MAAS's name becomes the node name and a line of cluster.yaml: it must
                     // pass the same rule as a name the user writes.
                     let h = mm.hostname.to_lowercase();
-                    if !crate::maas::types::is_label(&h) {
+                    if !crate::config::draft::is_label(&h) {
                         bail!(Failure::Usage(format!(
                             "MAAS calls the machine with MAC {mac} {:?}, which is not a valid node name (a lowercase RFC 1123 label: letters, digits and `-`, at most 63)\n  hint: pass `--hostname NAME`, or rename it in MAAS",
                             mm.hostname

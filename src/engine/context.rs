@@ -40,7 +40,7 @@ impl Timings {
             kube_poll: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
             ssh_connect_timeout: Duration::from_secs(10),
             deadline_scale: 1.0,
-            lease_renew: Duration::from_secs(20),
+            lease_renew: crate::engine::lock::LEASE_RENEW,
         }
     }
     /// For the simulators: everything happens in milliseconds.

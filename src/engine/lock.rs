@@ -71,8 +71,19 @@ pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, u
         use std::os::unix::fs::OpenOptionsExt;
         open.mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
-    let mut file = open.open(&path).with_context(|| {
-        format!("cannot open the lock file {} (homelab does not follow a symbolic link there)", path.display())
+    let mut file = open.open(&path).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            anyhow!(
+                "the lock file {} is a symbolic link; homelab does not follow a symbolic link there\n  hint: remove it (`rm {}`); homelab creates the file itself",
+                path.display(),
+                path.display()
+            )
+        } else {
+            anyhow!(
+                "cannot open the lock file {}: {e}\n  hint: the state directory must be yours and writable; set HOMELAB_STATE_DIR to use another one",
+                path.display()
+            )
+        }
     })?;
     let start = Instant::now();
     let mut told = false;
@@ -119,6 +130,8 @@ pub async fn acquire_local(state_dir: &Path, command: &str, timeout: Duration, u
 pub const LEASE_NAME: &str = "homelab-run";
 pub const LEASE_NAMESPACE: &str = "kube-system";
 const LEASE_SECONDS: i32 = 60;
+/// How often the holder renews the Lease: a third of its duration.
+pub const LEASE_RENEW: Duration = Duration::from_secs((LEASE_SECONDS / 3) as u64);
 /// The longest `leaseDurationSeconds` honoured, whatever a Lease says.
 pub const MAX_HONOURED_SECONDS: i64 = 300;
 /// How far another workstation's clock may be off.
@@ -248,8 +261,7 @@ pub async fn acquire_lease(
     lost: tokio::sync::watch::Sender<Option<String>>,
     ui: &Ui,
 ) -> Result<LeaseGuard> {
-    let every = Duration::from_secs((LEASE_SECONDS / 3) as u64);
-    acquire_lease_as(client, Holder::me(command), timeout, every, lost, ui).await
+    acquire_lease_as(client, Holder::me(command), timeout, LEASE_RENEW, lost, ui).await
 }
 
 /// [`acquire_lease`] for a given holder, renewing every `every` (tests use short periods).
@@ -265,6 +277,7 @@ pub async fn acquire_lease_as(
     let start = Instant::now();
     let mut told = false;
     let mut obs = LeaseObserver::default();
+    let held: Lease;
     loop {
         let current = api.get_opt(LEASE_NAME).await.context("reading the homelab Lease in kube-system")?;
         let state = match &current {
@@ -272,16 +285,19 @@ pub async fn acquire_lease_as(
             Some(l) => lease_state(l, &me, jiff::Timestamp::now(), Instant::now(), &mut obs, pid_alive),
         };
         let taken = match (&current, &state) {
-            (None, _) => api.create(&PostParams::default(), &lease_object(&me, None)).await.map(|_| true),
+            (None, _) => api.create(&PostParams::default(), &lease_object(&me, None)).await.map(Some),
             (Some(l), LeaseState::Free) => api
                 .replace(LEASE_NAME, &PostParams::default(), &lease_object(&me, l.metadata.resource_version.clone()))
                 .await
-                .map(|_| true),
-            (Some(_), LeaseState::Held(_)) => Ok(false),
+                .map(Some),
+            (Some(_), LeaseState::Held(_)) => Ok(None),
         };
         match taken {
-            Ok(true) => break,
-            Ok(false) => {}
+            Ok(Some(written)) => {
+                held = written;
+                break;
+            }
+            Ok(None) => {}
             // Someone else took or renewed it between our read and write: look again.
             Err(kube::Error::Api(e)) if e.code == 409 => continue,
             Err(e) => return Err(anyhow!(e).context("taking the homelab Lease")),
@@ -304,21 +320,30 @@ pub async fn acquire_lease_as(
         )
         .await;
     }
-    let renew = tokio::spawn(renew_loop(api.clone(), me.clone(), every, lost));
+    let renew = tokio::spawn(renew_loop(api.clone(), me.clone(), held, every, lost));
     Ok(LeaseGuard { api, me, renew })
 }
 
 /// Renews the Lease every `every` while this run holds it. Stops, and says why through
 /// `lost`, when another run holds it or when renewals failed for as long as the Lease lasts.
-async fn renew_loop(api: Api<Lease>, me: Holder, every: Duration, lost: tokio::sync::watch::Sender<Option<String>>) {
+async fn renew_loop(
+    api: Api<Lease>,
+    me: Holder,
+    mut held: Lease,
+    every: Duration,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+) {
     let mut last_ok = Instant::now();
     let lasts = Duration::from_secs(LEASE_SECONDS as u64);
     loop {
         tokio::time::sleep(every).await;
-        match renew_once(&api, &me).await {
-            Ok(None) => last_ok = Instant::now(),
-            Ok(Some(other)) => {
-                let _ = lost.send(Some(format!("{} holds the cluster lease now", other.describe())));
+        match renew_once(&api, &me, &held).await {
+            Ok(Renewal::Renewed(written)) => {
+                held = *written;
+                last_ok = Instant::now();
+            }
+            Ok(Renewal::Lost(why)) => {
+                let _ = lost.send(Some(why));
                 return;
             }
             Err(e) => {
@@ -336,39 +361,38 @@ async fn renew_loop(api: Api<Lease>, me: Holder, every: Duration, lost: tokio::s
     }
 }
 
-/// One renewal: `Ok(None)` renewed, `Ok(Some(holder))` another run holds the Lease.
-async fn renew_once(api: &Api<Lease>, me: &Holder) -> Result<Option<Holder>> {
+/// The outcome of one renewal.
+enum Renewal {
+    /// The Lease as written.
+    Renewed(Box<Lease>),
+    /// This run no longer holds it; why, in words.
+    Lost(String),
+}
+
+/// One renewal: a replace conditional on the resourceVersion of the Lease this run last
+/// wrote (one request). Only when that fails as a conflict is the Lease read, to see who
+/// holds it now.
+async fn renew_once(api: &Api<Lease>, me: &Holder, held: &Lease) -> Result<Renewal> {
+    let mut base = held.clone();
     for _ in 0..3 {
-        let l = api.get_opt(LEASE_NAME).await.context("reading the homelab Lease")?;
-        let Some(l) = l else {
-            // Deleted: nobody holds it; take it back.
-            api.create(&PostParams::default(), &lease_object(me, None))
-                .await
-                .context("re-creating the homelab Lease")?;
-            return Ok(None);
-        };
-        match lease_holder(&l) {
-            Some((id, ..)) if id == me.identity() => {}
-            Some((_, _, _, h)) => return Ok(Some(h)),
-            // Released by someone else's hand: this run no longer holds it.
-            None => {
-                return Ok(Some(Holder {
-                    host: "?".into(),
-                    pid: 0,
-                    command: "(nobody: the lease was released)".into(),
-                    since: "?".into(),
-                }));
-            }
-        }
-        let mut obj = lease_object(me, l.metadata.resource_version.clone());
-        if let (Some(spec), Some(old)) = (obj.spec.as_mut(), l.spec.as_ref()) {
+        let mut obj = lease_object(me, base.metadata.resource_version.clone());
+        if let (Some(spec), Some(old)) = (obj.spec.as_mut(), base.spec.as_ref()) {
             spec.acquire_time = old.acquire_time.clone();
         }
         match api.replace(LEASE_NAME, &PostParams::default(), &obj).await {
-            Ok(_) => return Ok(None),
-            // Changed since we read it: read again and check who holds it.
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Ok(written) => return Ok(Renewal::Renewed(Box::new(written))),
+            // Changed since this run wrote it: see who holds it.
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => {}
             Err(e) => return Err(anyhow!(e).context("renewing the homelab Lease")),
+        }
+        let Some(current) = api.get_opt(LEASE_NAME).await.context("reading the homelab Lease")? else {
+            return Ok(Renewal::Lost("the cluster lease was deleted by someone else".into()));
+        };
+        match lease_holder(&current) {
+            // Still this run's (a write that changed nothing else): renew on top of it.
+            Some((id, ..)) if id == me.identity() => base = current,
+            Some((_, _, _, h)) => return Ok(Renewal::Lost(format!("{} holds the cluster lease now", h.describe()))),
+            None => return Ok(Renewal::Lost("the cluster lease was released by someone else".into())),
         }
     }
     bail!("the homelab Lease kept changing under this run")

@@ -93,7 +93,12 @@ pub fn private_file(file: &Path) -> anyhow::Result<()> {
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(file)
-            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open {}: {e}\n  hint: it must be a file of yours (not a symbolic link) in a directory you can write",
+                    file.display()
+                )
+            })?;
         let meta = f.metadata().map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
         if meta.permissions().mode() & 0o077 != 0 {
             f.set_permissions(std::fs::Permissions::from_mode(0o600))

@@ -242,16 +242,6 @@ fn unknown_status() -> i64 {
     -1
 }
 
-/// A lowercase RFC 1123 label: 1–63 of `a-z0-9-`, starting and ending alphanumeric.
-pub fn is_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
 /// Remote text that reaches a terminal: control characters removed.
 fn printable_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
@@ -347,11 +337,6 @@ impl Machine {
     /// [`Machine::ip_addr`] in its canonical text form.
     pub fn ip(&self) -> Option<String> {
         self.ip_addr().map(|ip| ip.to_string())
-    }
-    /// Whether MAAS's hostname for it is one homelab can use as a node name (the rule
-    /// `cluster.yaml` applies: a lowercase RFC 1123 label).
-    pub fn hostname_is_label(&self) -> bool {
-        is_label(&self.hostname)
     }
     /// Whether the boot disk carries a logical volume named `lv` (from `blockdevice_set`).
     pub fn has_block_device(&self, name: &str) -> bool {

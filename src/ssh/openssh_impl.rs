@@ -315,10 +315,10 @@ impl Remote for SshRemote {
         let (status, (stdout, stdout_over), (stderr, stderr_over)) = out;
         if stdout_over || stderr_over {
             return Err(anyhow!(
-                "`{}` on {} wrote more than {} to its {}, the most homelab reads; it ignored the output\n  hint: this command's output is normally small: check the machine (a broken or replaced tool on its PATH?)",
+                "`{}` on {} wrote more than {} MiB to its {}, the most homelab reads; it ignored the output\n  hint: this command's output is normally small: check the machine (a broken or replaced tool on its PATH?)",
                 cmd.display(),
                 self.host.hostname,
-                if stdout_over { "16 MiB" } else { "1 MiB" },
+                if stdout_over { MAX_STDOUT } else { MAX_STDERR } >> 20,
                 if stdout_over { "output" } else { "error output" }
             ));
         }

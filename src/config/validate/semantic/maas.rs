@@ -37,8 +37,7 @@ impl Semantic<'_> {
                     // Already refused as a secret by check_secrets.
                     return None;
                 }
-                let cleartext = url.starts_with("http://") && crate::catalog::check_url(&url, "").is_err();
-                if cleartext {
+                if url.starts_with("http://") && !crate::catalog::is_loopback_url(&url) {
                     self.warn(
                         "/maas/url",
                         "MAAS is reached over plain http: every request carries the API key's secret in clear text (MAAS signs requests with OAuth PLAINTEXT)",
