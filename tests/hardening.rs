@@ -248,26 +248,69 @@ fn item_4_plain_http_maas_is_warned_a_ca_file_is_used_and_a_loose_key_file_refus
         Err(e) => e.to_string(),
     };
     assert!(e.contains("`maas.caFile` holds no"), "{e}");
-    // A real self-signed CA (made with openssl, when it is installed) is accepted.
+    // A real https server with a self-signed certificate (openssl, when it is installed):
+    // refused without `caFile`, trusted with it.
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ed25519", "-nodes", "-subj", "/CN=maas.lan", "-days", "1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=maas.test",
+        ])
+        .args(["-days", "1", "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
         .arg(dir.path().join("ca.key"))
         .arg("-out")
         .arg(&ca)
         .output();
     match made {
-        Ok(o) if o.status.success() => {
-            let k = homelab::maas::ApiKey::parse(KEY).unwrap();
-            let pem = std::fs::read(&ca).unwrap();
-            homelab::maas::MaasClient::with_ca(
-                "https://maas.lan:5443/MAAS/api/2.0/",
-                k,
-                Default::default(),
-                Some(&pem),
-            )
-            .unwrap();
-        }
-        _ => eprintln!("notice: openssl is not installed; the PEM-acceptance half of this check is skipped"),
+        Ok(o) if o.status.success() => self_signed_maas_is_trusted_only_with_its_ca(dir.path(), &ca),
+        _ => eprintln!("notice: openssl is not installed; the self-signed https half of this check is skipped"),
+    }
+}
+
+/// `openssl s_server` on loopback with the certificate in `ca`: a MAAS client without the CA
+/// fails the TLS handshake, one with it gets through (to an answer that is not MAAS's).
+fn self_signed_maas_is_trusted_only_with_its_ca(dir: &Path, ca: &Path) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(ca)
+        .arg("-key")
+        .arg(dir.join("ca.key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let root = format!("https://127.0.0.1:{port}/MAAS/api/2.0/");
+    let opts = homelab::maas::ClientOptions { retries: 0, ..Default::default() };
+    let pem = std::fs::read(ca).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let call = |pem: Option<&[u8]>| {
+        let c =
+            homelab::maas::MaasClient::with_ca(&root, homelab::maas::ApiKey::parse(KEY).unwrap(), opts, pem).unwrap();
+        rt.block_on(c.version())
+    };
+    let without = call(None);
+    let with = call(Some(&pem));
+    let _ = server.kill();
+    let _ = server.wait();
+    let e = format!("{:#}", anyhow::Error::new(without.unwrap_err()));
+    assert!(e.contains("cannot reach MAAS") && e.to_lowercase().contains("certificate"), "{e}");
+    // The handshake passed: what failed is reading s_server's HTML page as MAAS's JSON.
+    match with {
+        Err(homelab::maas::MaasError::Decode { .. }) => {}
+        other => panic!("with the CA the TLS handshake must pass: {other:?}"),
     }
 }
 
