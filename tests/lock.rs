@@ -6,7 +6,10 @@ mod support;
 
 use homelab::catalog::bundle::ManifestSource;
 use homelab::engine::context::RunOptions;
-use homelab::engine::lock::{self, Holder, LEASE_NAME, LEASE_NAMESPACE, LeaseObserver, LeaseState, lease_state};
+use homelab::engine::lock::{
+    self, ClaimObserver as LeaseObserver, ClaimState as LeaseState, Holder, LEASE_NAME, LEASE_NAMESPACE, claim_state,
+    lease_claim,
+};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::sim::apiserver::{SimApiConfig, SimApiServer};
 use homelab::sim::lab::{FullLab, FullLabOptions};
@@ -51,49 +54,40 @@ fn item_3_no_lease_record_blocks_other_runs_forever_and_clocks_are_not_trusted()
     let t0 = Instant::now();
     let alive = |_| true;
     let secs = |s: i64| jiff::SignedDuration::from_secs(s);
+    let st = |l: &Lease, mono: Instant, obs: &mut LeaseObserver| {
+        claim_state(lease_claim(l).as_ref(), &me, now, mono, obs, alive)
+    };
     // Long stale by its own record: free at once.
     let mut obs = LeaseObserver::default();
-    assert_eq!(
-        lease_state(&lease(&other, Some(now - secs(600)), 60, None), &me, now, t0, &mut obs, alive),
-        LeaseState::Free
-    );
+    assert_eq!(st(&lease(&other, Some(now - secs(600)), 60, None), t0, &mut obs), LeaseState::Free);
     // Recent: held.
     let mut obs = LeaseObserver::default();
     let fresh = lease(&other, Some(now - secs(5)), 60, None);
-    assert!(matches!(lease_state(&fresh, &me, now, t0, &mut obs, alive), LeaseState::Held(h) if h == other));
+    assert!(matches!(st(&fresh, t0, &mut obs), LeaseState::Held(h) if h == other));
     // Renewed 80 s ago by a clock that may run 30 s ahead of ours: not yet provably stale,
     // so held until this run has watched it unchanged for its duration.
     let mut obs = LeaseObserver::default();
     let skewed = lease(&other, Some(now - secs(80)), 60, None);
-    assert!(matches!(lease_state(&skewed, &me, now, t0, &mut obs, alive), LeaseState::Held(_)));
-    assert!(matches!(
-        lease_state(&skewed, &me, now, t0 + Duration::from_secs(59), &mut obs, alive),
-        LeaseState::Held(_)
-    ));
-    assert_eq!(lease_state(&skewed, &me, now, t0 + Duration::from_secs(61), &mut obs, alive), LeaseState::Free);
+    assert!(matches!(st(&skewed, t0, &mut obs), LeaseState::Held(_)));
+    assert!(matches!(st(&skewed, t0 + Duration::from_secs(59), &mut obs), LeaseState::Held(_)));
+    assert_eq!(st(&skewed, t0 + Duration::from_secs(61), &mut obs), LeaseState::Free);
     // A renewal time a year in the future and a duration of 30 years: honoured for at most
     // MAX_HONOURED_SECONDS of unchanged record, then free.
     let mut obs = LeaseObserver::default();
     let forever = lease(&other, Some(now + secs(365 * 86400)), i32::MAX, None);
-    assert!(matches!(lease_state(&forever, &me, now, t0, &mut obs, alive), LeaseState::Held(_)));
+    assert!(matches!(st(&forever, t0, &mut obs), LeaseState::Held(_)));
     let cap = Duration::from_secs(lock::MAX_HONOURED_SECONDS as u64);
-    assert!(matches!(
-        lease_state(&forever, &me, now, t0 + cap - Duration::from_secs(1), &mut obs, alive),
-        LeaseState::Held(_)
-    ));
-    assert_eq!(lease_state(&forever, &me, now, t0 + cap + Duration::from_secs(1), &mut obs, alive), LeaseState::Free);
+    assert!(matches!(st(&forever, t0 + cap - Duration::from_secs(1), &mut obs), LeaseState::Held(_)));
+    assert_eq!(st(&forever, t0 + cap + Duration::from_secs(1), &mut obs), LeaseState::Free);
     // A renewal restarts the watch: a live holder is never taken over.
     let mut obs = LeaseObserver::default();
-    let _ = lease_state(&lease(&other, Some(now), 60, None), &me, now, t0, &mut obs, alive);
+    let _ = st(&lease(&other, Some(now), 60, None), t0, &mut obs);
     let renewed = lease(&other, Some(now + secs(20)), 60, None);
-    assert!(matches!(
-        lease_state(&renewed, &me, now, t0 + Duration::from_secs(61), &mut obs, alive),
-        LeaseState::Held(_)
-    ));
+    assert!(matches!(st(&renewed, t0 + Duration::from_secs(61), &mut obs), LeaseState::Held(_)));
     // A holder on this machine whose process is gone is free at once.
     let mut obs = LeaseObserver::default();
     let mine_dead = lease(&holder("ws-a", 99), Some(now), 60, None);
-    assert_eq!(lease_state(&mine_dead, &me, now, t0, &mut obs, |_| false), LeaseState::Free);
+    assert_eq!(claim_state(lease_claim(&mine_dead).as_ref(), &me, now, t0, &mut obs, |_| false), LeaseState::Free);
 }
 
 async fn client(api: &SimApiServer) -> kube::Client {
@@ -202,4 +196,136 @@ async fn item_3_up_stops_cleanly_when_another_run_takes_the_lease() {
     assert!(waited < Duration::from_secs(5), "it took {waited:?} to stop");
     let l = lab.api.object("coordination.k8s.io", "leases", LEASE_NAMESPACE, LEASE_NAME).unwrap();
     assert_eq!(l["spec"]["holderIdentity"], "ws-b/4242");
+}
+
+/// The POSTs MAAS received for machines (not the lock's own owner-data writes), as the
+/// system ids they went to, in order.
+fn machine_posts(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.starts_with("POST") && !l.contains("op=set_owner_data"))
+        .filter_map(|l| l.split("/machines/").nth(1).or_else(|| l.split("/nodes/").nth(1)))
+        .filter_map(|rest| rest.split('/').next().map(str::to_owned))
+        .filter(|id| !id.is_empty() && !id.starts_with('?'))
+        .collect()
+}
+
+/// Whether `ids` is made of contiguous runs, one per distinct id (no interleaving).
+fn in_blocks(ids: &[String]) -> bool {
+    let mut seen: Vec<&String> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 && &ids[i - 1] == id {
+            continue;
+        }
+        if seen.contains(&id) {
+            return false;
+        }
+        seen.push(id);
+    }
+    true
+}
+
+/// Two workstations (two processes, two state directories, so neither sees the other's local
+/// lock or kubeconfig) grow the same cluster at the same time, and a third runs `up` on it:
+/// exactly one changes the cluster at any moment, the others wait for it, and the file gets
+/// both new machines.
+#[tokio::test(flavor = "multi_thread")]
+async fn item_3_two_workstations_take_turns_checked_in_the_maas_and_host_logs() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let w = support::subproc::World::start(FullLabOptions::default(), "seed-2023.yaml").await;
+    let run = |args: Vec<String>, state: &str| {
+        let mut c = w.homelab(&args.iter().map(String::as_str).collect::<Vec<_>>(), &upstream);
+        c.env("HOMELAB_STATE_DIR", w.lab.lab.path(state));
+        c
+    };
+    let yaml = w.yaml.to_str().unwrap().to_owned();
+    let first = run(vec!["up".into(), yaml.clone()], "ws-a").output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let (h4, mac4, _) = w.lab.lab.add_machine(3, homelab::maas::Status::New);
+    let (h5, mac5, _) = w.lab.lab.add_machine(4, homelab::maas::Status::New);
+    w.lab.lab.maas.clear_log();
+    let grow = |mac: &str, state: &str| {
+        let mut c = run(
+            vec![
+                "add-node".into(),
+                mac.into(),
+                "-f".into(),
+                yaml.clone(),
+                "--role".into(),
+                "worker".into(),
+                "--lock-timeout".into(),
+                "5m".into(),
+            ],
+            state,
+        );
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let a = grow(&mac4, "ws-a");
+    let b = grow(&mac5, "ws-b");
+    let (a, b) = tokio::task::spawn_blocking(move || (a.wait_with_output().unwrap(), b.wait_with_output().unwrap()))
+        .await
+        .unwrap();
+    let (ea, eb) = (String::from_utf8_lossy(&a.stderr).to_string(), String::from_utf8_lossy(&b.stderr).to_string());
+    assert_eq!(a.status.code(), Some(0), "A:\n{ea}\nB:\n{eb}");
+    assert_eq!(b.status.code(), Some(0), "B:\n{eb}\nA:\n{ea}");
+    // One of them found the other's claim and waited for it.
+    let waited =
+        [&ea, &eb].iter().filter(|e| e.contains("waiting for the cluster lock held by `homelab add-node`")).count();
+    assert_eq!(waited, 1, "A:\n{ea}\nB:\n{eb}");
+    // MAAS saw the two machines' commission, layout and deploy one after the other, never mixed.
+    let posts = machine_posts(&w.lab.lab.maas.requests());
+    let distinct: std::collections::BTreeSet<&String> = posts.iter().collect();
+    assert_eq!(distinct.len(), 2, "{posts:?}");
+    assert!(in_blocks(&posts), "the two runs' MAAS changes interleaved: {posts:?}");
+    // Each new machine joined once, and the file lists both (neither edit lost the other).
+    assert_eq!(w.lab.hosts.count(&h4, "microk8s join"), 1);
+    assert_eq!(w.lab.hosts.count(&h5, "microk8s join"), 1);
+    let text = std::fs::read_to_string(&w.yaml).unwrap();
+    assert!(text.contains(&mac4) && text.contains(&mac5), "{text}");
+    // Every claim was given back.
+    let claims = w.lab.lab.maas.requests().iter().filter(|l| l.contains("op=set_owner_data")).count();
+    assert!(claims > 0, "the runs took no claim in MAAS");
+    let again = run(vec!["up".into(), yaml.clone(), "--lock-timeout".into(), "0s".into()], "ws-c").output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(out.contains("converged: no changes"), "{out}");
+}
+
+/// While one workstation's run holds the claim, another's `up` with no patience is refused
+/// at once, naming the holder, and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn item_3_a_second_workstation_is_refused_while_the_first_holds_the_maas_claim() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let mut o = FullLabOptions::default();
+    o.lab.maas.deploy_time = Duration::from_millis(1500);
+    let w = support::subproc::World::start(o, "seed-2023.yaml").await;
+    let yaml = w.yaml.to_str().unwrap().to_owned();
+    let mut first = w.homelab(&["up", &yaml], &upstream);
+    first.env("HOMELAB_STATE_DIR", w.lab.lab.path("ws-a"));
+    assert_eq!(first.output().unwrap().status.code(), Some(0));
+    let (_, mac4, _) = w.lab.lab.add_machine(3, homelab::maas::Status::New);
+    w.lab.lab.maas.clear_log();
+    let mut a = w.homelab(&["add-node", &mac4, "-f", &yaml, "--role", "worker"], &upstream);
+    a.env("HOMELAB_STATE_DIR", w.lab.lab.path("ws-a")).stderr(std::process::Stdio::piped());
+    let a = a.spawn().unwrap();
+    // Wait until A's claim is in MAAS.
+    let start = Instant::now();
+    while w.lab.lab.maas.count("op=set_owner_data") == 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "A never took the claim");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = machine_posts(&w.lab.lab.maas.requests()).len();
+    let mut b = w.homelab(&["up", &yaml], &upstream);
+    b.env("HOMELAB_STATE_DIR", w.lab.lab.path("ws-b"));
+    let b = tokio::task::spawn_blocking(move || b.output().unwrap()).await.unwrap();
+    let eb = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(1), "{eb}");
+    assert!(eb.contains("the cluster is locked by `homelab add-node` on") && eb.contains("MAAS owner data"), "{eb}");
+    assert!(eb.contains("--lock-timeout"), "{eb}");
+    let a = tokio::task::spawn_blocking(move || a.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    // B sent no machine change while A ran: all of them are A's new machine.
+    let posts = machine_posts(&w.lab.lab.maas.requests());
+    let distinct: std::collections::BTreeSet<&String> = posts.iter().collect();
+    assert!(posts.len() >= before && distinct.len() == 1, "{posts:?}");
 }

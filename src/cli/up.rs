@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// Converge everything the cluster file declares: machines → hosts → kubernetes → storage →
 /// kafka. Observes first and changes only what differs; a second run reports no changes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// The cluster file (default ./cluster.yaml).
     pub file: Option<PathBuf>,
@@ -47,6 +47,18 @@ pub struct UpArgs {
 }
 
 pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    // A run that waited for another workstation's run starts over from the file.
+    for _ in 0..4 {
+        match run_once(&a, g, ui.clone()).await {
+            Err(e) if crate::engine::lock::is_start_over(&e) => continue,
+            r => return r,
+        }
+    }
+    run_once(&a, g, ui).await
+}
+
+async fn run_once(a: &UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let a = a.clone();
     let path = default_file(a.file);
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     let selection = Selection { only: a.only, from: a.from, skip: a.skip };

@@ -65,6 +65,15 @@ fn warnings_of(text: &str, file: &str, catalog: &Catalog) -> Vec<(String, String
         .collect()
 }
 
+/// Whether the `machines:` of `text` already list `mac`.
+fn has_mac(text: &str, mac: &str) -> bool {
+    crate::config::tree::parse(text).is_ok_and(|t| {
+        t.value.get("machines").and_then(|v| v.as_array()).is_some_and(|ms| {
+            ms.iter().any(|m| m.get("mac").and_then(|v| v.as_str()).is_some_and(|v| v.eq_ignore_ascii_case(mac)))
+        })
+    })
+}
+
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
     let mut t = String::from("time budget (real hardware):\n");
     let mut total = 0;
@@ -76,8 +85,27 @@ pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
     ui.err(&t);
 }
 
-/// Runs `add-node`. `make_env` builds the outside world for a (validated) cluster.
+/// Runs `add-node`. `make_env` builds the outside world for a (validated) cluster. When it
+/// had to wait for another workstation's run (`--lock-timeout`), it starts over from the
+/// file, which that run may have changed (another add-node inserts its own entry).
 pub async fn add_node(
+    path: &Path,
+    req: &AddNodeRequest,
+    catalog: &Catalog,
+    ui: &Ui,
+    opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<AddNodeReport> {
+    for _ in 0..4 {
+        match add_node_once(path, req, catalog, ui, opts.clone(), make_env).await {
+            Err(e) if crate::engine::lock::is_start_over(&e) => continue,
+            r => return r,
+        }
+    }
+    add_node_once(path, req, catalog, ui, opts, make_env).await
+}
+
+async fn add_node_once(
     path: &Path,
     req: &AddNodeRequest,
     catalog: &Catalog,
@@ -104,10 +132,10 @@ pub async fn add_node(
     {
         bail!(Failure::Usage(format!("`{}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)", req.mac)));
     }
-    let (hostname, new_text) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
+    let (hostname, new_text, entry) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
         Some(m) => {
             ui.err(&format!("{mac} is already in {file} as {}; finishing its setup", m.hostname));
-            (m.hostname.clone(), text.clone())
+            (m.hostname.clone(), text.clone(), None)
         }
         None => {
             let env = make_env(&before)?;
@@ -141,8 +169,9 @@ pub async fn add_node(
                 Role::ControlPlane => "control-plane",
                 Role::Worker => "worker",
             };
-            let new_text = insert_machine(&text, &NewMachine { hostname: hostname.clone(), mac: mac.clone(), role })?;
-            (hostname, new_text)
+            let entry = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
+            let new_text = insert_machine(&text, &entry)?;
+            (hostname, new_text, Some(entry))
         }
     };
     // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
@@ -161,8 +190,27 @@ pub async fn add_node(
     let cx = Arc::new(crate::engine::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
     let report = super::up(cx).await?;
     let inserted = new_text != text;
-    if inserted {
-        crate::foundation::files::write_atomic(path, new_text.as_bytes(), crate::foundation::files::Mode::Keep).with_context(|| format!("the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"))?;
+    if let Some(entry) = entry {
+        let by_hand = || {
+            format!(
+                "the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"
+            )
+        };
+        // Read the file again: another add-node (after this run's lock was given back, or
+        // from an editor) may have changed it while this one ran; insert into what is there.
+        let now = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
+            .with_context(by_hand)?;
+        let write = if now == text {
+            Some(new_text.clone())
+        } else if has_mac(&now, &mac) {
+            None
+        } else {
+            Some(insert_machine(&now, &entry).with_context(by_hand)?)
+        };
+        if let Some(out) = write {
+            crate::foundation::files::write_atomic(path, out.as_bytes(), crate::foundation::files::Mode::Keep)
+                .with_context(by_hand)?;
+        }
         ui.err(&format!("added {hostname} to {file} (one entry inserted; nothing else in the file changed)"));
     }
     let timings: Vec<(PhaseId, f64)> = report.phases.iter().map(|p| (p.phase, p.elapsed_s)).collect();

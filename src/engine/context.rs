@@ -28,8 +28,11 @@ pub struct Timings {
     pub ssh_connect_timeout: Duration,
     /// Multiplies every deadline (the simulators use short ones).
     pub deadline_scale: f64,
-    /// How often the cluster Lease is renewed (a third of its duration on real clusters).
+    /// How often the cluster Lease and the MAAS lock are renewed (a third of their duration).
     pub lease_renew: Duration,
+    /// Between writing the MAAS lock and reading it back (longer than any pause of a racing
+    /// run between its read and its write).
+    pub lock_settle: Duration,
 }
 
 impl Timings {
@@ -41,6 +44,7 @@ impl Timings {
             ssh_connect_timeout: Duration::from_secs(10),
             deadline_scale: 1.0,
             lease_renew: crate::engine::lock::LEASE_RENEW,
+            lock_settle: Duration::from_secs(1),
         }
     }
     /// For the simulators: everything happens in milliseconds.
@@ -52,6 +56,7 @@ impl Timings {
             ssh_connect_timeout: Duration::from_secs(2),
             deadline_scale: 1.0,
             lease_renew: Duration::from_millis(200),
+            lock_settle: Duration::from_millis(30),
         }
     }
     /// `HOMELAB_TIMINGS=fast` selects the simulator cadence (tests and `homelab demo`).
@@ -147,8 +152,21 @@ pub struct Ctx {
     ssh_slots: tokio::sync::Semaphore,
     host_facts: Mutex<HashMap<String, crate::microk8s::HostFacts>>,
     lease: tokio::sync::Mutex<Option<crate::engine::lock::LeaseGuard>>,
-    /// Becomes `Some(reason)` when this run loses the cluster Lease; the run then stops.
-    pub lease_lost: tokio::sync::watch::Sender<Option<String>>,
+    /// The MAAS user behind the API key (one `whoami` per run).
+    maas_user: tokio::sync::OnceCell<String>,
+    /// The declared control planes MAAS knows (their system ids): where the MAAS lock lives.
+    claimable: Mutex<Vec<String>>,
+    maas_lock: tokio::sync::Mutex<Option<crate::engine::lock::MaasLockGuard>>,
+    /// Set once the MAAS lock is held (or there is nothing to claim): checked by every change.
+    locked: std::sync::atomic::AtomicBool,
+    /// Set when another run claimed the cluster first: every later change fails the same way,
+    /// so the run stops having changed nothing.
+    preempted: std::sync::atomic::AtomicBool,
+    /// Who this run is in every lock it takes (host, pid, command, since).
+    pub holder: crate::engine::lock::Holder,
+    /// Becomes `Some(reason)` when this run loses a cluster lock (the MAAS claim or the
+    /// Lease); the run then stops.
+    pub lock_lost: tokio::sync::watch::Sender<Option<String>>,
     /// A dry run's record of the actions the real run would take (see [`Ctx::step`]).
     planned: Mutex<Vec<(PhaseId, Planned)>>,
 }
@@ -156,6 +174,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(cluster: Arc<Cluster>, ui: Ui, opts: RunOptions, world: World) -> Ctx {
         let opts_parallel = opts.parallel.max(1);
+        let holder = crate::engine::lock::Holder::me(&opts.command);
         Ctx {
             cluster,
             ui,
@@ -170,26 +189,107 @@ impl Ctx {
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
             host_facts: Mutex::new(HashMap::new()),
             lease: tokio::sync::Mutex::new(None),
-            lease_lost: tokio::sync::watch::channel(None).0,
+            maas_user: tokio::sync::OnceCell::new(),
+            claimable: Mutex::new(Vec::new()),
+            maas_lock: tokio::sync::Mutex::new(None),
+            locked: Default::default(),
+            preempted: Default::default(),
+            holder,
+            lock_lost: tokio::sync::watch::channel(None).0,
             planned: Mutex::new(Vec::new()),
         }
     }
 
-    /// Holds the cluster Lease from now on (once the cluster's API is reachable).
+    /// Records where the MAAS lock lives (the control planes' system ids).
+    pub fn set_claimable(&self, ids: Vec<String>) {
+        if let Ok(mut c) = self.claimable.lock() {
+            *c = ids;
+        }
+    }
+
+    /// Holds the MAAS lock from now on: called right before the first change of a run. A run
+    /// that finds another run's claim here (it started after this one looked) stops: what it
+    /// decided may be stale, and it has changed nothing yet.
+    pub async fn ensure_locked(&self) -> anyhow::Result<()> {
+        let ids = self.claimable.lock().map(|c| c.clone()).unwrap_or_default();
+        let Some(maas) = self.world.maas.as_ref().filter(|_| !self.opts.dry_run && !ids.is_empty()) else {
+            self.locked.store(true, Ordering::Relaxed);
+            return Ok(());
+        };
+        let mut l = self.maas_lock.lock().await;
+        if l.is_some() {
+            return Ok(());
+        }
+        let preempted = |e: &anyhow::Error| {
+            let why = format!("{e:#}");
+            anyhow::Error::new(crate::engine::lock::Preempted(format!(
+                "another run started changing the cluster while this one was looking, so this one stopped before changing anything: {}\n  hint: run `homelab {}` again when it is done (with `--lock-timeout 10m` it waits and starts over by itself)",
+                why.lines().next().unwrap_or_default(),
+                self.opts.command
+            )))
+        };
+        if self.preempted.load(Ordering::Relaxed) {
+            return Err(preempted(&anyhow::anyhow!("(noticed by another machine's task)")));
+        }
+        let user = self.maas_user().await?;
+        let machines = anyhow::Context::context(maas.machines_by_id(&ids).await, "reading the homelab lock in MAAS")?;
+        let times = crate::engine::lock::MaasLockTimes {
+            every: self.opts.timings.lease_renew,
+            settle: self.opts.timings.lock_settle,
+        };
+        let guard = crate::engine::lock::acquire_maas(
+            maas.clone(),
+            &user,
+            machines,
+            self.holder.clone(),
+            times,
+            self.lock_lost.clone(),
+        )
+        .await
+        .map_err(|e| {
+            self.preempted.store(true, Ordering::Relaxed);
+            preempted(&e)
+        })?;
+        *l = Some(guard);
+        self.locked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Forgets a preemption before the run starts over.
+    pub fn reset_preempted(&self) {
+        self.preempted.store(false, Ordering::Relaxed);
+    }
+
+    /// Changes made (or planned) so far, all phases.
+    pub fn total_changes(&self) -> u32 {
+        self.changes.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The gate of a change in a real run: takes the MAAS lock if this is the first change,
+    /// then reports it as [`Ctx::step`] does.
+    pub async fn act(&self, phase: PhaseId, target: &str, action: impl Into<String>) -> anyhow::Result<()> {
+        self.ensure_locked().await?;
+        self.step(phase, target, action);
+        Ok(())
+    }
+
+    /// Holds the cluster Lease from now on (once the cluster's API is reachable); the MAAS
+    /// lock first, so that every run takes the two in the same order.
     pub async fn ensure_lease(&self) -> anyhow::Result<()> {
         if self.opts.dry_run {
             return Ok(());
         }
+        self.ensure_locked().await?;
         let mut l = self.lease.lock().await;
         if l.is_none() {
             let client = self.kube().await?;
             *l = Some(
                 crate::engine::lock::acquire_lease_as(
                     client,
-                    crate::engine::lock::Holder::me(&self.opts.command),
+                    self.holder.clone(),
                     self.opts.lock_timeout,
                     self.opts.timings.lease_renew,
-                    self.lease_lost.clone(),
+                    self.lock_lost.clone(),
                     &self.ui,
                 )
                 .await?,
@@ -198,9 +298,12 @@ impl Ctx {
         Ok(())
     }
 
-    /// Gives the cluster Lease back (end of run).
+    /// Gives the cluster Lease and then the MAAS lock back (end of run).
     pub async fn release_lease(&self) {
         if let Some(l) = self.lease.lock().await.take() {
+            l.release().await;
+        }
+        if let Some(l) = self.maas_lock.lock().await.take() {
             l.release().await;
         }
     }
@@ -253,6 +356,11 @@ impl Ctx {
     }
 
     fn record(&self, phase: PhaseId, target: &str, action: String, n: u32) {
+        // Every change of a real run happens under the MAAS lock ([`Ctx::act`], ensure_lease).
+        debug_assert!(
+            self.opts.dry_run || self.locked.load(Ordering::Relaxed) || self.world.maas.is_none(),
+            "a change ({action}) was made before the MAAS lock was taken: use Ctx::act"
+        );
         self.changes[phase as usize].fetch_add(n, Ordering::Relaxed);
         if self.opts.dry_run {
             if let Ok(mut p) = self.planned.lock() {
@@ -369,6 +477,21 @@ impl Ctx {
         let c = crate::engine::cluster_api::client(self).await?;
         *k = Some(c.clone());
         Ok(c)
+    }
+
+    /// The MAAS user behind the key, asked once (`whoami` checks the key before anything else).
+    pub async fn maas_user(&self) -> anyhow::Result<String> {
+        let maas = self.maas()?;
+        let u = self
+            .maas_user
+            .get_or_try_init(|| async {
+                maas.whoami()
+                    .await
+                    .map(|w| w.username)
+                    .map_err(|e| anyhow::Error::new(e).context("checking the MAAS API key (GET users/?op=whoami)"))
+            })
+            .await?;
+        Ok(u.clone())
     }
 
     pub fn maas(&self) -> anyhow::Result<&Arc<MaasClient>> {

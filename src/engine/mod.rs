@@ -26,19 +26,12 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     } else {
         Some(lock::acquire_local(&cx.world.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui).await?)
     };
-    if cx.world.maas.is_some() {
-        phases::machines::gather_facts(&cx).await?;
+    // Waiting for another workstation's run makes what this one read stale, the file too.
+    if look(&cx).await? {
+        return Err(anyhow::Error::new(lock::StartOver));
     }
-    let mut list = Vec::new();
-    for id in ids {
-        match phases::build(id) {
-            Some(p) => list.push(p),
-            None => anyhow::bail!("the {id} phase is not available in this build"),
-        }
-    }
-    let run = runner::run(cx.clone(), list);
     // A run that loses the cluster Lease stops at once: another run is changing the cluster.
-    let mut lost_rx = cx.lease_lost.subscribe();
+    let mut lost_rx = cx.lock_lost.subscribe();
     let command = cx.opts.command.clone();
     let lost = async move {
         let reason = lost_rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
@@ -58,15 +51,80 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
             std::future::pending().await
         }
     };
+    let list = build(&ids)?;
     let r = tokio::select! {
-        r = run => r,
+        r = runner::run(cx.clone(), list) => r,
         e = lost => Err(e),
         e = ctrl_c => Err(e),
     };
-    // Give the cluster lease back, also after Ctrl-C, but never hang on it: an unreleased
-    // lease expires on its own.
+    // Another workstation's run claimed the cluster between this run's look and its first
+    // change. Nothing has been changed: with a --lock-timeout, wait for that run and tell the
+    // caller to start over from the file (that run may have changed it, as add-node does).
+    let r = match r {
+        Err(e)
+            if e.downcast_ref::<lock::Preempted>().is_some()
+                && cx.total_changes() == 0
+                && !cx.opts.lock_timeout.is_zero() =>
+        {
+            cx.ui.err(&format!("{}; waiting for it, then starting over", root_line(&e)));
+            cx.reset_preempted();
+            match look(&cx).await {
+                Ok(_) => Err(anyhow::Error::new(lock::StartOver)),
+                Err(e) => Err(e),
+            }
+        }
+        r => r,
+    };
+    // Give the cluster locks back, also after Ctrl-C, but never hang on it: an unreleased
+    // Lease or MAAS claim expires on its own.
     if tokio::time::timeout(std::time::Duration::from_secs(5), cx.release_lease()).await.is_err() {
-        tracing::warn!("could not release the homelab Lease within 5s; it expires on its own");
+        tracing::warn!("could not give the homelab locks back within 5s; they expire on their own");
     }
     r
+}
+
+fn build(ids: &[phase::PhaseId]) -> anyhow::Result<Vec<Arc<dyn phase::Phase>>> {
+    let mut list = Vec::new();
+    for id in ids {
+        match phases::build(*id) {
+            Some(p) => list.push(p),
+            None => anyhow::bail!("the {id} phase is not available in this build"),
+        }
+    }
+    Ok(list)
+}
+
+/// The first line of an error's innermost cause.
+fn root_line(e: &anyhow::Error) -> String {
+    e.root_cause().to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// Reads the machines from MAAS (read-only) and, when another run's claim stands on the
+/// control planes, waits for it. Returns whether it waited.
+async fn look(cx: &Arc<Ctx>) -> anyhow::Result<bool> {
+    match &cx.world.maas {
+        Some(maas) => {
+            let found = phases::machines::gather_facts(cx).await?;
+            wait_for_other_runs(cx, maas, found).await
+        }
+        None => Ok(false),
+    }
+}
+
+/// Records where the MAAS lock lives (the declared control planes MAAS knows) and waits,
+/// reading only, while another run's claim stands there. Returns whether it waited.
+async fn wait_for_other_runs(
+    cx: &Arc<Ctx>,
+    maas: &Arc<crate::maas::MaasClient>,
+    found: Vec<crate::maas::Machine>,
+) -> anyhow::Result<bool> {
+    let cp_macs: Vec<&str> = cx.cluster.control_planes().filter_map(|m| m.mac.as_deref()).collect();
+    let cps: Vec<crate::maas::Machine> =
+        found.into_iter().filter(|m| m.macs().iter().any(|mac| cp_macs.contains(&mac.as_str()))).collect();
+    cx.set_claimable(cps.iter().map(|m| m.system_id.clone()).collect());
+    if cx.opts.dry_run || cps.is_empty() {
+        return Ok(false);
+    }
+    let user = cx.maas_user().await?;
+    lock::wait_while_held(maas, &user, cps, &cx.holder, cx.opts.lock_timeout, &cx.ui).await
 }

@@ -449,6 +449,12 @@ impl MaasClient {
         decode(&body, &format!("PUT {path}"))
     }
 
+    /// Sets one owner-data key of a machine the caller owns (an empty value removes it).
+    /// MAAS answers 409 for a machine that is not allocated to the caller.
+    pub async fn set_owner_data(&self, system_id: &str, key: &str, value: &str) -> Result<Machine, MaasError> {
+        self.post_json(&format!("machines/{system_id}/"), "set_owner_data", params([(key, value)])).await
+    }
+
     pub async fn release(&self, system_id: &str, comment: &str) -> Result<Machine, MaasError> {
         self.post_json(&format!("machines/{system_id}/"), "release", params([("comment", comment)])).await
     }

@@ -149,7 +149,7 @@ pub async fn ensure_hosts_block(
         return Ok(());
     }
     let names: Vec<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
-    cx.step(phase, target, hosts_words(&names));
+    cx.act(phase, target, hosts_words(&names)).await?;
     let out = r.run(&mk::write_hosts_cmd(&want)).await?;
     if !out.ok() {
         bail!("cannot write /etc/hosts on {target}: {}\n  hint: the SSH user needs passwordless sudo", out.text());

@@ -160,7 +160,7 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
         .await?;
         let token = mk::parse_token(&tok)?;
         let url = format!("{cp_ip}:25000/{token}");
-        cx.step(PHASE, &m.hostname, join_words(&cp.hostname, worker));
+        cx.act(PHASE, &m.hostname, join_words(&cp.hostname, worker)).await?;
         let t = cx.opts.timings.deadline(cx.cluster.timeouts.join);
         let out = r.run(&mk::join_cmd(&url, worker, t)).await?;
         let hint = match mk::classify_join(&out) {
@@ -292,7 +292,7 @@ impl Phase for KubernetesPhase {
                 "snapd is not ready; check `snap changes` on the machine",
             )
             .await?;
-            cx.step(PHASE, &m.hostname, install_words(&ch));
+            cx.act(PHASE, &m.hostname, install_words(&ch)).await?;
             let out = r.run(&mk::install_cmd(&ch, install_t)).await?;
             if !out.ok() {
                 let t = out.text();
@@ -309,7 +309,7 @@ impl Phase for KubernetesPhase {
             }
         } else if tracking != ch {
             if cx.opts.upgrade {
-                cx.step(PHASE, &m.hostname, refresh_words(&tracking, &ch));
+                cx.act(PHASE, &m.hostname, refresh_words(&tracking, &ch)).await?;
                 run_ok(
                     &r,
                     &m.hostname,
@@ -355,7 +355,7 @@ impl Phase for KubernetesPhase {
                     .await?;
             for a in addons {
                 if !mk::addon_enabled(&status.stdout, a) {
-                    cx.step(PHASE, &cp.hostname, enable_words(a));
+                    cx.act(PHASE, &cp.hostname, enable_words(a)).await?;
                     run_ok(
                         &cp_r,
                         &cp.hostname,

@@ -97,6 +97,7 @@ impl SimMaas {
             status_message: None,
             power: "off",
             owner: None,
+            owner_data: Default::default(),
             cpu_count: spec.cpu_count,
             memory_mib: spec.memory_mib,
             disk_bytes: spec.disk_bytes,

@@ -160,6 +160,21 @@ pub(in crate::sim::maas) fn machine_op(
             advance(m, cfg, next_event);
             json_resp(StatusCode::OK, &machine_json(m))
         }
+        // MAAS 3.x (`set_workload_annotations`, of which `set_owner_data` is the deprecated
+        // name): only the machine's owner may set them; an empty value removes a key.
+        Some("set_owner_data") => {
+            if m.owner.as_deref() != Some(user.as_str()) {
+                return text(StatusCode::CONFLICT, "Cannot set workload annotation: it hasn't been acquired.");
+            }
+            for (k, v) in form.iter().filter(|(k, _)| k != "op") {
+                if v.is_empty() {
+                    m.owner_data.remove(k);
+                } else {
+                    m.owner_data.insert(k.clone(), v.clone());
+                }
+            }
+            json_resp(StatusCode::OK, &machine_json(m))
+        }
         Some("release") => {
             match m.status {
                 Status::Ready | Status::Releasing => return json_resp(StatusCode::OK, &machine_json(m)),

@@ -146,6 +146,8 @@ pub(in crate::sim::maas) struct SimMachine {
     pub(in crate::sim::maas) status_message: Option<String>,
     pub(in crate::sim::maas) power: &'static str,
     pub(in crate::sim::maas) owner: Option<String>,
+    /// `op=set_owner_data` key/values; gone when the machine is released.
+    pub(in crate::sim::maas) owner_data: std::collections::BTreeMap<String, String>,
     pub(in crate::sim::maas) cpu_count: u32,
     pub(in crate::sim::maas) memory_mib: u64,
     pub(in crate::sim::maas) disk_bytes: u64,
@@ -349,6 +351,7 @@ pub(in crate::sim::maas) fn advance(m: &mut SimMachine, cfg: &SimMaasConfig, nex
             if frac >= 1.0 {
                 m.status = Status::Ready;
                 m.owner = None;
+                m.owner_data.clear();
                 m.distro_series = None;
                 m.power = "off";
                 m.ip_assigned = false;

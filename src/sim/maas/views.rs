@@ -117,7 +117,7 @@ pub(in crate::sim::maas) fn machine_json(m: &SimMachine) -> Value {
         "tag_names": [], "zone": {"name": "default", "id": 1}, "pool": {"name": "default", "id": 0},
         "node_type": 0, "node_type_name": "Machine", "bios_boot_method": "uefi",
         "hardware_info": {"system_vendor": "Simulated", "system_product": "homelab-sim PC", "cpu_model": "Sim CPU"},
-        "owner_data": {}, "swap_size": null, "ephemeral_deploy": false,
+        "owner_data": m.owner_data, "swap_size": null, "ephemeral_deploy": false,
         "resource_uri": format!("/MAAS/api/2.0/machines/{}/", m.system_id),
     })
 }

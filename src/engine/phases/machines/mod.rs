@@ -35,18 +35,11 @@ const PHASE: PhaseId = PhaseId::Machines;
 #[derive(Default)]
 pub struct MachinesPhase {
     board: OnceLock<Arc<StatusBoard>>,
-    me: OnceLock<String>,
 }
 
-/// The MAAS user behind the key (checked with `whoami` before anything else).
-async fn whoami(cx: &Ctx) -> anyhow::Result<String> {
-    let maas = cx.maas()?;
-    let me = maas.whoami().await.context("checking the MAAS API key (GET users/?op=whoami)")?;
-    Ok(me.username)
-}
-
-/// Finds every machine in scope by MAC and records its MAAS facts (read-only).
-pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<()> {
+/// Finds every machine in scope by MAC and records its MAAS facts (read-only); returns
+/// MAAS's answer.
+pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<Vec<crate::maas::Machine>> {
     let maas = cx.maas()?;
     // All machines, not only those in scope: `add-node` needs the address of the node that
     // issues its join token.
@@ -67,7 +60,7 @@ pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<()> {
             });
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 fn unknown_mac(m: &Machine) -> anyhow::Error {
@@ -87,15 +80,6 @@ impl MachinesPhase {
     fn board(&self, cx: &Ctx) -> anyhow::Result<Arc<StatusBoard>> {
         let maas = cx.maas()?.clone();
         Ok(self.board.get_or_init(|| StatusBoard::new(maas, cx.opts.timings.maas_poll)).clone())
-    }
-
-    async fn me(&self, cx: &Ctx) -> anyhow::Result<String> {
-        if let Some(me) = self.me.get() {
-            return Ok(me.clone());
-        }
-        let me = whoami(cx).await?;
-        let _ = self.me.set(me.clone());
-        Ok(me)
     }
 
     async fn failure_text(maas: &MaasClient, system_id: &str) -> Option<String> {
@@ -131,7 +115,7 @@ impl MachinesPhase {
         {
             check_sizes(spec, &mm)?;
         }
-        let me = self.me(cx).await?;
+        let me = cx.maas_user().await?;
         let input = DecideInput {
             me: &me,
             series: &cx.cluster.maas.as_ref().map(|m| m.distro_series.clone()).unwrap_or_else(|| "jammy".into()),
@@ -217,7 +201,7 @@ impl MachinesPhase {
     async fn execute(&self, cx: &Ctx, spec: &Machine, system_id: &str, action: &Action) -> anyhow::Result<()> {
         let maas = cx.maas()?;
         if !action.is_wait() {
-            cx.step(PHASE, &spec.hostname, action.describe(system_id));
+            cx.act(PHASE, &spec.hostname, action.describe(system_id)).await?;
         }
         match action {
             Action::Rename { to } => {
@@ -262,8 +246,8 @@ impl MachinesPhase {
         if has_key(&keys, &pubkey) {
             return Ok(());
         }
-        let me = self.me(cx).await?;
-        cx.step(PHASE, "maas", ssh_key_words(&pubkey, &me));
+        let me = cx.maas_user().await?;
+        cx.act(PHASE, "maas", ssh_key_words(&pubkey, &me)).await?;
         match maas.add_ssh_key(&pubkey).await {
             Ok(_) => Ok(()),
             Err(MaasError::BadRequest { text, .. }) if text.contains("already been added") => Ok(()),
@@ -322,7 +306,7 @@ impl Phase for MachinesPhase {
     }
 
     async fn plan(&self, cx: &Ctx) -> anyhow::Result<()> {
-        let me = self.me(cx).await?;
+        let me = cx.maas_user().await?;
         if Self::needs_deploy(cx) {
             let pubkey = read_public_key(cx)?;
             if !has_key(&cx.maas()?.ssh_keys().await?, &pubkey) {
@@ -343,7 +327,7 @@ impl Phase for MachinesPhase {
     }
 
     async fn prepare(&self, cx: &Ctx) -> anyhow::Result<()> {
-        self.me(cx).await?;
+        cx.maas_user().await?;
         if Self::needs_deploy(cx) {
             self.ensure_ssh_key(cx).await?;
         }
