@@ -11,6 +11,7 @@
 pub mod foundation;
 
 pub mod catalog;
+pub mod ceph;
 pub mod kube;
 pub mod maas;
 pub mod microk8s;

@@ -17,9 +17,9 @@ use homelab::sim::lab::FullLabOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::crash::{is_change, kind_of, name_changes, run_and_kill_at_change, taps};
 use support::subproc::World;
 
 /// Three machines that MAAS has only enlisted: the run commissions, lays out and deploys them.
@@ -144,107 +144,6 @@ async fn killed_at_every_step_the_next_run_converges_without_duplicates() {
     assert!(tried >= 10);
 }
 
-/// A call that changes something: a MAAS or API server write, or a mutating SSH command.
-fn is_change(what: &str) -> bool {
-    if let Some(rest) = what.strip_prefix("SSH ") {
-        return rest.split(' ').nth(1) == Some("rw");
-    }
-    ["POST ", "PUT ", "PATCH ", "DELETE "].iter().any(|m| what.starts_with(m))
-}
-
-/// The system and kind of a change, for the report: "MAAS op=deploy", "API PATCH", "SSH microk8s join".
-fn kind_of(what: &str) -> String {
-    if let Some(rest) = what.strip_prefix("SSH ") {
-        let cmd: Vec<&str> = rest.split(' ').skip(2).filter(|w| *w != "sudo").take(2).collect();
-        return format!("SSH {}", cmd.join(" "));
-    }
-    if what.contains("/MAAS/") {
-        let method = what.split(' ').next().unwrap_or("");
-        if let Some(op) = what.split("op=").nth(1) {
-            return format!("MAAS {method} op={}", op.split('&').next().unwrap_or(op));
-        }
-        let path = what.split("/api/2.0/").nth(1).unwrap_or("").split('?').next().unwrap_or("");
-        let shape: Vec<&str> =
-            path.split('/').map(|seg| if seg.chars().any(|c| c.is_ascii_digit()) { "…" } else { seg }).collect();
-        return format!("MAAS {method} {}", shape.join("/"));
-    }
-    format!("API {}", what.split(' ').next().unwrap_or(""))
-}
-
-fn taps(w: &World) -> [&homelab::sim::tap::Tap; 3] {
-    [&w.lab.lab.maas.tap, &w.lab.api.tap, &w.lab.hosts.tap]
-}
-
-/// Names one change so that it can be found again in another run: the host and command
-/// (without its arguments, which hold fresh tokens), or the method and path (with MAAS's op).
-fn key_of(what: &str) -> String {
-    if let Some(rest) = what.strip_prefix("SSH ") {
-        let host = rest.split(' ').next().unwrap_or("");
-        return format!("{} on {host}", kind_of(what));
-    }
-    let mut parts = what.splitn(2, ' ');
-    let method = parts.next().unwrap_or("");
-    let uri = parts.next().unwrap_or("");
-    // Numeric ids (volume groups, partitions) are handed out in request order, which varies.
-    let path: Vec<&str> = uri
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .split('/')
-        .map(|seg| if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) { "…" } else { seg })
-        .collect();
-    let path = path.join("/");
-    match uri.split("op=").nth(1) {
-        Some(op) => format!("{method} {path}?op={}", op.split('&').next().unwrap_or(op)),
-        None => format!("{method} {path}"),
-    }
-}
-
-/// Runs `up` and SIGKILLs it from inside the simulators right after they carried out the
-/// `nth` change named `target` (see [`key_of`]), before the answer leaves; returns that
-/// change, or None when this run never made it.
-async fn run_and_kill_at_change(w: &World, up: &std::path::Path, target: &str, nth: usize) -> Option<String> {
-    let target = target.to_owned();
-    let pid = Arc::new(AtomicI32::new(0));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let hit: Arc<Mutex<Option<String>>> = Arc::default();
-    let hook = {
-        let (pid, seen, hit) = (pid.clone(), seen.clone(), hit.clone());
-        Arc::new(move |what: &str| {
-            if !is_change(what) || key_of(what) != target || seen.fetch_add(1, Ordering::SeqCst) + 1 != nth {
-                return;
-            }
-            *hit.lock().unwrap() = Some(what.to_owned());
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(2) {
-                if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
-                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    for tap in taps(w) {
-        let h = hook.clone();
-        tap.set(move |what| h(what));
-    }
-    let mut c = w.homelab(&["up", w.yaml.to_str().unwrap(), "-o", "json"], up);
-    let status = tokio::task::spawn_blocking(move || {
-        let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        pid.store(child.id() as i32, Ordering::SeqCst);
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
-    for tap in taps(w) {
-        tap.clear();
-    }
-    let hit = hit.lock().unwrap().clone();
-    assert!(hit.is_none() || status.code().is_none(), "the run was not killed at {hit:?}: {status}");
-    hit
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_right_after_each_change_before_the_answer_the_next_run_converges() {
     let Some(upstream) = support::mirror::upstream() else { return };
@@ -268,20 +167,7 @@ async fn killed_right_after_each_change_before_the_answer_the_next_run_converges
     for c in changes.lock().unwrap().iter() {
         *in_reference.entry(kind_of(c)).or_default() += 1;
     }
-    // Each change of the reference run, named so that it is found again in another run
-    // (machines progress concurrently, so the global order differs from run to run).
-    let mut occurrences: BTreeMap<String, usize> = BTreeMap::new();
-    let named: Vec<(String, usize, String)> = changes
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let key = key_of(c);
-            let nth = occurrences.entry(key.clone()).or_default();
-            *nth += 1;
-            (key, *nth, kind_of(c))
-        })
-        .collect();
+    let named = name_changes(&changes.lock().unwrap());
     // CI: every MAAS and SSH change and lease write (few, and the riskiest) and every 8th apply.
     let all = std::env::var_os("HOMELAB_CRASH_ALL").is_some();
     let points: Vec<&(String, usize, String)> = named
@@ -294,7 +180,9 @@ async fn killed_right_after_each_change_before_the_answer_the_next_run_converges
     let mut tried = 0;
     for (key, nth, _) in points.iter().copied() {
         let w = World::start(from_new(), "seed-2023.yaml").await;
-        let Some(what) = run_and_kill_at_change(&w, &upstream, key, *nth).await else {
+        let Some(what) =
+            run_and_kill_at_change(&w, &upstream, &["up", w.yaml.to_str().unwrap(), "-o", "json"], key, *nth).await
+        else {
             // Concurrent runs differ a little in their writes (a lease renewal, a retry).
             eprintln!("not reached in this run: {key} #{nth}");
             continue;

@@ -62,8 +62,7 @@ fn render_example(up: &Path, example: &str) -> Vec<Value> {
     let c = v.cluster.unwrap();
     let r = c.rook.as_ref().unwrap();
     let rf = files(up, "rook", &r.release.version, &r.release.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
-    let mut objs =
-        vec![rook::render_cluster(&r.release, &rf, &c).unwrap(), rook::render_mgr_pool(c.ceph_machines().count())];
+    let mut objs = vec![rook::render_cluster(&r.release, &rf, &c).unwrap(), rook::render_mgr_pool(rook::mgr_size(&c))];
     for p in &r.pools {
         let (pool, sc) = rook::render_pool(&r.release, &rf, p).unwrap();
         objs.push(pool);

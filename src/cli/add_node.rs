@@ -1,12 +1,10 @@
 //! `homelab add-node MAC`: grow the cluster by one PC.
 
-use super::{Global, ManifestArgs, catalog, default_file, real_world};
+use super::{ChangeArgs, Global, catalog, real_world};
 use crate::config::model::Role;
 use crate::engine::add_node::{AddNodeRequest, add_node};
-use crate::engine::context::{RunOptions, Timings};
 use crate::foundation::output::Ui;
 use clap::Args;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Grow the cluster by one PC: deploy it with MAAS, join it to MicroK8s, give its Ceph volume
@@ -24,14 +22,8 @@ pub struct AddNodeArgs {
     /// Role of the new node; a control plane keeps the datastore odd-sized only as the 3rd or 5th.
     #[arg(long, value_enum, default_value = "worker")]
     pub role: RoleArg,
-    /// The cluster file (default ./cluster.yaml).
-    #[arg(short, long)]
-    pub file: Option<PathBuf>,
-    /// Wait this long for another homelab run on this cluster to finish.
-    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg, default_value = "0s")]
-    pub lock_timeout: std::time::Duration,
     #[command(flatten)]
-    pub manifests: ManifestArgs,
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -41,7 +33,7 @@ pub enum RoleArg {
 }
 
 pub async fn run(a: AddNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    let path = default_file(a.file);
+    let (path, opts) = a.change.run_options(false);
     let cat = catalog(g)?;
     let req = AddNodeRequest {
         mac: a.mac,
@@ -51,13 +43,7 @@ pub async fn run(a: AddNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
             RoleArg::ControlPlane => Role::ControlPlane,
         },
     };
-    let opts = RunOptions {
-        timings: Timings::from_env(),
-        lock_timeout: a.lock_timeout,
-        stop_on_ctrl_c: true,
-        ..Default::default()
-    };
-    let manifests = a.manifests.clone();
+    let manifests = a.change.manifests.clone();
     add_node(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;
     Ok(ExitCode::SUCCESS)
 }

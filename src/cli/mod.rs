@@ -7,6 +7,8 @@ pub mod completions;
 pub mod demo;
 pub mod init;
 pub mod kubeconfig;
+pub mod remove_node;
+pub mod replace_node;
 pub mod schema;
 pub mod status;
 pub mod up;
@@ -62,6 +64,8 @@ pub struct Global {
 pub enum Command {
     Up(up::UpArgs),
     AddNode(add_node::AddNodeArgs),
+    RemoveNode(remove_node::RemoveNodeArgs),
+    ReplaceNode(replace_node::ReplaceNodeArgs),
     Status(status::StatusArgs),
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
@@ -111,6 +115,8 @@ pub async fn run(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(a) => up::run(a, &g, ui).await,
         Command::AddNode(a) => add_node::run(a, &g, ui).await,
+        Command::RemoveNode(a) => remove_node::run(a, &g, ui).await,
+        Command::ReplaceNode(a) => replace_node::run(a, &g, ui).await,
         Command::Status(a) => status::run(a, &g, ui).await,
         Command::Validate(a) => validate::run(a, &g, ui),
         Command::Schema(a) => schema::run(a, ui),
@@ -182,6 +188,33 @@ pub struct ManifestArgs {
     /// Read pinned manifests from this directory (same layout; air-gapped installs).
     #[arg(long, value_name = "DIR", env = "HOMELAB_MANIFEST_DIR")]
     pub manifests_dir: Option<PathBuf>,
+}
+
+/// What every command that changes a cluster named in its file takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChangeArgs {
+    /// The cluster file (default ./cluster.yaml).
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Wait this long for another homelab run on this cluster to finish.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+}
+
+impl ChangeArgs {
+    /// The file, and the options of a run that stops on Ctrl-C.
+    pub fn run_options(&self, dry_run: bool) -> (PathBuf, crate::engine::context::RunOptions) {
+        let opts = crate::engine::context::RunOptions {
+            timings: crate::engine::context::Timings::from_env(),
+            lock_timeout: self.lock_timeout,
+            dry_run,
+            stop_on_ctrl_c: true,
+            ..Default::default()
+        };
+        (default_file(self.file.clone()), opts)
+    }
 }
 
 /// Builds the outside world of a cluster for a command (MAAS client when asked, hosts, manifests).

@@ -1,7 +1,9 @@
-//! Byte-preserving edits of `cluster.yaml` (used by `add-node`): a new machine entry is
-//! inserted after the last one, in the same style (flow `{…}` or block mapping, same
-//! indentation, same line endings); every other byte of the file stays as it was, comments
-//! and formatting included. The result is parsed again and checked before it is written.
+//! Byte-preserving edits of `cluster.yaml`: `add-node` inserts a new machine entry after the
+//! last one, in the same style (flow `{…}` or block mapping, same indentation, same line
+//! endings); `remove-node` deletes one entry's lines; `replace-node` rewrites one entry's
+//! `hostname` and `mac` values where they stand. Every other byte of the file stays as it
+//! was, comments and formatting included. Each result is parsed again and checked before it
+//! is written.
 
 use super::tree;
 use anyhow::{Result, anyhow, bail};
@@ -136,6 +138,120 @@ fn verify(before: &str, after: &str, m: &NewMachine) -> Result<String> {
     Ok(after.to_owned())
 }
 
+/// The index of machine `hostname` in the parsed file and the located tree.
+fn find_machine(text: &str, hostname: &str) -> Result<(tree::Located, usize)> {
+    let located = tree::parse(text).map_err(|e| anyhow!("cannot parse the file: {}", e.message))?;
+    let i = located
+        .value
+        .get("machines")
+        .and_then(|v| v.as_array())
+        .and_then(|ms| ms.iter().position(|m| m.get("hostname").and_then(|h| h.as_str()) == Some(hostname)))
+        .ok_or_else(|| anyhow!("the file has no machine named {hostname}"))?;
+    Ok((located, i))
+}
+
+/// Deletes machine `hostname`'s entry (its lines, up to the next item; comments and blank
+/// lines after it stay).
+pub fn remove_machine(text: &str, hostname: &str) -> Result<String> {
+    let (located, i) = find_machine(text, hostname)?;
+    let by_hand = || format!("delete the entry of {hostname} under `machines:` yourself");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let pos =
+        located.exact(&format!("/machines/{i}")).ok_or_else(|| anyhow!("cannot locate {hostname}; {}", by_hand()))?;
+    let start = pos.value.line as usize; // 1-based
+    let line = lines.get(start - 1).copied().unwrap_or("");
+    let Some(dash) = line.find("- ").filter(|&c| line[..c].trim().is_empty()) else {
+        bail!("the machines list is not a block list (`- …` lines); {}", by_hand());
+    };
+    let mut end = start;
+    for (j, l) in lines.iter().enumerate().skip(start) {
+        let t = l.trim_end_matches(['\n', '\r']);
+        if t.trim().is_empty() || t.trim_start().starts_with('#') {
+            continue;
+        }
+        if t.len() - t.trim_start().len() > dash {
+            end = j + 1;
+        } else {
+            break;
+        }
+    }
+    let out: String = lines[..start - 1].iter().chain(lines[end..].iter()).copied().collect();
+    let after =
+        tree::parse(&out).map_err(|e| anyhow!("the edit would break the file ({}); {}", e.message, by_hand()))?;
+    let mut expected = located.value.clone();
+    if let Some(list) = expected.get_mut("machines").and_then(|v| v.as_array_mut()) {
+        list.remove(i);
+    }
+    if after.value != expected {
+        bail!("the edit did not produce the expected file; nothing was written; {}", by_hand());
+    }
+    Ok(out)
+}
+
+/// The byte range of the scalar starting at line/column `pos` (plain, `"…"` or `'…'`).
+fn scalar_range(text: &str, pos: tree::Pos) -> Option<(usize, usize)> {
+    let line_start: usize = text.split_inclusive('\n').take(pos.line as usize - 1).map(str::len).sum();
+    let line = text[line_start..].split_inclusive('\n').next()?;
+    let col = line.char_indices().nth(pos.column as usize - 1).map(|(b, _)| b)?;
+    let rest = &line[col..];
+    let len = match rest.chars().next()? {
+        q @ ('"' | '\'') => {
+            let mut esc = false;
+            let mut end = None;
+            for (k, c) in rest.char_indices().skip(1) {
+                if q == '"' && c == '\\' && !esc {
+                    esc = true;
+                    continue;
+                }
+                if c == q && !esc {
+                    end = Some(k + 1);
+                    break;
+                }
+                esc = false;
+            }
+            end?
+        }
+        _ => {
+            let stop = rest.find([',', '}', '\n', '\r']).unwrap_or(rest.len());
+            let stop = rest[..stop].find(" #").unwrap_or(stop);
+            rest[..stop].trim_end().len()
+        }
+    };
+    Some((line_start + col, line_start + col + len))
+}
+
+/// Rewrites machine `old`'s `hostname` and `mac` to `new`'s, where they stand (its role and
+/// anything else in the entry stay).
+pub fn replace_machine(text: &str, old: &str, new: &NewMachine) -> Result<String> {
+    let (located, i) = find_machine(text, old)?;
+    let by_hand = || format!("in the entry of {old}, write hostname {} and mac {}", new.hostname, new.mac);
+    let mut edits = Vec::new();
+    for (field, value) in [("hostname", yaml_scalar(&new.hostname)), ("mac", json_quoted(&new.mac))] {
+        let p = located
+            .exact(&format!("/machines/{i}/{field}"))
+            .ok_or_else(|| anyhow!("the entry of {old} has no `{field}`; {}", by_hand()))?;
+        let r =
+            scalar_range(text, p.value).ok_or_else(|| anyhow!("cannot locate `{field}` of {old}; {}", by_hand()))?;
+        edits.push((r, value));
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0.0));
+    let mut out = text.to_owned();
+    for ((a, b), v) in edits {
+        out.replace_range(a..b, &v);
+    }
+    let after =
+        tree::parse(&out).map_err(|e| anyhow!("the edit would break the file ({}); {}", e.message, by_hand()))?;
+    let mut expected = located.value.clone();
+    if let Some(m) = expected.pointer_mut(&format!("/machines/{i}")).and_then(|m| m.as_object_mut()) {
+        m.insert("hostname".into(), serde_json::json!(new.hostname));
+        m.insert("mac".into(), serde_json::json!(new.mac));
+    }
+    if after.value != expected {
+        bail!("the edit did not produce the expected file; nothing was written; {}", by_hand());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +299,21 @@ mod tests {
         let flow = "machines: [{hostname: maas, mac: \"52:54:00:00:00:01\"}]\n";
         let e = insert_machine(flow, &nm()).unwrap_err().to_string();
         assert!(e.contains("add this entry under `machines:` yourself"), "{e}");
+    }
+
+    #[test]
+    fn remove_and_replace_touch_one_entry() {
+        let flow = "# lab\nmachines:\n  - {hostname: pc1, mac: \"52:54:00:00:00:01\", role: control-plane}\n  # the second\n  - {hostname: pc2, mac: \"52:54:00:00:00:02\"}\n  - {hostname: pc3, mac: \"52:54:00:00:00:03\"}\nkafka: {}\n";
+        let out = remove_machine(flow, "pc2").unwrap();
+        assert_eq!(out, flow.replace("  - {hostname: pc2, mac: \"52:54:00:00:00:02\"}\n", ""));
+        let new = NewMachine { hostname: "pc9".into(), mac: "52:54:00:00:00:09".into(), role: "worker" };
+        let out = replace_machine(flow, "pc3", &new).unwrap();
+        assert_eq!(out, flow.replace("pc3, mac: \"52:54:00:00:00:03\"", "pc9, mac: \"52:54:00:00:00:09\""));
+        let block = "machines:\n- hostname: pc1\n  mac: '52:54:00:00:00:01'  # first\n- hostname: pc2\r\n  mac: 52:54:00:00:00:02\n  role: worker\nrook: {}\n";
+        let out = remove_machine(block, "pc2").unwrap();
+        assert_eq!(out, "machines:\n- hostname: pc1\n  mac: '52:54:00:00:00:01'  # first\nrook: {}\n");
+        let out = replace_machine(block, "pc1", &new).unwrap();
+        assert_eq!(out, block.replace("pc1\n  mac: '52:54:00:00:00:01'", "pc9\n  mac: \"52:54:00:00:00:09\""));
+        assert!(remove_machine(block, "nope").is_err());
     }
 }

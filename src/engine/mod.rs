@@ -8,6 +8,8 @@ pub mod lock;
 pub mod phase;
 pub mod phases;
 pub mod plan;
+pub mod remove_node;
+pub mod replace_node;
 pub mod runner;
 pub mod status;
 
@@ -30,33 +32,13 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     if look(&cx).await? {
         return Err(anyhow::Error::new(lock::StartOver));
     }
-    // A run that loses the cluster Lease stops at once: another run is changing the cluster.
-    let mut lost_rx = cx.lock_lost.subscribe();
-    let command = cx.opts.command.clone();
-    let lost = async move {
-        let reason = lost_rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
-        let Some(reason) = reason else { return std::future::pending().await };
-        anyhow::anyhow!(
-            "stopped: {reason}; this run no longer holds the cluster lock, so it changes nothing more\n  hint: let the other run finish (`homelab status` shows the cluster), then run `homelab {command}` again; it picks up where this one stopped"
-        )
-    };
-    let ctrl_c = async {
-        if cx.opts.stop_on_ctrl_c {
-            let _ = tokio::signal::ctrl_c().await;
-            anyhow::anyhow!(
-                "interrupted (Ctrl-C): homelab stopped; a command it had already sent (a MAAS deployment, a snap install) carries on on its own\n  hint: run `homelab {}` again — it looks at every machine before acting, so it finishes the job without doing anything twice",
-                cx.opts.command
-            )
-        } else {
-            std::future::pending().await
-        }
-    };
     let list = build(&ids)?;
-    let r = tokio::select! {
-        r = runner::run(cx.clone(), list) => r,
-        e = lost => Err(e),
-        e = ctrl_c => Err(e),
-    };
+    let r = until_stopped(
+        &cx,
+        runner::run(cx.clone(), list),
+        "a command it had already sent (a MAAS deployment, a snap install) carries on on its own",
+    )
+    .await;
     // Another workstation's run claimed the cluster between this run's look and its first
     // change. Nothing has been changed: with a --lock-timeout, wait for that run and tell the
     // caller to start over from the file (that run may have changed it, as add-node does).
@@ -83,6 +65,41 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     r
 }
 
+/// Runs `work` until it ends, Ctrl-C is pressed (when the run stops on it) or the run loses a
+/// cluster lock (another run is changing the cluster): both stop at once with an error that
+/// says what carries on (`in_flight`) and to run the command again.
+pub(crate) async fn until_stopped<T>(
+    cx: &Ctx,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    in_flight: &str,
+) -> anyhow::Result<T> {
+    let mut lost_rx = cx.lock_lost.subscribe();
+    let command = cx.opts.command.clone();
+    let lost = async move {
+        let reason = lost_rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
+        let Some(reason) = reason else { return std::future::pending().await };
+        anyhow::anyhow!(
+            "stopped: {reason}; this run no longer holds the cluster lock, so it changes nothing more\n  hint: let the other run finish (`homelab status` shows the cluster), then run `homelab {command}` again; it picks up where this one stopped"
+        )
+    };
+    let ctrl_c = async {
+        if cx.opts.stop_on_ctrl_c {
+            let _ = tokio::signal::ctrl_c().await;
+            anyhow::anyhow!(
+                "interrupted (Ctrl-C): homelab stopped; {in_flight}\n  hint: run `homelab {}` again — it looks at every layer before acting, so it finishes the job without doing anything twice",
+                cx.opts.command
+            )
+        } else {
+            std::future::pending().await
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        e = lost => Err(e),
+        e = ctrl_c => Err(e),
+    }
+}
+
 fn build(ids: &[phase::PhaseId]) -> anyhow::Result<Vec<Arc<dyn phase::Phase>>> {
     let mut list = Vec::new();
     for id in ids {
@@ -101,7 +118,7 @@ fn root_line(e: &anyhow::Error) -> String {
 
 /// Reads the machines from MAAS (read-only) and, when another run's claim stands on the
 /// control planes, waits for it. Returns whether it waited.
-async fn look(cx: &Arc<Ctx>) -> anyhow::Result<bool> {
+pub(crate) async fn look(cx: &Arc<Ctx>) -> anyhow::Result<bool> {
     match &cx.world.maas {
         Some(maas) => {
             let found = phases::machines::gather_facts(cx).await?;

@@ -456,7 +456,27 @@ impl MaasClient {
     }
 
     pub async fn release(&self, system_id: &str, comment: &str) -> Result<Machine, MaasError> {
-        self.post_json(&format!("machines/{system_id}/"), "release", params([("comment", comment)])).await
+        self.release_erasing(system_id, comment, None).await
+    }
+
+    /// Releases a machine, erasing its disks first when `erase` is `quick`, `secure` or
+    /// `full` (MAAS boots it to wipe them; docs/day2.md §1.9).
+    pub async fn release_erasing(
+        &self,
+        system_id: &str,
+        comment: &str,
+        erase: Option<&str>,
+    ) -> Result<Machine, MaasError> {
+        let mut p = params([("comment", comment)]);
+        if let Some(e) = erase {
+            p.push(("erase".into(), "true".into()));
+            match e {
+                "quick" => p.push(("quick_erase".into(), "true".into())),
+                "secure" => p.push(("secure_erase".into(), "true".into())),
+                _ => {}
+            }
+        }
+        self.post_json(&format!("machines/{system_id}/"), "release", p).await
     }
 
     /// Registers a public key for the calling user (201). A key MAAS already has is a 400

@@ -486,3 +486,93 @@ mod tests {
         assert!(parse_facts(&out(0, "garbage", "")).is_err());
     }
 }
+
+/// `microk8s status` (plain): the datastore members it prints.
+pub fn datastore_cmd() -> Cmd {
+    Cmd::new(["microk8s", "status"]).sudo().read_only()
+}
+
+/// The dqlite members `microk8s status` lists (IPs), and whether it reports HA.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Datastore {
+    pub ha: bool,
+    pub voters: Vec<String>,
+    pub standby: Vec<String>,
+}
+
+impl Datastore {
+    pub fn has(&self, ip: &str) -> bool {
+        self.voters.iter().chain(&self.standby).any(|v| v == ip)
+    }
+}
+
+pub fn parse_datastore(out: &Output) -> Result<Datastore> {
+    if !is_running(out) {
+        bail!("`microk8s status` did not say it is running: {}", out.text());
+    }
+    let ips = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .filter(|w| *w != "none")
+            .filter_map(|w| w.rsplit_once(':').map(|(ip, _)| ip).or(Some(w)))
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut d = Datastore::default();
+    for l in out.stdout.lines() {
+        let l = l.trim();
+        if let Some(v) = l.strip_prefix("high-availability:") {
+            d.ha = v.trim() == "yes";
+        } else if let Some(v) = l.strip_prefix("datastore master nodes:") {
+            d.voters = ips(v);
+        } else if let Some(v) = l.strip_prefix("datastore standby nodes:") {
+            d.standby = ips(v);
+        }
+    }
+    Ok(d)
+}
+
+pub fn leave_cmd(timeout: Duration) -> Cmd {
+    Cmd::new(["microk8s", "leave"]).sudo().timeout(timeout)
+}
+
+pub fn remove_node_cmd(node: &str, force: bool) -> Cmd {
+    let mut argv = vec!["microk8s".to_owned(), "remove-node".to_owned(), node.to_owned()];
+    if force {
+        argv.push("--force".to_owned());
+    }
+    Cmd { argv, sudo: true, stdin: None, timeout: Duration::from_secs(120), read_only: false }
+}
+
+/// What `microk8s remove-node` answered (docs/day2.md §1.7, the table of outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    Removed,
+    /// "does not exist in Kubernetes" (exit 1, also after `--force` removed the dqlite entry).
+    NotInKubernetes,
+    /// Still a dqlite member: `leave` first, or `--force` for a dead node.
+    StillInDqlite,
+    /// Asked on a worker.
+    OnWorker,
+    Failed(String),
+}
+
+pub fn classify_remove(out: &Output) -> RemoveOutcome {
+    let t = out.text();
+    if out.ok() {
+        RemoveOutcome::Removed
+    } else if t.contains("does not exist in Kubernetes") {
+        RemoveOutcome::NotInKubernetes
+    } else if t.contains("is registered with dqlite") {
+        RemoveOutcome::StillInDqlite
+    } else if t.contains("Please use microk8s leave") {
+        RemoveOutcome::OnWorker
+    } else {
+        RemoveOutcome::Failed(t)
+    }
+}
+
+/// `microk8s leave` refused: the node holds the only copy of the datastore (exit 3).
+pub fn leave_refused_only_copy(out: &Output) -> bool {
+    out.code == Some(3) || out.text().contains("only copy of the Kubernetes database")
+}

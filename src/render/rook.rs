@@ -91,10 +91,31 @@ pub fn render_cluster(rel: &RookRelease, files: &Files, cluster: &Cluster) -> Re
     Ok(c)
 }
 
-/// Ceph's own `.mgr` pool, sized for the number of hosts with OSDs (the default size 3
-/// keeps a 1–2 host cluster from ever reaching HEALTH_OK).
-pub fn render_mgr_pool(hosts: usize) -> Value {
-    let size = hosts.clamp(1, 3);
+/// The Rook toolbox Deployment of the release (`toolbox.yaml`, unchanged but for its
+/// namespace), when the catalog pins it.
+pub fn toolbox_objects(rel: &RookRelease, files: &Files) -> Result<Vec<Value>> {
+    let Some(f) = rel.files.iter().find(|f| f.path.ends_with("toolbox.yaml")) else { return Ok(vec![]) };
+    let text = files.get(&f.path).ok_or_else(|| anyhow!("{} was not downloaded", f.path))?;
+    let mut docs = parse_manifest(text, "toolbox.yaml")?;
+    docs.retain(|d| d["kind"] == "Deployment");
+    for d in &mut docs {
+        d["metadata"]["namespace"] = json!(Rook::NAMESPACE);
+    }
+    Ok(docs)
+}
+
+/// The size of Ceph's own `.mgr` pool: as many copies as the data pools keep (at most 3),
+/// and never more than there are hosts with OSDs. Ceph's default, size 3 across hosts, keeps
+/// a cluster that lost one of three hosts from ever reaching HEALTH_OK (docs/day2.md §1.5).
+pub fn mgr_size(cluster: &Cluster) -> usize {
+    let hosts = cluster.ceph_machines().count();
+    let data = cluster.rook.as_ref().and_then(|r| r.pools.iter().map(|p| p.replicas as usize).max()).unwrap_or(3);
+    data.min(hosts).clamp(1, 3)
+}
+
+/// Ceph's own `.mgr` pool with `size` copies across hosts.
+pub fn render_mgr_pool(size: usize) -> Value {
+    let size = size.clamp(1, 3);
     json!({
         "apiVersion": "ceph.rook.io/v1", "kind": "CephBlockPool",
         "metadata": {"name": "builtin-mgr", "namespace": Rook::NAMESPACE},

@@ -70,9 +70,33 @@ struct Host {
     clock: String,
     snap: Option<(String, Instant)>,
     worker: bool,
-    /// The control plane this node joined (its IP), if any.
+    /// The cluster this node joined (its first control plane's IP) and when, if any.
     joined: Option<(String, Instant)>,
+    /// Ran `microk8s leave`: a standalone MicroK8s now; its Node object lingers (NotReady)
+    /// in the cluster it left until `remove-node`.
+    left: bool,
+    /// Its Node object was deleted (`microk8s remove-node`).
+    removed: bool,
+    /// Powered off: no SSH, its node NotReady, its dqlite vote lost.
+    off: bool,
     commands: Vec<String>,
+}
+
+/// A dqlite member's role (docs/day2.md §1.7: the first three voters, next three standbys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DqRole {
+    Voter,
+    Standby,
+    Spare,
+}
+
+/// The cluster a host belongs to: its first control plane's IP.
+fn cluster_of(h: &Host) -> String {
+    if h.left {
+        format!("{}-standalone", h.ip)
+    } else {
+        h.joined.as_ref().map(|(c, _)| c.clone()).unwrap_or_else(|| h.ip.clone())
+    }
 }
 
 impl Host {
@@ -86,12 +110,15 @@ impl Host {
             snap: None,
             worker: false,
             joined: None,
+            left: false,
+            removed: false,
+            off: false,
             commands: vec![],
         }
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct World {
     hosts: BTreeMap<String, Host>,
     tokens: HashMap<String, (String, Instant)>,
@@ -102,6 +129,68 @@ struct World {
     down_until: HashMap<String, Instant>,
     /// Per host IP: boots so far (a connection from an earlier boot is dead).
     boots: HashMap<String, u64>,
+    /// Per cluster: the dqlite members (IP, role) in join order.
+    dqlite: HashMap<String, Vec<(String, DqRole)>>,
+    /// What `microk8s kubectl -n NS exec TARGET -- ARGS` runs (the lab wires the Rook toolbox).
+    exec: Option<ExecHook>,
+}
+
+/// `(namespace, target, argv) → output` of a `kubectl exec`.
+pub type ExecHook = Arc<dyn Fn(&str, &str, &[&str]) -> Output + Send + Sync>;
+
+impl World {
+    /// The dqlite members of `cluster`, with a standby promoted for each voter that is gone
+    /// (powered off), as dqlite does when a voter stops answering.
+    fn members(&mut self, cluster: &str) -> Vec<(String, DqRole)> {
+        let off: HashSet<String> = self.hosts.values().filter(|h| h.off).map(|h| h.ip.clone()).collect();
+        let m = self.dqlite.entry(cluster.to_owned()).or_default();
+        loop {
+            let live_voters = m.iter().filter(|(ip, r)| *r == DqRole::Voter && !off.contains(ip)).count();
+            if live_voters >= 3 {
+                break;
+            }
+            let Some(i) = m.iter().position(|(ip, r)| *r == DqRole::Standby && !off.contains(ip)) else { break };
+            if let Some(v) = m.iter().position(|(ip, r)| *r == DqRole::Voter && off.contains(ip)) {
+                m[v].1 = DqRole::Spare;
+            } else if m.iter().filter(|(_, r)| *r == DqRole::Voter).count() >= 3 {
+                break;
+            }
+            m[i].1 = DqRole::Voter;
+        }
+        m.clone()
+    }
+
+    fn add_member(&mut self, cluster: &str, ip: &str) {
+        let m = self.dqlite.entry(cluster.to_owned()).or_default();
+        if m.iter().any(|(i, _)| i == ip) {
+            return;
+        }
+        let voters = m.iter().filter(|(_, r)| *r == DqRole::Voter).count();
+        let standby = m.iter().filter(|(_, r)| *r == DqRole::Standby).count();
+        let role = if voters < 3 {
+            DqRole::Voter
+        } else if standby < 3 {
+            DqRole::Standby
+        } else {
+            DqRole::Spare
+        };
+        m.push((ip.to_owned(), role));
+    }
+
+    fn remove_member(&mut self, cluster: &str, ip: &str) -> bool {
+        let m = self.dqlite.entry(cluster.to_owned()).or_default();
+        let before = m.len();
+        m.retain(|(i, _)| i != ip);
+        let removed = m.len() != before;
+        // A standby takes the place of a removed voter.
+        let voters = m.iter().filter(|(_, r)| *r == DqRole::Voter).count();
+        if voters < 3
+            && let Some(s) = m.iter_mut().find(|(_, r)| *r == DqRole::Standby)
+        {
+            s.1 = DqRole::Voter;
+        }
+        removed
+    }
 }
 
 /// The simulated machines of a lab.
@@ -145,8 +234,21 @@ impl SimHosts {
         let mut out = Vec::new();
         for h in w.hosts.values() {
             let Some((ch, at)) = &h.snap else { continue };
+            if h.removed {
+                continue;
+            }
             let running = at.elapsed() >= self.cfg.install_time;
             let version = format!("v{}.3", ch.split('/').next().unwrap_or("1.33"));
+            if h.left || h.off {
+                out.push(SimNode {
+                    name: h.hostname.to_lowercase(),
+                    ip: h.ip.clone(),
+                    ready: false,
+                    worker: h.worker,
+                    version,
+                });
+                continue;
+            }
             let member =
                 h.joined.is_some() || w.hosts.values().any(|o| o.joined.as_ref().is_some_and(|(cp, _)| cp == &h.ip));
             if h.joined.is_none() && !member && !running {
@@ -162,6 +264,33 @@ impl SimHosts {
             out.push(SimNode { name: h.hostname.to_lowercase(), ip: h.ip.clone(), ready, worker: h.worker, version });
         }
         out
+    }
+
+    /// Powers a machine off (it died): SSH is refused, its node goes NotReady and its dqlite
+    /// vote is lost.
+    pub fn power_off(&self, hostname: &str) {
+        let mut w = self.world();
+        let ip = w.hosts.values().find(|h| h.hostname == hostname).map(|h| h.ip.clone());
+        if let Some(ip) = ip {
+            if let Some(h) = w.hosts.get_mut(&ip) {
+                h.off = true;
+            }
+            *w.boots.entry(ip.clone()).or_insert(0) += 1;
+            w.down_until.insert(ip, Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        }
+    }
+
+    /// Wires `microk8s kubectl exec` (the lab points it at the simulated Rook toolbox).
+    pub fn set_exec(&self, hook: ExecHook) {
+        self.world().exec = Some(hook);
+    }
+
+    /// The dqlite members of the cluster `hostname` belongs to, by hostname and role.
+    pub fn dqlite(&self, hostname: &str) -> Vec<(String, DqRole)> {
+        let mut w = self.world();
+        let Some(h) = w.hosts.values().find(|h| h.hostname == hostname).cloned() else { return vec![] };
+        let names: HashMap<String, String> = w.hosts.values().map(|h| (h.ip.clone(), h.hostname.clone())).collect();
+        w.members(&cluster_of(&h)).into_iter().map(|(ip, r)| (names.get(&ip).cloned().unwrap_or(ip), r)).collect()
     }
 
     fn host_for(&self, addr: &HostAddr) -> anyhow::Result<()> {
@@ -406,8 +535,8 @@ impl SimRemote {
         let (ch, installed_at) = me.snap.clone().unwrap_or_else(|| (String::new(), Instant::now()));
         let minor = minor_of(&ch);
         let running = installed_at.elapsed() >= cfg.install_time;
-        let is_worker = me.worker && me.joined.is_some();
-        let cp_ip = me.joined.as_ref().map(|(c, _)| c.clone()).unwrap_or_else(|| self.ip.clone());
+        let is_worker = me.worker && me.joined.is_some() && !me.left;
+        let cp_ip = cluster_of(&me);
         let worker_msg = |what: &str| {
             format!("This MicroK8s deployment is acting as a node in a cluster.\nPlease use the {what}.\n")
         };
@@ -445,17 +574,23 @@ impl SimRemote {
                     }
                     out(0, s, "")
                 } else {
-                    let voters = 1 + w
-                        .hosts
-                        .values()
-                        .filter(|h| !h.worker && h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))
-                        .count();
+                    let mut m = w.members(&cp_ip);
+                    if m.is_empty() {
+                        m.push((self.ip.clone(), DqRole::Voter));
+                    }
+                    let list = |role: DqRole| {
+                        let l: Vec<String> =
+                            m.iter().filter(|(_, r)| *r == role).map(|(ip, _)| format!("{ip}:19001")).collect();
+                        if l.is_empty() { "none".to_owned() } else { l.join(" ") }
+                    };
+                    let voters = m.iter().filter(|(_, r)| *r == DqRole::Voter).count();
                     out(
                         0,
                         format!(
-                            "microk8s is running\nhigh-availability: {}\n  datastore master nodes: {}:19001\n  datastore standby nodes: none\n",
-                            if voters >= 3 { "yes" } else { "no" },
-                            self.ip
+                            "microk8s is running\nhigh-availability: {}\n  datastore master nodes: {}\n  datastore standby nodes: {}\n",
+                            if voters > 2 { "yes" } else { "no" },
+                            list(DqRole::Voter),
+                            list(DqRole::Standby)
                         ),
                         "",
                     )
@@ -522,9 +657,9 @@ impl SimRemote {
                 let items: Vec<serde_json::Value> = w
                     .hosts
                     .values()
-                    .filter(|h| h.ip == cp_ip || h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))
+                    .filter(|h| !h.removed && (cluster_of(h) == cp_ip || (h.left && h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))))
                     .map(|h| {
-                        let ready = h.joined.as_ref().map(|(_, t)| t.elapsed() >= join_settle(cfg, h.worker)).unwrap_or(true);
+                        let ready = !h.left && !h.off && h.joined.as_ref().map(|(_, t)| t.elapsed() >= join_settle(cfg, h.worker)).unwrap_or(true);
                         let mut labels = serde_json::Map::new();
                         labels.insert("kubernetes.io/hostname".into(), h.hostname.to_lowercase().into());
                         labels.insert(if h.worker { "node.kubernetes.io/microk8s-worker".into() } else { "node.kubernetes.io/microk8s-controlplane".into() }, "microk8s-node".into());
@@ -647,9 +782,18 @@ impl SimRemote {
                     };
                     return Ok(out(6, format!("{contacting}{text}"), ""));
                 }
+                let cluster = cluster_of(&cp);
                 if let Some(h) = w.hosts.get_mut(&self.ip) {
-                    h.joined = Some((target_ip.to_owned(), Instant::now()));
+                    h.joined = Some((cluster.clone(), Instant::now()));
                     h.worker = worker;
+                    h.left = false;
+                    h.removed = false;
+                }
+                if w.dqlite.get(&cluster).is_none_or(|m| m.is_empty()) {
+                    w.add_member(&cluster, &cluster);
+                }
+                if !worker {
+                    w.add_member(&cluster, &self.ip);
                 }
                 drop(w);
                 std::thread::sleep(join_settle(cfg, worker).min(cmd.timeout));
@@ -668,6 +812,96 @@ impl SimRemote {
                         format!("{contacting}Waiting for this node to finish joining the cluster. .. .. ..\n{done}"),
                         "",
                     )
+                }
+            }
+            ["kubectl", "-n", ns, "exec", target, "--", rest @ ..] => {
+                let Some(hook) = w.exec.clone() else {
+                    return Ok(out(1, "", "error: unable to upgrade connection: container not found\n"));
+                };
+                drop(w);
+                hook(ns, target, rest)
+            }
+            ["leave"] => {
+                let members = w.members(&cp_ip);
+                let me_voter = members.iter().any(|(ip, r)| *ip == self.ip && *r == DqRole::Voter);
+                let voters = members.iter().filter(|(_, r)| *r == DqRole::Voter).count();
+                let others =
+                    w.hosts.values().filter(|h| h.ip != self.ip && !h.removed && cluster_of(h) == cp_ip).count();
+                if !me.worker && me_voter && voters == 1 && others > 0 {
+                    return Ok(out(
+                        3,
+                        "This node currently holds the only copy of the Kubernetes database so it cannot leave the cluster.\nTo remove this node you can either first remove all other nodes with 'microk8s remove-node' or\nform a highly available cluster by adding at least three nodes.\n",
+                        "",
+                    ));
+                }
+                w.remove_member(&cp_ip, &self.ip);
+                if let Some(h) = w.hosts.get_mut(&self.ip) {
+                    // The Node object stays in the cluster it left (NotReady) until remove-node.
+                    if h.joined.is_none() {
+                        h.joined = Some((h.ip.clone(), Instant::now()));
+                    }
+                    h.left = true;
+                }
+                drop(w);
+                std::thread::sleep(cfg.join_time.min(cmd.timeout));
+                out(0, "Generating new cluster certificates.\nWaiting for node to start. \n", "")
+            }
+            ["remove-node", rest @ ..] => {
+                if is_worker {
+                    return Ok(out(
+                        1,
+                        "This MicroK8s deployment is acting as a node in a cluster. Please use microk8s leave.\n",
+                        "",
+                    ));
+                }
+                let (node, force) = match rest {
+                    [] => return Ok(out(1, "Please provide the node you want to remove.\n", "")),
+                    [n] => (*n, false),
+                    [n, "--force"] => (*n, true),
+                    _ => return Ok(out(1, "Please provide the node and the optional --force flag.\n", "")),
+                };
+                let target = w
+                    .hosts
+                    .values()
+                    .find(|h| {
+                        (h.hostname.eq_ignore_ascii_case(node) || h.ip == node)
+                            && h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip)
+                            || (h.ip == cp_ip && (h.hostname.eq_ignore_ascii_case(node) || h.ip == node))
+                    })
+                    .cloned();
+                let members = w.members(&cp_ip);
+                match target {
+                    Some(t) if !t.removed => {
+                        let in_dqlite = members.iter().any(|(ip, _)| *ip == t.ip);
+                        if in_dqlite && !force {
+                            return Ok(out(
+                                1,
+                                format!(
+                                    "Removal failed. Node {node} is registered with dqlite. Please, run first 'microk8s leave' on the departing node. \nIf the node is not available anymore and will never attempt to join the cluster in the future use the '--force' flag \nto unregister the node while removing it.\n"
+                                ),
+                                "",
+                            ));
+                        }
+                        if in_dqlite {
+                            w.remove_member(&cp_ip, &t.ip);
+                        }
+                        if let Some(h) = w.hosts.get_mut(&t.ip) {
+                            h.removed = true;
+                        }
+                        out(0, "", "")
+                    }
+                    t => {
+                        let mut s = format!("Node {node} does not exist in Kubernetes.\n");
+                        if force {
+                            s.push_str(&format!("Attempting to remove {node} from dqlite.\n"));
+                            if let Some(t) = t
+                                && w.remove_member(&cp_ip, &t.ip)
+                            {
+                                s.push_str("Removing node entry found in dqlite.\n");
+                            }
+                        }
+                        out(1, s, "")
+                    }
                 }
             }
             ["config"] => {

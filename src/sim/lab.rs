@@ -170,6 +170,8 @@ pub struct FullLabOptions {
     pub api: super::apiserver::SimApiConfig,
     /// Per-step delay of the simulated Rook and Strimzi operators.
     pub operator_step: Duration,
+    /// The simulated Ceph behind Rook (data per pool, recovery rate).
+    pub ceph: super::ceph::CephConfig,
 }
 
 impl Default for FullLabOptions {
@@ -179,6 +181,7 @@ impl Default for FullLabOptions {
             hosts: super::hosts::SimHostsConfig::default(),
             api: super::apiserver::SimApiConfig::default(),
             operator_step: Duration::from_millis(50),
+            ceph: Default::default(),
         }
     }
 }
@@ -200,10 +203,11 @@ impl FullLab {
         let hosts = lab.hosts(super::hosts::SimHostsConfig { api_server: Some(api.url.clone()), ..opts.hosts.clone() });
         let h = hosts.clone();
         api.set_nodes(Arc::new(move || h.nodes()));
-        let rook = Arc::new(super::operators::RookOperator::new(opts.operator_step));
+        let rook = Arc::new(super::operators::RookOperator::with_ceph(opts.operator_step, opts.ceph.clone()));
         let strimzi = Arc::new(super::operators::StrimziOperator::new(opts.operator_step));
         api.add_operator(rook.clone());
         api.add_operator(strimzi.clone());
+        hosts.set_exec(toolbox(api.shared(), rook.clone()));
         Ok(FullLab { lab, hosts, api, rook, strimzi })
     }
 
@@ -230,4 +234,45 @@ impl FullLab {
         env.manifests = manifests;
         Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, env)))
     }
+}
+
+/// `microk8s kubectl -n rook-ceph exec deploy/rook-ceph-tools -- ceph …`: the Rook toolbox,
+/// answering from the simulated Ceph once its Deployment runs (kubectl's errors otherwise).
+pub fn toolbox(
+    api: Arc<std::sync::Mutex<super::apiserver::ApiState>>,
+    rook: Arc<super::operators::RookOperator>,
+) -> super::hosts::ExecHook {
+    Arc::new(move |ns: &str, target: &str, argv: &[&str]| {
+        let out = |code: i32, stdout: String, stderr: String| crate::ssh::Output { code: Some(code), stdout, stderr };
+        let mut st = api.lock().unwrap_or_else(|e| e.into_inner());
+        super::apiserver::reconcile(&mut st);
+        let dep = target.strip_prefix("deploy/").or_else(|| target.strip_prefix("deployment/")).unwrap_or(target);
+        if st.get("apps", "deployments", ns, dep).is_none() {
+            return out(
+                1,
+                String::new(),
+                format!("Error from server (NotFound): deployments.apps \"{dep}\" not found\n"),
+            );
+        }
+        if !super::operators::deployment_running(&st, ns, dep) {
+            return out(
+                1,
+                String::new(),
+                format!("error: unable to upgrade connection: pod does not exist ({dep} has no running pod)\n"),
+            );
+        }
+        drop(st);
+        match argv {
+            ["ceph", rest @ ..] => {
+                let (code, o, e) = rook.ceph().command(rest);
+                out(code, o, e)
+            }
+            [cmd, ..] => out(
+                126,
+                String::new(),
+                format!("OCI runtime exec failed: exec: \"{cmd}\": executable file not found in $PATH\n"),
+            ),
+            [] => out(1, String::new(), "error: you must specify at least one command for the container\n".into()),
+        }
+    })
 }

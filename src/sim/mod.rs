@@ -3,6 +3,7 @@
 //! the real systems.
 
 pub mod apiserver;
+pub mod ceph;
 pub mod demo;
 pub mod hosts;
 pub mod hosts_http;

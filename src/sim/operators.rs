@@ -4,9 +4,11 @@
 //! with listener addresses). Each has a delay per step and a failure mode. Status fields and
 //! texts follow `docs/rook-strimzi.md` §3.
 
-use super::apiserver::{ApiState, SimOperator};
+use super::apiserver::{ApiState, SimOperator, node_ready, node_schedulable, node_tainted};
+use super::ceph::{CephConfig, SimCeph};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,12 +29,48 @@ pub struct RookOperator {
     pub step: Duration,
     pub failure: Mutex<RookFailure>,
     progress: Mutex<HashMap<String, (i64, Instant)>>,
+    /// The Ceph cluster behind the CephCluster (one per lab).
+    pub ceph: Arc<Mutex<SimCeph>>,
+    /// What the purge Jobs did, in order (`purged osd.N`, `osd.N is NOT ok to destroy`, …).
+    pub purge_log: Mutex<Vec<String>>,
 }
 
 impl RookOperator {
     pub fn new(step: Duration) -> RookOperator {
-        RookOperator { step, failure: Mutex::new(RookFailure::None), progress: Mutex::new(HashMap::new()) }
+        RookOperator::with_ceph(step, CephConfig::default())
     }
+
+    pub fn with_ceph(step: Duration, cfg: CephConfig) -> RookOperator {
+        RookOperator {
+            step,
+            failure: Mutex::new(RookFailure::None),
+            progress: Mutex::new(HashMap::new()),
+            ceph: Arc::new(Mutex::new(SimCeph::new(cfg))),
+            purge_log: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn ceph(&self) -> std::sync::MutexGuard<'_, SimCeph> {
+        self.ceph.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times OSD `id` was purged by a purge Job.
+    pub fn purges_of(&self, id: u32) -> usize {
+        let want = format!("purged osd.{id}");
+        self.purge_log.lock().map(|l| l.iter().filter(|x| **x == want).count()).unwrap_or(0)
+    }
+}
+
+/// Whether Deployment `ns/name` runs a pod (Available with a ready replica; scaled to 0 it
+/// does not).
+pub fn deployment_running(st: &ApiState, ns: &str, name: &str) -> bool {
+    st.deployment_available(ns, name)
+        && st
+            .get("apps", "deployments", ns, name)
+            .and_then(|d| d.pointer("/status/readyReplicas"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            >= 1
 }
 
 /// When the operator started working on this generation of an object (a spec change restarts
@@ -58,6 +96,126 @@ fn ns_of(v: &Value) -> String {
     v["metadata"]["namespace"].as_str().unwrap_or_default().to_owned()
 }
 
+fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1"))).and_then(Value::as_str)
+}
+
+impl RookOperator {
+    /// The OSD daemons: a pod per OSD Deployment with replicas, on its node while the node
+    /// exists; the OSD is up while that pod runs on a Ready node. Rook holds `noout` on a host
+    /// whose OSDs are down on a cordoned or deleted node (a drain; docs/day2.md §1.2).
+    fn daemons(&self, st: &mut ApiState, ns: &str, nodes: &HashMap<String, Value>) {
+        let deps: Vec<Value> = st
+            .list("apps", "deployments", Some(ns))
+            .into_iter()
+            .filter(|d| label(d, "app") == Some("rook-ceph-osd"))
+            .cloned()
+            .collect();
+        let mut ceph = self.ceph();
+        for d in deps {
+            let Some(id) = label(&d, "ceph-osd-id").and_then(|s| s.parse::<u32>().ok()) else { continue };
+            let host = label(&d, "topology-location-host").unwrap_or_default().to_owned();
+            let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let pod = format!("rook-ceph-osd-{id}-{host}");
+            let node = nodes.get(&host);
+            let ready = node.is_some_and(node_ready);
+            if replicas >= 1 && node.is_some() {
+                let cond = if ready { "True" } else { "False" };
+                let cur = st.get("", "pods", ns, &pod).and_then(|p| p.pointer("/status/conditions/0/status").cloned());
+                if cur.as_ref().and_then(Value::as_str) != Some(cond) {
+                    st.put(
+                        "",
+                        "pods",
+                        ns,
+                        json!({
+                            "apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": pod, "labels": {"app": "rook-ceph-osd", "ceph-osd-id": id.to_string(), "topology-location-host": host, "osd": id.to_string()}},
+                            "spec": {"nodeName": host},
+                            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": cond}]}
+                        }),
+                    );
+                }
+            } else if st.get("", "pods", ns, &pod).is_some() {
+                st.delete("", "pods", ns, &pod);
+            }
+            let up = replicas >= 1 && ready;
+            if ceph.osds.get(&id).is_some_and(|o| o.up != up) {
+                ceph.set_up(id, up);
+            }
+            let drained = node.is_none_or(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true));
+            if !up && drained {
+                ceph.noout.insert(host.clone());
+            } else if up {
+                ceph.noout.remove(&host);
+            }
+        }
+    }
+
+    /// Rook's `osd-purge.yaml` Job (pkg/daemon/ceph/osd/remove.go): skips an OSD that is up,
+    /// marks it out, waits for safe-to-destroy unless forced, then deletes its Deployment and
+    /// purges it. The Job never completes while an OSD it must remove is not safe.
+    fn purge_jobs(&self, st: &mut ApiState, ns: &str) {
+        let jobs: Vec<Value> = st
+            .list("batch", "jobs", Some(ns))
+            .into_iter()
+            .filter(|j| label(j, "app") == Some("rook-ceph-purge-osd"))
+            .cloned()
+            .collect();
+        for j in jobs {
+            if j.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0) >= 1 {
+                continue;
+            }
+            let args: Vec<String> = j
+                .pointer("/spec/template/spec/containers/0/args")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+            let force = after("--force-osd-removal").as_deref() == Some("true");
+            let ids: Vec<u32> =
+                after("--osd-ids").unwrap_or_default().split(',').filter_map(|s| s.trim().parse().ok()).collect();
+            let mut done = true;
+            let mut log = Vec::new();
+            {
+                let mut ceph = self.ceph();
+                ceph.tick(Instant::now());
+                for id in ids {
+                    let Some(osd) = ceph.osds.get(&id).cloned() else { continue };
+                    if osd.up {
+                        log.push(format!("osd.{id} is healthy. It cannot be removed unless it is 'down'"));
+                        continue;
+                    }
+                    if osd.inn {
+                        ceph.command(&["osd", "out", &format!("osd.{id}")]);
+                    }
+                    if ceph.safe_to_destroy(id).is_err() && !force {
+                        log.push(format!("osd.{id} is NOT ok to destroy, retrying in 15s until success"));
+                        done = false;
+                        continue;
+                    }
+                    let _ = ceph.purge(id);
+                    log.push(format!("purged osd.{id}"));
+                    st.delete("apps", "deployments", ns, &format!("rook-ceph-osd-{id}"));
+                    st.delete("", "pods", ns, &format!("rook-ceph-osd-{id}-{}", osd.host));
+                }
+            }
+            if let Ok(mut l) = self.purge_log.lock() {
+                for x in log {
+                    if l.last() != Some(&x) {
+                        l.push(x);
+                    }
+                }
+            }
+            let status = if done {
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+            } else {
+                json!({"active": 1})
+            };
+            st.set_status("batch", "jobs", ns, &name_of(&j), status);
+        }
+    }
+}
+
 impl SimOperator for RookOperator {
     fn name(&self) -> &str {
         "rook"
@@ -66,16 +224,22 @@ impl SimOperator for RookOperator {
     fn reconcile(&self, st: &mut ApiState, now: Instant) {
         let clusters: Vec<Value> = st.list("ceph.rook.io", "cephclusters", None).into_iter().cloned().collect();
         let failure = self.failure.lock().map(|f| f.clone()).unwrap_or_default();
+        let nodes: HashMap<String, Value> = st
+            .node_values()
+            .into_iter()
+            .filter_map(|n| n["metadata"]["name"].as_str().map(|s| (s.to_owned(), n.clone())))
+            .collect();
         for c in clusters {
             let (ns, name) = (ns_of(&c), name_of(&c));
-            if !st.deployment_available(&ns, "rook-ceph-operator") {
+            // Ceph's daemons and Jobs run whether or not the operator does.
+            self.daemons(st, &ns, &nodes);
+            self.purge_jobs(st, &ns);
+            if !deployment_running(st, &ns, "rook-ceph-operator") {
                 continue;
             }
             let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
             let started = since_generation(&self.progress, &format!("{ns}/{name}"), generation, now);
             let elapsed = now.saturating_duration_since(started);
-            let node_names: Vec<String> =
-                st.node_values().iter().filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned)).collect();
             let mut wanted: Vec<(String, String)> = Vec::new();
             for n in c.pointer("/spec/storage/nodes").and_then(Value::as_array).into_iter().flatten() {
                 let node = n["name"].as_str().unwrap_or_default().to_owned();
@@ -95,23 +259,19 @@ impl SimOperator for RookOperator {
             } else {
                 ("Ready", "Cluster created successfully")
             };
-            // OSD pods, one per device on nodes that exist.
+            // An OSD Deployment per listed device on nodes that exist. A listed node without
+            // one gets a new OSD, also one whose OSD was purged while the operator ran (the
+            // re-created OSD of rook/rook#7968).
             if elapsed >= self.step * 2 && failure != RookFailure::NoOsds {
-                // One look at the pods per pass (hundreds of nodes would make it quadratic).
-                let existing = st.list("", "pods", Some(&ns));
-                let mut hosts_with_osd: std::collections::HashSet<String> = existing
-                    .iter()
-                    .filter_map(|p| p.pointer("/metadata/labels/topology-location-host").and_then(Value::as_str))
-                    .map(str::to_owned)
+                let hosts_with_osd: std::collections::HashSet<String> = st
+                    .list("apps", "deployments", Some(&ns))
+                    .into_iter()
+                    .filter(|d| label(d, "app") == Some("rook-ceph-osd"))
+                    .filter_map(|d| label(d, "topology-location-host").map(str::to_owned))
                     .collect();
-                // OSD ids are handed out in order and never reused.
-                let mut next_id = existing
-                    .iter()
-                    .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd"))
-                    .count();
-                let node_names: std::collections::HashSet<&String> = node_names.iter().collect();
+                let mut made = std::collections::HashSet::new();
                 for (node, dev) in wanted.iter() {
-                    if !node_names.contains(node) {
+                    if !nodes.get(node).is_some_and(node_ready) || hosts_with_osd.contains(node) {
                         continue;
                     }
                     if let RookFailure::MissingOsds(skip) = &failure
@@ -119,45 +279,78 @@ impl SimOperator for RookOperator {
                     {
                         continue;
                     }
-                    if !hosts_with_osd.insert(node.clone()) {
+                    if !made.insert(node.clone()) {
                         continue;
                     }
-                    let id = next_id;
-                    next_id += 1;
-                    let pod = format!("rook-ceph-osd-{id}-{node}");
+                    let id = self.ceph().add_osd(node, OSD_BYTES);
                     st.put(
-                        "",
-                        "pods",
+                        "apps",
+                        "deployments",
                         &ns,
                         json!({
-                            "apiVersion": "v1", "kind": "Pod",
-                            "metadata": {"name": pod, "labels": {"app": "rook-ceph-osd", "ceph-osd-id": id.to_string(), "topology-location-host": node, "device": dev}},
-                            "spec": {"nodeName": node},
-                            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+                            "apiVersion": "apps/v1", "kind": "Deployment",
+                            "metadata": {"name": format!("rook-ceph-osd-{id}"), "namespace": ns, "labels": {"app": "rook-ceph-osd", "ceph-osd-id": id.to_string(), "topology-location-host": node, "device": dev}},
+                            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "rook-ceph-osd", "ceph-osd-id": id.to_string()}}, "template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": node}}}}
                         }),
                     );
                 }
+                self.daemons(st, &ns, &nodes);
             }
-            let osds = st
-                .list("", "pods", Some(&ns))
-                .into_iter()
-                .filter(|p| p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd"))
-                .count() as u64;
-            let total = osds * OSD_BYTES;
-            let health = if osds < 3 { "HEALTH_WARN" } else { "HEALTH_OK" };
-            let details = if osds == 0 {
-                json!({"TOO_FEW_OSDS": {"message": "OSD count 0 < osd_pool_default_size 3", "severity": "HEALTH_WARN"}})
-            } else if osds < 3 {
-                json!({"PG_DEGRADED": {"message": "Degraded data redundancy: pgs undersized", "severity": "HEALTH_WARN"}})
-            } else {
-                json!({})
-            };
             let ready = phase == "Ready";
+            if ready {
+                let pools: Vec<Value> =
+                    st.list("ceph.rook.io", "cephblockpools", Some(&ns)).into_iter().cloned().collect();
+                for p in pools {
+                    let pname = p
+                        .pointer("/spec/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| name_of(&p));
+                    let size = p.pointer("/spec/replicated/size").and_then(Value::as_u64).unwrap_or(3) as u32;
+                    let fd = p.pointer("/spec/failureDomain").and_then(Value::as_str).unwrap_or("host").to_owned();
+                    {
+                        let mut ceph = self.ceph();
+                        let same = ceph.pools.get(&pname).is_some_and(|x| x.size == size && x.failure_domain == fd);
+                        if !same {
+                            ceph.set_pool(&pname, size, &fd, pname != ".mgr");
+                        }
+                    }
+                    let g = p["metadata"]["generation"].as_i64().unwrap_or(1);
+                    if p.pointer("/status/observedGeneration").and_then(Value::as_i64) != Some(g) {
+                        st.set_status(
+                            "ceph.rook.io",
+                            "cephblockpools",
+                            &ns,
+                            &name_of(&p),
+                            json!({"phase": "Ready", "observedGeneration": g}),
+                        );
+                    }
+                }
+                if st.get("policy", "poddisruptionbudgets", &ns, "rook-ceph-osd").is_none() {
+                    st.put("policy", "poddisruptionbudgets", &ns, json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "rook-ceph-osd", "namespace": ns}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "rook-ceph-osd"}}}}));
+                }
+            }
+            let (health, details, total, used, osds) = {
+                let mut ceph = self.ceph();
+                ceph.tick(now);
+                let (h, d) = ceph.health();
+                (h, d, ceph.bytes_total(), ceph.bytes_used(), ceph.osds.len())
+            };
+            let mut details: serde_json::Map<String, Value> =
+                details.into_iter().map(|(k, (sev, msg))| (k, json!({"message": msg, "severity": sev}))).collect();
+            let mut health = health;
+            if osds == 0 {
+                details.insert(
+                    "TOO_FEW_OSDS".into(),
+                    json!({"message": "OSD count 0 < osd_pool_default_size 3", "severity": "HEALTH_WARN"}),
+                );
+                health = "HEALTH_WARN".into();
+            }
             let mut status = json!({
                 "phase": phase,
                 "message": message,
                 "state": if ready { "Created" } else { "Creating" },
-                "ceph": {"health": health, "details": details, "capacity": {"bytesTotal": total, "bytesUsed": osds * 20_000_000, "bytesAvailable": total.saturating_sub(osds * 20_000_000), "lastUpdated": crate::foundation::time::now_rfc3339()}, "fsid": "5f3a2e1c-sim0-4000-8000-000000000001"},
+                "ceph": {"health": health, "details": details, "capacity": {"bytesTotal": total, "bytesUsed": used, "bytesAvailable": total.saturating_sub(used), "lastUpdated": crate::foundation::time::now_rfc3339()}, "fsid": "5f3a2e1c-sim0-4000-8000-000000000001"},
                 "conditions": [if ready {
                     json!({"type": "Ready", "status": "True", "reason": "ClusterCreated", "message": "Cluster created successfully"})
                 } else {
@@ -178,20 +371,8 @@ impl SimOperator for RookOperator {
                     .cloned()
                     .unwrap_or_else(|| json!(crate::foundation::time::now_rfc3339()));
             }
-            st.set_status("ceph.rook.io", "cephclusters", &ns, &name, status);
-            if ready {
-                let pools: Vec<Value> =
-                    st.list("ceph.rook.io", "cephblockpools", Some(&ns)).into_iter().cloned().collect();
-                for p in pools {
-                    let g = p["metadata"]["generation"].as_i64().unwrap_or(1);
-                    st.set_status(
-                        "ceph.rook.io",
-                        "cephblockpools",
-                        &ns,
-                        &name_of(&p),
-                        json!({"phase": "Ready", "observedGeneration": g}),
-                    );
-                }
+            if prev != status {
+                st.set_status("ceph.rook.io", "cephclusters", &ns, &name, status);
             }
         }
     }
@@ -199,6 +380,9 @@ impl SimOperator for RookOperator {
 
 pub struct StrimziOperator {
     pub step: Duration,
+    /// Kubernetes force-detaches a volume from an unhealthy node after this long (6 minutes;
+    /// docs/day2.md §1.1); until then a broker that moved waits on `Multi-Attach`.
+    pub force_detach: Duration,
     /// The Kafka never becomes Ready (reconciliation keeps timing out).
     pub never_ready: Mutex<bool>,
     progress: Mutex<HashMap<String, (i64, Instant)>>,
@@ -206,7 +390,138 @@ pub struct StrimziOperator {
 
 impl StrimziOperator {
     pub fn new(step: Duration) -> StrimziOperator {
-        StrimziOperator { step, never_ready: Mutex::new(false), progress: Mutex::new(HashMap::new()) }
+        StrimziOperator {
+            step,
+            force_detach: Duration::from_secs(360),
+            never_ready: Mutex::new(false),
+            progress: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl StrimziOperator {
+    /// The broker (and ZooKeeper) pods of Kafka `ns/name`, one per node ID, each using its
+    /// claims; the PodDisruptionBudgets Strimzi writes (`minAvailable` = pods − 1); pods
+    /// placed on schedulable nodes, spread. A pod that was deleted (evicted, garbage-collected)
+    /// is created again on a schedulable node; its volume follows only once it is detached
+    /// from the old node: that node is Ready, gone, tainted out-of-service, or the
+    /// force-detach time passed. Returns the pods that are not Ready.
+    fn pods(
+        &self,
+        st: &mut ApiState,
+        ns: &str,
+        name: &str,
+        pod_claims: &std::collections::BTreeMap<String, Vec<String>>,
+        now: Instant,
+    ) -> Vec<String> {
+        let nodes: HashMap<String, Value> = st
+            .node_values()
+            .into_iter()
+            .filter_map(|n| n["metadata"]["name"].as_str().map(|s| (s.to_owned(), n.clone())))
+            .collect();
+        let mut not_ready = Vec::new();
+        // A cluster that shows no Node at all (an API server without simulated machines, as
+        // the existing-cluster tests use): pods are not placed and count as Ready.
+        if nodes.is_empty() {
+            return not_ready;
+        }
+        for component in ["kafka", "zookeeper"] {
+            let mine: Vec<(&String, &Vec<String>)> = pod_claims
+                .iter()
+                .filter(|(p, _)| (component == "zookeeper") == p.starts_with(&format!("{name}-zookeeper-")))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let pdb = format!("{name}-{component}");
+            let min = mine.len() as i64 - 1;
+            if st
+                .get("policy", "poddisruptionbudgets", ns, &pdb)
+                .and_then(|p| p.pointer("/spec/minAvailable").and_then(Value::as_i64))
+                != Some(min)
+            {
+                st.put("policy", "poddisruptionbudgets", ns, json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": pdb, "namespace": ns, "labels": {"strimzi.io/cluster": name}}, "spec": {"minAvailable": min, "selector": {"matchLabels": {"strimzi.io/name": pdb}}}}));
+            }
+            for (pod, pvcs) in mine {
+                let existing = st.get("", "pods", ns, pod).cloned();
+                let node = match &existing {
+                    Some(p) => p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    None => {
+                        let mut load: Vec<(usize, String)> = nodes
+                            .iter()
+                            .filter(|(_, n)| node_schedulable(n))
+                            .map(|(nn, _)| {
+                                let c = st
+                                    .list("", "pods", Some(ns))
+                                    .iter()
+                                    .filter(|p| {
+                                        p.pointer("/metadata/labels/strimzi.io~1cluster").and_then(Value::as_str)
+                                            == Some(name)
+                                            && p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(nn.as_str())
+                                    })
+                                    .count();
+                                (c, nn.clone())
+                            })
+                            .collect();
+                        load.sort();
+                        let Some((_, nn)) = load.into_iter().next() else {
+                            not_ready.push(pod.clone());
+                            continue;
+                        };
+                        st.put("", "pods", ns, json!({
+                            "apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": pod, "namespace": ns, "labels": {"strimzi.io/cluster": name, "strimzi.io/name": pdb, "strimzi.io/kind": "Kafka"}},
+                            "spec": {"nodeName": nn, "volumes": pvcs.iter().map(|c| json!({"name": c, "persistentVolumeClaim": {"claimName": c}})).collect::<Vec<_>>()},
+                            "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}
+                        }));
+                        nn
+                    }
+                };
+                let age = st.age("", "pods", ns, pod).unwrap_or_default();
+                let node_ok = nodes.get(&node).is_some_and(node_ready);
+                let mut blocked = None;
+                for c in pvcs {
+                    let attached = st.get("", "persistentvolumeclaims", ns, c).and_then(|v| {
+                        v.pointer("/metadata/annotations/sim~1attached-to").and_then(Value::as_str).map(str::to_owned)
+                    });
+                    if let Some(m) = attached.filter(|m| *m != node)
+                        && let Some(mn) = nodes.get(&m)
+                        && !node_ready(mn)
+                        && !node_tainted(mn, "node.kubernetes.io/out-of-service")
+                        && age < self.force_detach
+                    {
+                        blocked = Some(format!(
+                            "Multi-Attach error for volume \"{c}\" Volume is already exclusively attached to one node and can't be attached to another"
+                        ));
+                    }
+                }
+                if blocked.is_none() && node_ok {
+                    for c in pvcs {
+                        if let Some(mut v) = st.get("", "persistentvolumeclaims", ns, c).cloned()
+                            && v.pointer("/metadata/annotations/sim~1attached-to").and_then(Value::as_str)
+                                != Some(node.as_str())
+                        {
+                            v["metadata"]["annotations"]["sim/attached-to"] = json!(node);
+                            st.put("", "persistentvolumeclaims", ns, v);
+                        }
+                    }
+                }
+                let ready = node_ok && blocked.is_none() && age >= self.step.min(Duration::from_secs(30));
+                let cond = if ready { "True" } else { "False" };
+                if let Some(mut p) = st.get("", "pods", ns, pod).cloned()
+                    && p.pointer("/status/conditions/0/status").and_then(Value::as_str) != Some(cond)
+                {
+                    p["status"] = json!({"phase": if ready { "Running" } else { "Pending" }, "conditions": [{"type": "Ready", "status": cond}], "message": blocked.clone().unwrap_or_default()});
+                    let status = p["status"].clone();
+                    st.set_status("", "pods", ns, pod, status);
+                }
+                if !ready {
+                    not_ready.push(pod.clone());
+                }
+                let _ = now;
+            }
+        }
+        not_ready
     }
 }
 
@@ -244,6 +559,7 @@ impl SimOperator for StrimziOperator {
             let uses_pools = api_v1
                 || k.pointer("/metadata/annotations/strimzi.io~1node-pools").and_then(Value::as_str) == Some("enabled");
             let mut claims: Vec<(String, Value, String)> = Vec::new(); // pvc name, size, class
+            let mut pod_claims: std::collections::BTreeMap<String, Vec<String>> = Default::default();
             let vol = |s: &Value| -> Vec<(Value, String)> {
                 match s["type"].as_str() {
                     Some("jbod") => s["volumes"]
@@ -267,6 +583,10 @@ impl SimOperator for StrimziOperator {
                     for id in &ids {
                         for (i, (size, class)) in vol(&p["spec"]["storage"]).into_iter().enumerate() {
                             claims.push((format!("data-{i}-{name}-{pname}-{id}"), size, class));
+                            pod_claims
+                                .entry(format!("{name}-{pname}-{id}"))
+                                .or_default()
+                                .push(format!("data-{i}-{name}-{pname}-{id}"));
                         }
                     }
                     pool_status.push((
@@ -282,6 +602,10 @@ impl SimOperator for StrimziOperator {
                 for id in 0..replicas {
                     for (size, class) in vol(&k["spec"]["kafka"]["storage"]) {
                         claims.push((format!("data-{name}-kafka-{id}"), size, class));
+                        pod_claims
+                            .entry(format!("{name}-kafka-{id}"))
+                            .or_default()
+                            .push(format!("data-{name}-kafka-{id}"));
                     }
                 }
             }
@@ -289,6 +613,10 @@ impl SimOperator for StrimziOperator {
                 for id in 0..zk["replicas"].as_u64().unwrap_or(0) {
                     for (size, class) in vol(&zk["storage"]) {
                         claims.push((format!("data-{name}-zookeeper-{id}"), size, class));
+                        pod_claims
+                            .entry(format!("{name}-zookeeper-{id}"))
+                            .or_default()
+                            .push(format!("data-{name}-zookeeper-{id}"));
                     }
                 }
             }
@@ -322,7 +650,17 @@ impl SimOperator for StrimziOperator {
             let topology_ok = !uses_pools
                 || k.pointer("/spec/zookeeper").is_some()
                 || (has_roles("controller") && has_roles("broker"));
-            let ready = elapsed >= self.step * 2 && pending.is_empty() && !never && topology_ok && !claims.is_empty();
+            let not_ready = if elapsed >= self.step && pending.is_empty() {
+                self.pods(st, &ns, &name, &pod_claims, now)
+            } else {
+                vec![]
+            };
+            let ready = elapsed >= self.step * 2
+                && pending.is_empty()
+                && !never
+                && topology_ok
+                && !claims.is_empty()
+                && not_ready.is_empty();
             for (pname, ids, roles, replicas, g) in &pool_status {
                 st.set_status("kafka.strimzi.io", "kafkanodepools", &ns, pname, json!({"nodeIds": ids, "roles": roles, "replicas": replicas, "observedGeneration": g, "clusterId": "sim-cluster-id"}));
             }
@@ -386,6 +724,8 @@ impl SimOperator for StrimziOperator {
                         "Exceeded timeout of 300000ms while waiting for Pods resource my-cluster-kafka-0 to be ready"
                             .to_owned(),
                     )
+                } else if let Some(p) = not_ready.first() {
+                    ("NotReady", format!("Pod {p} is not ready"))
                 } else if !topology_ok {
                     (
                         "InvalidResourceException",

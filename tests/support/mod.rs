@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod mirror;
 pub mod sshd;
 pub mod subproc;

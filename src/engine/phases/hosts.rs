@@ -36,6 +36,29 @@ fn block_machines<'a>(cx: &'a Ctx, on: &'a str) -> impl Iterator<Item = &'a Mach
     cx.cluster.machines.iter().filter(move |m| on == first || m.hostname == on || m.hostname == first)
 }
 
+/// Brings the `/etc/hosts` block of every machine of `cluster` (reachable ones) in line with
+/// that cluster — after `remove-node` the first control plane must stop listing the removed
+/// PC, and a new first control plane lists everyone — so the next `up` changes nothing.
+pub async fn sync_blocks(cx: &Ctx, cluster: &Cluster) -> Result<()> {
+    if !cluster.kubernetes.minor().is_some_and(mk::needs_host_entries) {
+        return Ok(());
+    }
+    let first = cluster.first_control_plane().map(|m| m.hostname.clone()).unwrap_or_default();
+    for m in &cluster.machines {
+        let Ok(r) = cx.remote(&m.hostname).await else { continue };
+        let entries: Vec<(String, String)> = cluster
+            .machines
+            .iter()
+            .filter(|x| m.hostname == first || x.hostname == m.hostname || x.hostname == first)
+            .filter_map(|x| cx.facts(&x.hostname).ip.map(|ip| (ip, x.hostname.clone())))
+            .collect();
+        let out = r.run(&mk::facts_cmd(m.ceph_device().as_deref(), &peers(cluster))).await?;
+        let f = mk::parse_facts(&out).map_err(|e| anyhow!("{}: {e:#}", m.hostname))?;
+        ensure_hosts_block(cx, PHASE, &m.hostname, &r, &f.etc_hosts, &entries).await?;
+    }
+    Ok(())
+}
+
 pub fn peers(cluster: &Cluster) -> Vec<String> {
     cluster.machines.iter().map(|m| m.hostname.clone()).collect()
 }

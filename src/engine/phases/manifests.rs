@@ -72,7 +72,10 @@ pub fn wanted_files(files: &[PinnedFile]) -> Vec<PinnedFile> {
     files
         .iter()
         .filter(|f| {
-            f.role != FileRole::Template || f.path.ends_with("cluster.yaml") || f.path.ends_with("storageclass.yaml")
+            f.role != FileRole::Template
+                || f.path.ends_with("cluster.yaml")
+                || f.path.ends_with("storageclass.yaml")
+                || f.path.ends_with("toolbox.yaml")
         })
         .cloned()
         .collect()

@@ -32,10 +32,7 @@ fn rook(cx: &Ctx) -> Result<&Rook> {
 /// The objects after the operator: the CephCluster and the `.mgr` pool.
 fn cluster_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<Value>> {
     let r = rook(cx)?;
-    Ok(vec![
-        rook::render_cluster(&r.release, files, &cx.cluster)?,
-        rook::render_mgr_pool(cx.cluster.ceph_machines().count()),
-    ])
+    Ok(vec![rook::render_cluster(&r.release, files, &cx.cluster)?, rook::render_mgr_pool(rook::mgr_size(&cx.cluster))])
 }
 
 fn pool_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<(Value, Option<Value>)>> {
@@ -164,6 +161,9 @@ impl Phase for StoragePhase {
         addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
             .await?;
         wait_ceph(cx, &a).await?;
+        // The Rook toolbox: `remove-node` and `replace-node` read and steer Ceph through it.
+        addons::apply(cx, PHASE, &a, "rook-ceph", "the Rook toolbox", &rook::toolbox_objects(&r.release, &files)?)
+            .await?;
         for (pool, sc) in pool_objects(cx, &files)? {
             let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
             addons::apply(cx, PHASE, &a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;

@@ -173,6 +173,15 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
                 ceph.health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("unknown").to_owned();
                 ceph.raw_bytes = c.pointer("/status/ceph/capacity/bytesTotal").and_then(Value::as_u64).unwrap_or(0);
                 ceph.used_bytes = c.pointer("/status/ceph/capacity/bytesUsed").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(d) = c.pointer("/status/ceph/details").and_then(Value::as_object) {
+                    ceph.details = d
+                        .iter()
+                        .map(|(k, v)| {
+                            let msg = v["message"].as_str().unwrap_or("");
+                            crate::foundation::text::printable(&format!("{k}: {msg}")).into_owned()
+                        })
+                        .collect();
+                }
                 match ceph.health.as_str() {
                     "HEALTH_OK" => {}
                     "HEALTH_WARN" => r.warnings.push(format!(
@@ -306,5 +315,6 @@ pub async fn gather(cx: &Ctx) -> StatusReport {
         r.totals.ceph_usable_bytes = c.usable_bytes;
     }
     r.healthy = r.problems.is_empty();
+    r.advice = super::advice::advise(&r, &cx.cluster);
     r
 }

@@ -3,8 +3,10 @@
 //! bootstrap addresses) — gathered in parallel, read-only, from MAAS and the Kubernetes API
 //! (no SSH). What is wrong comes first; the command exits non-zero when anything is.
 //!
-//! [`report`] holds the rows, [`gather`] reads the systems, [`render`] draws the view.
+//! [`report`] holds the rows, [`gather`] reads the systems, [`advice`] says what fixes a
+//! dead or unhealthy PC, [`render`] draws the view.
 
+pub mod advice;
 pub mod gather;
 pub mod render;
 pub mod report;

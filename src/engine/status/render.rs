@@ -33,6 +33,9 @@ pub fn render(r: &StatusReport) -> String {
     for w in &r.warnings {
         s.push_str(&format!("  ! {w}\n"));
     }
+    for a in &r.advice {
+        s.push_str(&format!("  → {a}\n"));
+    }
     if !r.machines.is_empty() {
         s.push_str("\nMAAS machines\n");
         s.push_str(&table(

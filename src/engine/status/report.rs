@@ -35,6 +35,8 @@ pub struct CephRow {
     pub raw_bytes: u64,
     pub used_bytes: u64,
     pub usable_bytes: u64,
+    /// Health checks as `NAME: message`.
+    pub details: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -87,6 +89,8 @@ pub struct StatusReport {
     pub healthy: bool,
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
+    /// What fixes a dead or unhealthy PC (see `advice`).
+    pub advice: Vec<String>,
     pub machines: Vec<MachineRow>,
     pub nodes: Vec<NodeRow>,
     pub ceph: Option<CephRow>,

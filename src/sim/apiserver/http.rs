@@ -241,7 +241,18 @@ pub(in crate::sim::apiserver) async fn handle(
                 ),
             }
         }
+        ("POST", Some(name)) if t.sub.as_deref() == Some("eviction") && kind.kind == "Pod" => evict(&mut st, &ns, name),
         ("PATCH", Some(name)) => {
+            // A host's node is stored when first patched (cordon, taint); see `node_values`.
+            if kind.kind == "Node" && st.get("", "nodes", "", name).is_none() {
+                match st.node(name) {
+                    Some(mut n) => {
+                        n["metadata"]["annotations"] = json!({"sim/from-host": "true"});
+                        st.put("", "nodes", "", n);
+                    }
+                    None => return status_body(404, "NotFound", &format!("nodes \"{name}\" not found")),
+                }
+            }
             if st.faults.conflict > 0 {
                 st.faults.conflict -= 1;
                 return conflict(&kind.plural, name);
@@ -364,4 +375,49 @@ pub(in crate::sim::apiserver) async fn handle(
             &format!("the server does not allow this method on the requested resource ({method})"),
         ),
     }
+}
+
+/// The Eviction subresource: a granted eviction deletes the pod (200); one a
+/// PodDisruptionBudget forbids is a 429 with the API server's text (docs/day2.md §1.1).
+/// `minAvailable` and `maxUnavailable` count pods that are Ready; an unready pod may go
+/// while the budget is otherwise met (the default `IfHealthyBudget` policy).
+pub(in crate::sim::apiserver) fn evict(st: &mut ApiState, ns: &str, name: &str) -> Response {
+    let Some(pod) = st.get("", "pods", ns, name).cloned() else {
+        return status_body(404, "NotFound", &format!("pods \"{name}\" not found"));
+    };
+    let ready = |p: &Value| {
+        p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    };
+    let pdbs: Vec<Value> = st.list("policy", "poddisruptionbudgets", Some(ns)).into_iter().cloned().collect();
+    let pods: Vec<Value> = st.list("", "pods", Some(ns)).into_iter().cloned().collect();
+    for pdb in pdbs {
+        let sel: Vec<(String, Option<String>)> = pdb
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned))).collect())
+            .unwrap_or_default();
+        if sel.is_empty() || !matches_labels(&pod, &sel) {
+            continue;
+        }
+        let matching: Vec<&Value> = pods.iter().filter(|p| matches_labels(p, &sel)).collect();
+        let healthy = matching.iter().filter(|p| ready(p)).count() as i64;
+        let expected = matching.len() as i64;
+        let desired = match (pdb.pointer("/spec/minAvailable"), pdb.pointer("/spec/maxUnavailable")) {
+            (Some(m), _) => m.as_i64().unwrap_or(0),
+            (None, Some(m)) => expected - m.as_i64().unwrap_or(0),
+            _ => 0,
+        };
+        let after = if ready(&pod) { healthy - 1 } else { healthy };
+        if after < desired {
+            let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+                "reason": "TooManyRequests", "code": 429,
+                "details": {"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs {desired} healthy pods and has {healthy} currently", pdb["metadata"]["name"].as_str().unwrap_or(""))}]}});
+            return json_with(StatusCode::TOO_MANY_REQUESTS, &body);
+        }
+    }
+    st.delete("", "pods", ns, name);
+    ok_json(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
 }

@@ -110,6 +110,12 @@ impl SimApiServer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The store itself, for simulated parts that act on the cluster from outside a request
+    /// (the Rook toolbox behind `kubectl exec`).
+    pub fn shared(&self) -> Arc<Mutex<ApiState>> {
+        self.state.clone()
+    }
+
     pub fn add_operator(&self, op: Arc<dyn SimOperator>) {
         self.state().operators.push(op);
     }

@@ -39,7 +39,9 @@ pub(in crate::sim::apiserver) fn apply(
         o.remove("status");
     }
     let precondition = patch["metadata"]["resourceVersion"].as_str().map(str::to_owned);
-    if let Some(md) = patch["metadata"].as_object_mut() {
+    // (`get_mut`: indexing would insert a `metadata: null`, which a merge patch reads as
+    // "delete metadata".)
+    if let Some(md) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
         md.remove("resourceVersion");
         md.remove("managedFields");
         md.remove("creationTimestamp");

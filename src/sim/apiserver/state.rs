@@ -235,34 +235,74 @@ impl ApiState {
         })
     }
 
-    /// Nodes: the simulated hosts' plus stored Node objects.
+    /// Nodes: the simulated hosts' plus stored Node objects. A host's node that was patched
+    /// (cordoned, tainted) is stored with the annotation `sim/from-host`: its spec and labels
+    /// come from the store, its status from the host, and it is gone when the host's node is
+    /// (deleted by `microk8s remove-node`).
     pub fn node_values(&self) -> Vec<Value> {
         let mut out: Vec<Value> = self.list("", "nodes", None).into_iter().cloned().collect();
         if let Some(src) = &self.nodes {
-            for n in src() {
-                if out.iter().any(|o| o["metadata"]["name"] == n.name.as_str()) {
+            let live = src();
+            out.retain(|o| {
+                o.pointer("/metadata/annotations/sim~1from-host").is_none()
+                    || live.iter().any(|n| o["metadata"]["name"] == n.name.as_str())
+            });
+            for n in live {
+                if let Some(o) = out.iter_mut().find(|o| o["metadata"]["name"] == n.name.as_str()) {
+                    if o.pointer("/metadata/annotations/sim~1from-host").is_some() {
+                        o["status"] = host_node(&n)["status"].clone();
+                    }
                     continue;
                 }
-                let role = if n.worker {
-                    "node.kubernetes.io/microk8s-worker"
-                } else {
-                    "node.kubernetes.io/microk8s-controlplane"
-                };
-                out.push(json!({
-                    "apiVersion": "v1", "kind": "Node",
-                    "metadata": {"name": n.name, "labels": {"kubernetes.io/hostname": n.name, role: "microk8s-node"}, "resourceVersion": "1", "uid": format!("node-{}", n.name)},
-                    "status": {
-                        "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
-                        "capacity": {"cpu": "4", "memory": "16318512Ki", "pods": "110"},
-                        "allocatable": {"cpu": "4", "memory": "16216112Ki", "pods": "110"},
-                        "conditions": [{"type": "Ready", "status": if n.ready { "True" } else { "False" }, "reason": "KubeletReady"}],
-                        "nodeInfo": {"kubeletVersion": n.version, "osImage": "Ubuntu 22.04 LTS", "containerRuntimeVersion": "containerd://1.7"}
-                    }
-                }));
+                out.push(host_node(&n));
             }
         }
         out
     }
+
+    /// The node named `name`, if the cluster has it.
+    pub fn node(&self, name: &str) -> Option<Value> {
+        self.node_values().into_iter().find(|n| n["metadata"]["name"] == name)
+    }
+}
+
+/// The Node object of a simulated host.
+pub fn host_node(n: &SimNode) -> Value {
+    let role = if n.worker { "node.kubernetes.io/microk8s-worker" } else { "node.kubernetes.io/microk8s-controlplane" };
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": n.name, "labels": {"kubernetes.io/hostname": n.name, role: "microk8s-node"}, "resourceVersion": "1", "uid": format!("node-{}", n.name)},
+        "spec": {},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
+            "capacity": {"cpu": "4", "memory": "16318512Ki", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "16216112Ki", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": if n.ready { "True" } else { "False" }, "reason": if n.ready { "KubeletReady" } else { "NodeStatusUnknown" }}],
+            "nodeInfo": {"kubeletVersion": n.version, "osImage": "Ubuntu 22.04 LTS", "containerRuntimeVersion": "containerd://1.7"}
+        }
+    })
+}
+
+/// Whether a node (as listed) is Ready.
+pub fn node_ready(n: &Value) -> bool {
+    n.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+/// Whether a node carries a taint with this key.
+pub fn node_tainted(n: &Value, key: &str) -> bool {
+    n.pointer("/spec/taints").and_then(Value::as_array).is_some_and(|t| t.iter().any(|t| t["key"] == key))
+}
+
+/// Whether new pods may be placed on a node: Ready, not cordoned, no NoSchedule/NoExecute taint.
+pub fn node_schedulable(n: &Value) -> bool {
+    node_ready(n)
+        && n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
+        && !n
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|t| matches!(t["effect"].as_str(), Some("NoSchedule") | Some("NoExecute"))))
 }
 
 /// An object without the fields the server manages (to tell a no-op apply).

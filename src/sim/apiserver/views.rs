@@ -116,6 +116,35 @@ pub fn reconcile(st: &mut ApiState) {
         };
         st.set_status("", "persistentvolumeclaims", &ns, &name, status);
     }
+    // PodGC: pods bound to a node that no longer exists, and pods on a NotReady node tainted
+    // out-of-service, are deleted (docs/day2.md §1.1).
+    if st.nodes.is_some() {
+        let nodes: HashMap<String, Value> = st
+            .node_values()
+            .into_iter()
+            .filter_map(|n| n["metadata"]["name"].as_str().map(|s| (s.to_owned(), n.clone())))
+            .collect();
+        let gone: Vec<(String, String)> = st
+            .list("", "pods", None)
+            .into_iter()
+            .filter_map(|p| {
+                let node = p.pointer("/spec/nodeName").and_then(Value::as_str)?;
+                let orphan = match nodes.get(node) {
+                    None => true,
+                    Some(n) => !node_ready(n) && node_tainted(n, "node.kubernetes.io/out-of-service"),
+                };
+                orphan.then(|| {
+                    (
+                        p["metadata"]["namespace"].as_str().unwrap_or_default().to_owned(),
+                        p["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+            })
+            .collect();
+        for (ns, name) in gone {
+            st.delete("", "pods", &ns, &name);
+        }
+    }
     let ops = st.operators.clone();
     for op in ops {
         op.reconcile(st, now);

@@ -98,6 +98,8 @@ impl SimMaas {
             power: "off",
             owner: None,
             owner_data: Default::default(),
+            dead: false,
+            erase: None,
             cpu_count: spec.cpu_count,
             memory_mib: spec.memory_mib,
             disk_bytes: spec.disk_bytes,
@@ -151,6 +153,20 @@ impl SimMaas {
         let mut st = self.lock();
         advance_all(&mut st, &self.cfg);
         st.machines.iter().find(|m| m.hostname == hostname).map(|m| m.status)
+    }
+
+    /// The PC dies: MAAS reads its power as off (its BMC still answers) and it cannot boot.
+    pub fn power_off(&self, hostname: &str) {
+        let mut st = self.lock();
+        if let Some(m) = st.machines.iter_mut().find(|m| m.hostname == hostname) {
+            m.power = "off";
+            m.dead = true;
+        }
+    }
+
+    /// The erase the last release of `hostname` asked for.
+    pub fn erase_of(&self, hostname: &str) -> Option<String> {
+        self.lock().machines.iter().find(|m| m.hostname == hostname).and_then(|m| m.erase.clone())
     }
 
     /// The SSH public keys the deployed OS of `hostname` received.

@@ -177,7 +177,9 @@ pub(in crate::sim::maas) fn machine_op(
         }
         Some("release") => {
             match m.status {
-                Status::Ready | Status::Releasing => return json_resp(StatusCode::OK, &machine_json(m)),
+                Status::Ready | Status::Releasing | Status::DiskErasing => {
+                    return json_resp(StatusCode::OK, &machine_json(m));
+                }
                 Status::Allocated
                 | Status::Reserved
                 | Status::Broken
@@ -193,7 +195,19 @@ pub(in crate::sim::maas) fn machine_op(
                     );
                 }
             }
-            m.status = Status::Releasing;
+            // Erasing boots the machine to wipe its disks (MachineHandler.release).
+            let erase = get(form, "erase") == Some("true");
+            m.erase = erase.then(|| {
+                if get(form, "quick_erase") == Some("true") {
+                    "quick"
+                } else if get(form, "secure_erase") == Some("true") {
+                    "secure"
+                } else {
+                    "full"
+                }
+                .to_owned()
+            });
+            m.status = if erase { Status::DiskErasing } else { Status::Releasing };
             m.running = Some(Running {
                 op: Op::Release,
                 started: Instant::now(),

@@ -148,6 +148,10 @@ pub(in crate::sim::maas) struct SimMachine {
     pub(in crate::sim::maas) owner: Option<String>,
     /// `op=set_owner_data` key/values; gone when the machine is released.
     pub(in crate::sim::maas) owner_data: std::collections::BTreeMap<String, String>,
+    /// The PC died: it cannot boot (an erase never completes).
+    pub(in crate::sim::maas) dead: bool,
+    /// The erase a release asked for (`quick`, `secure`, `full`), for the tests.
+    pub(in crate::sim::maas) erase: Option<String>,
     pub(in crate::sim::maas) cpu_count: u32,
     pub(in crate::sim::maas) memory_mib: u64,
     pub(in crate::sim::maas) disk_bytes: u64,
@@ -348,7 +352,12 @@ pub(in crate::sim::maas) fn advance(m: &mut SimMachine, cfg: &SimMaasConfig, nex
             }
         }
         Op::Release => {
-            if frac >= 1.0 {
+            if frac >= 1.0 && m.status == Status::DiskErasing && m.dead {
+                m.status = Status::FailedDiskErasing;
+                push_event(next_event, m, "ERROR", "Failed to erase disks", "the machine did not boot");
+                m.status_message = Some("Failed disk erasing".into());
+                m.running = None;
+            } else if frac >= 1.0 {
                 m.status = Status::Ready;
                 m.owner = None;
                 m.owner_data.clear();

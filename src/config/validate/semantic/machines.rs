@@ -155,6 +155,14 @@ impl Semantic<'_> {
                     "no machine has `role: control-plane`",
                     "make the first machine (or three machines) `role: control-plane`",
                 );
+            } else if cps == 2 {
+                // What a 3-PC cluster is after `remove-node` of a control plane: valid, but
+                // without datastore HA, and said so on every run.
+                self.warn(
+                    "/machines",
+                    "2 control-plane machines: dqlite has no fault tolerance (losing either stops the cluster)",
+                    "add a third with `homelab add-node MAC --role control-plane`, or make one `role: worker`",
+                );
             } else if cps % 2 == 0 {
                 let hint = if cps == 2 {
                     "with 2 control-plane nodes dqlite has no fault tolerance (losing either stops the cluster); use 1 or 3, and make the others `role: worker`"

@@ -1,0 +1,75 @@
+//! `homelab remove-node HOST`: take a PC out of the cluster, retiring or dead.
+
+use super::{ChangeArgs, Global, catalog, real_world};
+use crate::engine::remove_node::{RemoveRequest, remove_node};
+use crate::foundation::output::Ui;
+use clap::Args;
+use std::process::ExitCode;
+
+/// Take a PC out of the cluster without losing data or the datastore's quorum. A running PC
+/// has its Ceph data copied off first, its OSD purged, its pods drained, then leaves
+/// MicroK8s; a dead one (--dead, or found unreachable) is forced out once it is confirmed
+/// off. Refuses, changing nothing, when the removal could lose data or quorum, and says what
+/// is safe. Run it again after an interruption: it finishes the job.
+///
+/// Example: homelab remove-node pc3 --release --erase quick
+#[derive(Debug, Args)]
+pub struct RemoveNodeArgs {
+    /// The machine's hostname in cluster.yaml.
+    pub host: String,
+    /// The PC is dead (off for good): force it out instead of copying its data off.
+    #[arg(long)]
+    pub dead: bool,
+    /// Release the machine in MAAS afterwards.
+    #[arg(long)]
+    pub release: bool,
+    /// Erase its disks as MAAS releases it (never for a dead PC: it cannot boot to erase).
+    #[arg(long, value_enum, requires = "release")]
+    pub erase: Option<EraseArg>,
+    /// Accept going below three control planes (no datastore HA afterwards).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the steps and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EraseArg {
+    /// Wipe 2 MiB at the start and end of each disk (fast, not secure).
+    Quick,
+    /// The drive's secure erase (falls back to a full overwrite).
+    Secure,
+    /// Overwrite every byte (slow).
+    Full,
+}
+
+impl EraseArg {
+    /// The erase as MAAS's release takes it.
+    pub fn name(self) -> String {
+        match self {
+            EraseArg::Quick => "quick",
+            EraseArg::Secure => "secure",
+            EraseArg::Full => "full",
+        }
+        .to_owned()
+    }
+}
+
+pub async fn run(a: RemoveNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let (path, opts) = a.change.run_options(a.dry_run);
+    let cat = catalog(g)?;
+    let req = RemoveRequest {
+        host: a.host,
+        dead: a.dead,
+        release: a.release,
+        erase: a.erase.map(EraseArg::name),
+        yes: a.yes,
+        replace_with: None,
+    };
+    let manifests = a.change.manifests.clone();
+    remove_node(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,54 @@
+//! `homelab replace-node OLD NEW_MAC`: swap a PC for a new one, capacity first.
+
+use super::remove_node::EraseArg;
+use super::{ChangeArgs, Global, catalog, real_world};
+use crate::engine::replace_node::{ReplaceRequest, replace_node};
+use crate::foundation::output::Ui;
+use clap::Args;
+use std::process::ExitCode;
+
+/// Swap a PC for a new one: the new PC joins first (same role; its OSD runs), then the old one
+/// is removed as `remove-node` does, so Ceph copies the data once and the datastore keeps
+/// three voters. One entry of cluster.yaml is rewritten; nothing else in the file changes.
+///
+/// Example: homelab replace-node pc3 52:54:00:00:00:09 --hostname pc9 --release
+#[derive(Debug, Args)]
+pub struct ReplaceNodeArgs {
+    /// The machine to replace (its hostname in cluster.yaml).
+    pub old: String,
+    /// MAC address of the new PC's boot interface.
+    pub mac: String,
+    /// Name for the new node (default: the hostname MAAS gave it).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// The old PC is dead: remove it first (its data cannot be copied off), then add the new one.
+    #[arg(long)]
+    pub dead: bool,
+    /// Release the old machine in MAAS afterwards.
+    #[arg(long)]
+    pub release: bool,
+    /// Erase the old PC's disks as MAAS releases it.
+    #[arg(long, value_enum, requires = "release")]
+    pub erase: Option<EraseArg>,
+    /// Print the steps and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+pub async fn run(a: ReplaceNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let (path, opts) = a.change.run_options(a.dry_run);
+    let cat = catalog(g)?;
+    let req = ReplaceRequest {
+        old: a.old,
+        mac: a.mac,
+        hostname: a.hostname,
+        dead: a.dead,
+        release: a.release,
+        erase: a.erase.map(EraseArg::name),
+    };
+    let manifests = a.change.manifests.clone();
+    replace_node(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;
+    Ok(ExitCode::SUCCESS)
+}

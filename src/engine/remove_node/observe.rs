@@ -1,0 +1,167 @@
+//! What `remove-node` reads before it decides: MAAS (power, status), SSH (does the PC
+//! answer), the Kubernetes Nodes, the dqlite members as a surviving control plane sees them,
+//! Ceph through the Rook toolbox on that control plane, Kafka and the Rook operator. Reads
+//! only; every answer is parsed and validated by its client module.
+
+use super::decide::{CephView, Observed};
+use crate::config::model::FailureDomain;
+use crate::engine::context::Ctx;
+use crate::microk8s as mk;
+use anyhow::{Context as _, Result, anyhow, bail};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The cluster before the removal (the Ctx's) and after it (the file without the machine, or
+/// with its replacement).
+pub struct Files {
+    pub path: std::path::PathBuf,
+    pub before: crate::config::Cluster,
+    pub after: crate::config::Cluster,
+}
+
+/// A control plane other than `host` that answers and runs MicroK8s: where `remove-node`,
+/// `microk8s status` and the toolbox commands run.
+pub async fn survivor(cx: &Arc<Ctx>, host: &str) -> Result<String> {
+    let mut tried = Vec::new();
+    for m in cx.cluster.control_planes().filter(|m| m.hostname != host) {
+        match cx.remote(&m.hostname).await {
+            Ok(r) => match r.run(&mk::datastore_cmd()).await {
+                Ok(out) if mk::is_running(&out) => return Ok(m.hostname.clone()),
+                Ok(out) => tried.push(format!("{}: {}", m.hostname, out.text())),
+                Err(e) => tried.push(format!("{}: {e:#}", m.hostname)),
+            },
+            Err(e) => tried.push(format!("{}: {e:#}", m.hostname)),
+        }
+    }
+    bail!(
+        "no other control plane answers, so nothing can remove {host} safely ({})\n  hint: bring one back first; if the datastore lost its majority see microk8s.io/docs/restore-quorum",
+        if tried.is_empty() { "there is none".to_owned() } else { tried.join("; ") }
+    )
+}
+
+pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -> Result<Observed> {
+    let machine = cx.cluster.machine(host).ok_or_else(|| anyhow!("no machine {host}"))?.clone();
+    let facts = cx.facts(host);
+    let mut o = Observed {
+        host: host.to_owned(),
+        is_control_plane: machine.is_control_plane(),
+        control_planes: cx.cluster.control_planes().count(),
+        ip: facts.ip.clone(),
+        maas_status: facts.status.map(|s| s.name().to_owned()),
+        in_file: true,
+        host_entries: cx.cluster.kubernetes.minor().is_some_and(mk::needs_host_entries),
+        ..Default::default()
+    };
+    o.power = power_state(cx, &machine).await;
+    // Does the PC answer? (A worker that still belongs to the cluster says so.)
+    if facts.ip.is_some()
+        && let Ok(r) = cx.remote(host).await
+        && let Ok(out) = r.run(&mk::datastore_cmd().timeout(std::time::Duration::from_secs(30))).await
+    {
+        o.reachable = true;
+        o.worker_joined = mk::is_worker_status(&out);
+    }
+    if !o.reachable {
+        cx.forget_remote(host).await;
+    }
+    let sr = cx.remote(survivor).await?;
+    let ds = mk::parse_datastore(&sr.run(&mk::datastore_cmd()).await?)
+        .with_context(|| format!("reading the datastore members on {survivor}"))?;
+    o.voters = ds.voters;
+    o.standby = ds.standby;
+    // Kubernetes: the Nodes.
+    let client = cx.kube().await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let list = nodes.list(&Default::default()).await.context("listing the Kubernetes nodes")?;
+    for n in &list.items {
+        let name = n.metadata.name.clone().unwrap_or_default();
+        let ready = n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if name == host {
+            o.node_exists = true;
+            o.node_ready = ready;
+            let spec = n.spec.clone().unwrap_or_default();
+            o.cordoned = spec.unschedulable == Some(true);
+            o.out_of_service =
+                spec.taints.unwrap_or_default().iter().any(|t| t.key == "node.kubernetes.io/out-of-service");
+        } else if !ready && files.after.machine(&name).is_some() {
+            o.others_not_ready.push(name);
+        }
+    }
+    // Ceph and Rook.
+    if let Some(rook) = &cx.cluster.rook {
+        let deps: Api<Deployment> = Api::namespaced(client.clone(), crate::ceph::NAMESPACE);
+        o.operator_replicas =
+            deps.get_opt("rook-ceph-operator").await?.and_then(|d| d.spec.and_then(|s| s.replicas)).map(i64::from);
+        if deps.get_opt(crate::ceph::TOOLBOX).await?.is_none() {
+            bail!(
+                "the Rook toolbox (deployment {}/{}) is missing, and homelab reads Ceph through it\n  hint: run `homelab up` once (it deploys the toolbox of the pinned Rook release), then this again",
+                crate::ceph::NAMESPACE,
+                crate::ceph::TOOLBOX
+            );
+        }
+        let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Storage).await?;
+        let c = a
+            .get("ceph.rook.io/v1", "CephCluster", Some(crate::ceph::NAMESPACE), crate::config::Rook::CLUSTER_NAME)
+            .await?
+            .and_then(|c| serde_json::to_value(c).ok());
+        o.in_ceph_spec = c
+            .as_ref()
+            .and_then(|c| c.pointer("/spec/storage/nodes").and_then(Value::as_array).cloned())
+            .is_some_and(|ns| ns.iter().any(|n| n["name"] == host));
+        let ceph = |args: &'static [&'static str]| {
+            let sr = sr.clone();
+            async move { sr.run(&crate::ceph::cmd(args, true)).await }
+        };
+        let (st, tree, df, pools, pgs) = tokio::try_join!(
+            ceph(&["status"]),
+            ceph(&["osd", "tree"]),
+            ceph(&["osd", "df"]),
+            ceph(&["osd", "pool", "ls", "detail"]),
+            ceph(&["pg", "ls"])
+        )?;
+        o.ceph = Some(CephView {
+            status: Some(crate::ceph::parse_status(&st)?),
+            osds: crate::ceph::parse_osds(&tree, &df)?,
+            pools: crate::ceph::parse_pools(&pools)?,
+            pgs: crate::ceph::parse_pgs(&pgs)?,
+            failure_domains: rook
+                .pools
+                .iter()
+                .map(|p| {
+                    let fd = match p.failure_domain {
+                        FailureDomain::Host => "host",
+                        FailureDomain::Osd => "osd",
+                    };
+                    (p.name.clone(), fd.to_owned())
+                })
+                .collect(),
+        });
+    }
+    if let Some(k) = &cx.cluster.kafka {
+        let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Kafka).await?;
+        let v = a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await?;
+        o.kafka_ready = Some(v.and_then(|v| serde_json::to_value(v).ok()).is_some_and(|v| kafka_ready(&v)));
+    }
+    Ok(o)
+}
+
+pub fn kafka_ready(v: &Value) -> bool {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+/// MAAS's power state of the machine (`on`, `off`, `unknown`), if MAAS answers.
+async fn power_state(cx: &Ctx, m: &crate::config::Machine) -> Option<String> {
+    let maas = cx.world.maas.as_ref()?;
+    let mac = m.mac.clone()?;
+    let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await.ok()?;
+    found.first().and_then(|x| x.power_state.clone())
+}

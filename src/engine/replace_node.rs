@@ -1,0 +1,191 @@
+//! `replace-node OLD NEW_MAC`: swap a PC for a new one with capacity first. The new PC joins
+//! as `add-node` would (same role as OLD; a fourth control plane joins dqlite as a standby),
+//! its OSD runs, and only then is OLD removed as `remove-node` does — so Ceph copies OLD's
+//! data once, onto a cluster that already has the new disk, and the datastore keeps three
+//! voters (the standby is promoted when OLD leaves). The file gets one line changed: OLD's
+//! entry rewritten to NEW. A dead OLD cannot give its data: it is removed first (`--dead`),
+//! then NEW is added. Interrupted anywhere, running it again finishes the job.
+
+use crate::catalog::Catalog;
+use crate::config::edit::NewMachine;
+use crate::config::{Cluster, Machine};
+use crate::engine::context::{Ctx, RunOptions, World};
+use crate::engine::phase::{PhaseId, Selection};
+use crate::engine::remove_node::{self, RemoveReport, RemoveRequest};
+use crate::foundation::error::Failure;
+use crate::foundation::output::Ui;
+use crate::foundation::time::fmt_secs;
+use anyhow::{Result, anyhow, bail};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct ReplaceRequest {
+    pub old: String,
+    pub mac: String,
+    pub hostname: Option<String>,
+    pub dead: bool,
+    pub release: bool,
+    pub erase: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplaceReport {
+    pub new_hostname: String,
+    pub add_s: f64,
+    pub remove: RemoveReport,
+}
+
+fn normal_mac(mac: &str) -> Result<String> {
+    let m = mac.trim().to_ascii_lowercase().replace('-', ":");
+    if m.split(':').count() != 6 || !m.split(':').all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
+        bail!(Failure::Usage(format!("`{mac}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)")));
+    }
+    Ok(m)
+}
+
+/// The cluster while both PCs are in it: OLD's entry and NEW with OLD's role and layout.
+fn during(before: &Cluster, old: &Machine, new: &NewMachine) -> Cluster {
+    let mut c = before.clone();
+    c.machines.push(Machine { hostname: new.hostname.clone(), mac: Some(new.mac.clone()), ..old.clone() });
+    c
+}
+
+pub async fn replace_node(
+    path: &Path,
+    req: &ReplaceRequest,
+    catalog: &Catalog,
+    ui: &Ui,
+    opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<ReplaceReport> {
+    let mac = normal_mac(&req.mac)?;
+    let file = path.display().to_string();
+    let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
+        .map_err(|e| Failure::Usage(format!("{e}\n  hint: give the cluster's file with --file")))?;
+    let mut before = crate::config::accept::accept_validated(
+        crate::config::validate_bytes(text.as_bytes(), &file, catalog),
+        &file,
+        ui,
+    )?;
+    before.anchor(path);
+    // The file already has NEW in OLD's place (a run got that far): make sure NEW is in.
+    if let Some(m) = before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())).cloned()
+        && before.machine(&req.old).is_none()
+    {
+        ui.err(&format!("{file} already has {} ({mac}) in place of {}; finishing its setup", m.hostname, req.old));
+        let t = std::time::Instant::now();
+        add_machine(before, &m.hostname, ui, opts, make_env).await?;
+        return Ok(ReplaceReport {
+            new_hostname: m.hostname,
+            add_s: t.elapsed().as_secs_f64(),
+            remove: RemoveReport::default(),
+        });
+    }
+    let old = before
+        .machine(&req.old)
+        .cloned()
+        .ok_or_else(|| Failure::Usage(format!("{file} has no machine named {}", req.old)))?;
+    if before.machines.iter().any(|m| m.mac.as_deref() == Some(mac.as_str())) {
+        bail!(Failure::Usage(format!("{mac} is already a machine of {file}; replace-node takes a new PC's MAC")));
+    }
+    let env = make_env(&before)?;
+    let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
+    let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await?;
+    let mm = found.first().ok_or_else(|| {
+        anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the new PC from the network (PXE) so it appears as New, or add it in the MAAS UI")
+    })?;
+    let hostname = req.hostname.clone().unwrap_or_else(|| mm.hostname.to_lowercase());
+    if !crate::config::draft::is_label(&hostname) {
+        bail!(Failure::Usage(format!("{hostname:?} is not a valid node name\n  hint: pass `--hostname NAME`")));
+    }
+    if before.machine(&hostname).is_some() {
+        bail!(Failure::Usage(format!(
+            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
+        )));
+    }
+    let role = if old.is_control_plane() { "control-plane" } else { "worker" };
+    let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
+    let new_text = crate::config::edit::replace_machine(&text, &req.old, &new)?;
+    let mut after = crate::config::accept::accept_validated(
+        crate::config::validate_bytes(new_text.as_bytes(), &file, catalog),
+        &file,
+        ui,
+    )?;
+    after.anchor(path);
+    let both = during(&before, &old, &new);
+    let remove_req = RemoveRequest {
+        host: req.old.clone(),
+        dead: req.dead,
+        release: req.release,
+        erase: req.erase.clone(),
+        // NEW restores the third control plane.
+        yes: true,
+        replace_with: Some(new.clone()),
+    };
+    let remove = |cluster: Cluster, after: Cluster, req: RemoveRequest| {
+        let files = remove_node::Files { path: path.to_path_buf(), before: cluster, after };
+        let env = make_env(&files.before);
+        let mut o = opts.clone();
+        o.command = "replace-node".into();
+        async move {
+            let cx = Arc::new(Ctx::new(Arc::new(files.before.clone()), ui.clone(), o, env?));
+            remove_node::run(&cx, &files, &req).await
+        }
+    };
+    let (add_s, removed) = if req.dead {
+        // Nothing to copy from a dead PC: take it out first (its entry becomes NEW's), then
+        // add the new one.
+        ui.err(&format!("{} is dead: removing it first, then adding {hostname}", req.old));
+        let mut without = before.clone();
+        without.machines.retain(|m| m.hostname != req.old);
+        let r = remove(before.clone(), without, remove_req.clone()).await?;
+        let t = std::time::Instant::now();
+        add_machine(after.clone(), &hostname, ui, opts.clone(), make_env).await?;
+        (t.elapsed().as_secs_f64(), r)
+    } else {
+        ui.err(&format!("replacing {} by {hostname}: {hostname} joins first, then {} is removed", req.old, req.old));
+        let t = std::time::Instant::now();
+        add_machine(both.clone(), &hostname, ui, opts.clone(), make_env).await?;
+        let add_s = t.elapsed().as_secs_f64();
+        (add_s, remove(both, after.clone(), remove_req.clone()).await?)
+    };
+    if !ui.is_json() {
+        ui.out(&format!(
+            "replace-node: {hostname} added in {}, {} removed in {}",
+            fmt_secs(add_s),
+            req.old,
+            fmt_secs(removed.elapsed_s)
+        ));
+    }
+    Ok(ReplaceReport { new_hostname: new.hostname, add_s, remove: removed })
+}
+
+/// Runs the add-node phases for one machine of `cluster` (idempotent: a machine already in
+/// reports no change).
+async fn add_machine(
+    cluster: Cluster,
+    hostname: &str,
+    ui: &Ui,
+    opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<()> {
+    let mut o = opts;
+    o.command = "replace-node".into();
+    o.only_machines = Some(vec![hostname.to_owned()]);
+    let mut steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
+    if cluster.rook.is_some() {
+        steps.push(PhaseId::Storage);
+    }
+    crate::engine::add_node::print_budget(ui, &steps);
+    o.selection = Selection { only: steps, ..Default::default() };
+    let env = make_env(&cluster)?;
+    let cx = Arc::new(Ctx::new(Arc::new(cluster), ui.clone(), o, env));
+    for _ in 0..4 {
+        match crate::engine::up(cx.clone()).await {
+            Err(e) if crate::engine::lock::is_start_over(&e) => continue,
+            r => return r.map(drop),
+        }
+    }
+    bail!("another run kept changing the cluster; run `homelab replace-node` again")
+}

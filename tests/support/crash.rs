@@ -1,0 +1,131 @@
+//! The crash harness shared by the crash tests: it names each change the simulators carry
+//! out (MAAS and API server writes, mutating SSH commands) and SIGKILLs a `homelab` process
+//! right after a chosen one, before its answer leaves.
+
+use super::subproc::World;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A call that changes something: a MAAS or API server write, or a mutating SSH command.
+pub fn is_change(what: &str) -> bool {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        return rest.split(' ').nth(1) == Some("rw");
+    }
+    ["POST ", "PUT ", "PATCH ", "DELETE "].iter().any(|m| what.starts_with(m))
+}
+
+/// The system and kind of a change, for the report: "MAAS op=deploy", "API PATCH", "SSH microk8s join".
+pub fn kind_of(what: &str) -> String {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        let cmd: Vec<&str> = rest.split(' ').skip(2).filter(|w| *w != "sudo").take(2).collect();
+        return format!("SSH {}", cmd.join(" "));
+    }
+    if what.contains("/MAAS/") {
+        let method = what.split(' ').next().unwrap_or("");
+        if let Some(op) = what.split("op=").nth(1) {
+            return format!("MAAS {method} op={}", op.split('&').next().unwrap_or(op));
+        }
+        let path = what.split("/api/2.0/").nth(1).unwrap_or("").split('?').next().unwrap_or("");
+        let shape: Vec<&str> =
+            path.split('/').map(|seg| if seg.chars().any(|c| c.is_ascii_digit()) { "…" } else { seg }).collect();
+        return format!("MAAS {method} {}", shape.join("/"));
+    }
+    format!("API {}", what.split(' ').next().unwrap_or(""))
+}
+
+pub fn taps(w: &World) -> [&homelab::sim::tap::Tap; 3] {
+    [&w.lab.lab.maas.tap, &w.lab.api.tap, &w.lab.hosts.tap]
+}
+
+/// Names one change so that it can be found again in another run: the host and command
+/// (without its arguments, which hold fresh tokens), or the method and path (with MAAS's op).
+pub fn key_of(what: &str) -> String {
+    if let Some(rest) = what.strip_prefix("SSH ") {
+        let host = rest.split(' ').next().unwrap_or("");
+        return format!("{} on {host}", kind_of(what));
+    }
+    let mut parts = what.splitn(2, ' ');
+    let method = parts.next().unwrap_or("");
+    let uri = parts.next().unwrap_or("");
+    // Numeric ids (volume groups, partitions) are handed out in request order, which varies.
+    let path: Vec<&str> = uri
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .map(|seg| if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) { "…" } else { seg })
+        .collect();
+    let path = path.join("/");
+    match uri.split("op=").nth(1) {
+        Some(op) => format!("{method} {path}?op={}", op.split('&').next().unwrap_or(op)),
+        None => format!("{method} {path}"),
+    }
+}
+
+/// Runs `homelab ARGS` and SIGKILLs it from inside the simulators right after they carried out the
+/// `nth` change named `target` (see [`key_of`]), before the answer leaves; returns that
+/// change, or None when this run never made it.
+pub async fn run_and_kill_at_change(
+    w: &World,
+    up: &std::path::Path,
+    args: &[&str],
+    target: &str,
+    nth: usize,
+) -> Option<String> {
+    let target = target.to_owned();
+    let pid = Arc::new(AtomicI32::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let hit: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook = {
+        let (pid, seen, hit) = (pid.clone(), seen.clone(), hit.clone());
+        Arc::new(move |what: &str| {
+            if !is_change(what) || key_of(what) != target || seen.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+                return;
+            }
+            *hit.lock().unwrap() = Some(what.to_owned());
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(2) {
+                if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    for tap in taps(w) {
+        let h = hook.clone();
+        tap.set(move |what| h(what));
+    }
+    let mut c = w.homelab(args, up);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        pid.store(child.id() as i32, Ordering::SeqCst);
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    for tap in taps(w) {
+        tap.clear();
+    }
+    let hit = hit.lock().unwrap().clone();
+    assert!(hit.is_none() || status.code().is_none(), "the run was not killed at {hit:?}: {status}");
+    hit
+}
+
+/// Each change of a reference run as (key, its occurrence, kind), so that it is found again
+/// in another run (machines progress concurrently, so the global order differs).
+pub fn name_changes(changes: &[String]) -> Vec<(String, usize, String)> {
+    let mut occurrences: std::collections::BTreeMap<String, usize> = Default::default();
+    changes
+        .iter()
+        .map(|c| {
+            let key = key_of(c);
+            let nth = occurrences.entry(key.clone()).or_default();
+            *nth += 1;
+            (key, *nth, kind_of(c))
+        })
+        .collect()
+}
