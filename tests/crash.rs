@@ -17,9 +17,8 @@ use homelab::sim::lab::FullLabOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::crash::{is_change, kind_of, name_changes, run_and_kill_at_change, taps};
+use support::crash::{kind_of, name_changes, record_changes, run_and_kill_at_change};
 use support::subproc::World;
 
 /// Three machines that MAAS has only enlisted: the run commissions, lays out and deploys them.
@@ -149,15 +148,7 @@ async fn killed_right_after_each_change_before_the_answer_the_next_run_converges
     let Some(upstream) = support::mirror::upstream() else { return };
     // The uninterrupted reference, counting its changes.
     let w = World::start(from_new(), "seed-2023.yaml").await;
-    let changes: Arc<Mutex<Vec<String>>> = Arc::default();
-    for tap in taps(&w) {
-        let c = changes.clone();
-        tap.set(move |what| {
-            if is_change(what) {
-                c.lock().unwrap().push(what.to_owned());
-            }
-        });
-    }
+    let changes = record_changes(&w);
     let (code, out) = run_to_end(&w, &upstream).await;
     assert_eq!(code, 0, "{out}");
     let reference = final_state(&w);

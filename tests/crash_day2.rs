@@ -14,8 +14,7 @@ mod support;
 use homelab::sim::lab::FullLabOptions;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use support::crash::{is_change, name_changes, run_and_kill_at_change, taps};
+use support::crash::{name_changes, record_changes, run_and_kill_at_change, taps};
 use support::subproc::World;
 
 async fn run(w: &World, up: &Path, args: &[&str]) -> (i32, String) {
@@ -86,15 +85,7 @@ async fn killed_after_each_change(flow: Flow) {
     // The uninterrupted reference, naming its changes.
     let (w, args) = prepare(&upstream, flow).await;
     let old_osd = w.lab.rook.ceph().osds.values().find(|o| o.host == "kvm5").map(|o| o.id).unwrap();
-    let changes: Arc<Mutex<Vec<String>>> = Arc::default();
-    for tap in taps(&w) {
-        let c = changes.clone();
-        tap.set(move |what| {
-            if is_change(what) {
-                c.lock().unwrap().push(what.to_owned());
-            }
-        });
-    }
+    let changes = record_changes(&w);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out) = run(&w, &upstream, &argv).await;
     for tap in taps(&w) {

@@ -133,6 +133,8 @@ async fn stuck_operators_and_clusters_fail_at_their_deadline_naming_what() {
 async fn existing_cluster_mode_skips_maas_and_microk8s_and_checks_the_storage_class() {
     let Some(upstream) = support::mirror::upstream() else { return };
     let lab = FullLab::start(FullLabOptions::default()).await.unwrap();
+    // kind's one node (no simulated machines here): where Strimzi places the brokers.
+    lab.api.state().put("", "nodes", "", serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "kind-control-plane"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
     let kc = lab.lab.path("kind.kubeconfig");
     std::fs::write(&kc, lab.api.kubeconfig("kind-kind")).unwrap();
     let text = std::fs::read_to_string(format!("{}/examples/existing-kind.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();

@@ -117,10 +117,11 @@ pub struct Osd {
     pub used: u64,
 }
 
-/// `ceph osd tree` (host of each OSD, up/in) joined with `ceph osd df` (size, use).
-pub fn parse_osds(tree: &Output, df: &Output) -> Result<Vec<Osd>> {
+/// `ceph osd tree` (host of each OSD, up/in) joined with `ceph osd df` (size, use) when
+/// given (sizes are 0 without it).
+pub fn parse_osds(tree: &Output, df: Option<&Output>) -> Result<Vec<Osd>> {
     let t = json_of(tree, "osd tree")?;
-    let d = json_of(df, "osd df")?;
+    let d = df.map(|d| json_of(d, "osd df")).transpose()?.unwrap_or(Value::Null);
     let nodes = t.pointer("/nodes").and_then(Value::as_array).ok_or_else(|| anyhow!("`ceph osd tree`: no nodes"))?;
     let mut host_of: BTreeMap<i64, String> = BTreeMap::new();
     for n in nodes.iter().filter(|n| n["type"] == "host") {

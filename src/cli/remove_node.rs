@@ -20,12 +20,8 @@ pub struct RemoveNodeArgs {
     /// The PC is dead (off for good): force it out instead of copying its data off.
     #[arg(long)]
     pub dead: bool,
-    /// Release the machine in MAAS afterwards.
-    #[arg(long)]
-    pub release: bool,
-    /// Erase its disks as MAAS releases it (never for a dead PC: it cannot boot to erase).
-    #[arg(long, value_enum, requires = "release")]
-    pub erase: Option<EraseArg>,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     /// Accept going below three control planes (no datastore HA afterwards).
     #[arg(long)]
     pub yes: bool,
@@ -34,6 +30,17 @@ pub struct RemoveNodeArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
+}
+
+/// What becomes of the machine in MAAS (remove-node, replace-node).
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// Release the machine in MAAS afterwards.
+    #[arg(long)]
+    pub release: bool,
+    /// Erase its disks as MAAS releases it (never for a dead PC: it cannot boot to erase).
+    #[arg(long, value_enum, requires = "release")]
+    pub erase: Option<EraseArg>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -64,8 +71,8 @@ pub async fn run(a: RemoveNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCo
     let req = RemoveRequest {
         host: a.host,
         dead: a.dead,
-        release: a.release,
-        erase: a.erase.map(EraseArg::name),
+        release: a.release.release,
+        erase: a.release.erase.map(EraseArg::name),
         yes: a.yes,
         replace_with: None,
     };

@@ -1,6 +1,6 @@
 //! `homelab replace-node OLD NEW_MAC`: swap a PC for a new one, capacity first.
 
-use super::remove_node::EraseArg;
+use super::remove_node::{EraseArg, ReleaseArgs};
 use super::{ChangeArgs, Global, catalog, real_world};
 use crate::engine::replace_node::{ReplaceRequest, replace_node};
 use crate::foundation::output::Ui;
@@ -24,12 +24,8 @@ pub struct ReplaceNodeArgs {
     /// The old PC is dead: remove it first (its data cannot be copied off), then add the new one.
     #[arg(long)]
     pub dead: bool,
-    /// Release the old machine in MAAS afterwards.
-    #[arg(long)]
-    pub release: bool,
-    /// Erase the old PC's disks as MAAS releases it.
-    #[arg(long, value_enum, requires = "release")]
-    pub erase: Option<EraseArg>,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     /// Print the steps and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -45,8 +41,8 @@ pub async fn run(a: ReplaceNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitC
         mac: a.mac,
         hostname: a.hostname,
         dead: a.dead,
-        release: a.release,
-        erase: a.erase.map(EraseArg::name),
+        release: a.release.release,
+        erase: a.release.erase.map(EraseArg::name),
     };
     let manifests = a.change.manifests.clone();
     replace_node(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;

@@ -211,6 +211,16 @@ pub enum FailureDomain {
     Osd,
 }
 
+impl FailureDomain {
+    /// The name Rook's `failureDomain` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureDomain::Host => "host",
+            FailureDomain::Osd => "osd",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PoolSpec {

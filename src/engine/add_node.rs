@@ -46,7 +46,13 @@ pub struct AddNodeReport {
 
 /// Validates `text`; the findings are shown, except warnings already shown for `seen` (the
 /// file before the edit), so a warning is printed once.
-fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui, seen: &[(String, String)]) -> Result<Cluster> {
+pub(crate) fn validate(
+    text: &str,
+    file: &str,
+    catalog: &Catalog,
+    ui: &Ui,
+    seen: &[(String, String)],
+) -> Result<Cluster> {
     let mut v = validate_bytes(text.as_bytes(), file, catalog);
     v.report.diagnostics.retain(|d| {
         d.severity != crate::config::diag::Severity::Warning || !seen.contains(&(d.path.clone(), d.message.clone()))
@@ -55,7 +61,7 @@ fn validate(text: &str, file: &str, catalog: &Catalog, ui: &Ui, seen: &[(String,
 }
 
 /// The warnings of `text` as (path, message), to show each once across two validations.
-fn warnings_of(text: &str, file: &str, catalog: &Catalog) -> Vec<(String, String)> {
+pub(crate) fn warnings_of(text: &str, file: &str, catalog: &Catalog) -> Vec<(String, String)> {
     validate_bytes(text.as_bytes(), file, catalog)
         .report
         .diagnostics
@@ -72,6 +78,51 @@ fn has_mac(text: &str, mac: &str) -> bool {
             ms.iter().any(|m| m.get("mac").and_then(|v| v.as_str()).is_some_and(|v| v.eq_ignore_ascii_case(mac)))
         })
     })
+}
+
+/// `mac` lower-case and colon separated, or a usage error.
+pub fn normal_mac(mac: &str) -> Result<String> {
+    let m = mac.trim().to_ascii_lowercase().replace('-', ":");
+    if m.split(':').count() != 6 || !m.split(':').all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
+        bail!(Failure::Usage(format!("`{mac}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)")));
+    }
+    Ok(m)
+}
+
+/// The node name of the new PC with MAC `mac`: `hostname` if given, else the one MAAS gave
+/// it (which must pass the rule a name the user writes passes); not one `before` has.
+pub async fn new_machine_name(
+    maas: &crate::maas::MaasClient,
+    mac: &str,
+    hostname: Option<&str>,
+    before: &Cluster,
+    file: &str,
+) -> Result<String> {
+    maas.whoami().await.context("checking the MAAS API key (GET users/?op=whoami)")?;
+    let found = maas.machines_by_mac(&[mac.to_owned()]).await?;
+    let mm = found.first().ok_or_else(|| {
+        anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the PC from the network (PXE) on MAAS's network so it appears as New, or add it in the MAAS UI (Machines → Add hardware)")
+    })?;
+    let hostname = match hostname {
+        Some(h) => h.to_lowercase(),
+        None => {
+            // MAAS's name becomes the node name and a line of cluster.yaml.
+            let h = mm.hostname.to_lowercase();
+            if !crate::config::draft::is_label(&h) {
+                bail!(Failure::Usage(format!(
+                    "MAAS calls the machine with MAC {mac} {:?}, which is not a valid node name (a lowercase RFC 1123 label: letters, digits and `-`, at most 63)\n  hint: pass `--hostname NAME`, or rename it in MAAS",
+                    mm.hostname
+                )));
+            }
+            h
+        }
+    };
+    if before.machine(&hostname).is_some() {
+        bail!(Failure::Usage(format!(
+            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
+        )));
+    }
+    Ok(hostname)
 }
 
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
@@ -127,11 +178,7 @@ async fn add_node_once(
             "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
         ));
     }
-    let mac = req.mac.trim().to_ascii_lowercase().replace('-', ":");
-    if mac.split(':').count() != 6 || !mac.split(':').all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        bail!(Failure::Usage(format!("`{}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)", req.mac)));
-    }
+    let mac = normal_mac(&req.mac)?;
     let (hostname, new_text, entry) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
         Some(m) => {
             ui.err(&format!("{mac} is already in {file} as {}; finishing its setup", m.hostname));
@@ -140,31 +187,7 @@ async fn add_node_once(
         None => {
             let env = make_env(&before)?;
             let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
-            maas.whoami().await.context("checking the MAAS API key (GET users/?op=whoami)")?;
-            let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await?;
-            let mm = found.first().ok_or_else(|| {
-                anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the PC from the network (PXE) on MAAS's network so it appears as New, or add it in the MAAS UI (Machines → Add hardware)")
-            })?;
-            let hostname = match &req.hostname {
-                Some(h) => h.to_lowercase(),
-                None => {
-                    // MAAS's name becomes the node name and a line of cluster.yaml: it must
-                    // pass the same rule as a name the user writes.
-                    let h = mm.hostname.to_lowercase();
-                    if !crate::config::draft::is_label(&h) {
-                        bail!(Failure::Usage(format!(
-                            "MAAS calls the machine with MAC {mac} {:?}, which is not a valid node name (a lowercase RFC 1123 label: letters, digits and `-`, at most 63)\n  hint: pass `--hostname NAME`, or rename it in MAAS",
-                            mm.hostname
-                        )));
-                    }
-                    h
-                }
-            };
-            if before.machine(&hostname).is_some() {
-                bail!(Failure::Usage(format!(
-                    "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
-                )));
-            }
+            let hostname = new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
             let role = match req.role {
                 Role::ControlPlane => "control-plane",
                 Role::Worker => "worker",

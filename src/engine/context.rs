@@ -135,6 +135,8 @@ pub struct MachineFacts {
     pub status_message: Option<String>,
     /// MAAS's own text for the machine (e.g. its hostname if it differs).
     pub maas_hostname: Option<String>,
+    /// MAAS's power state (`on`, `off`, `unknown`).
+    pub power: Option<String>,
 }
 
 pub struct Ctx {

@@ -36,14 +36,6 @@ pub struct ReplaceReport {
     pub remove: RemoveReport,
 }
 
-fn normal_mac(mac: &str) -> Result<String> {
-    let m = mac.trim().to_ascii_lowercase().replace('-', ":");
-    if m.split(':').count() != 6 || !m.split(':').all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())) {
-        bail!(Failure::Usage(format!("`{mac}` is not a MAC address (six hex pairs, e.g. 52:54:00:12:34:56)")));
-    }
-    Ok(m)
-}
-
 /// The cluster while both PCs are in it: OLD's entry and NEW with OLD's role and layout.
 fn during(before: &Cluster, old: &Machine, new: &NewMachine) -> Cluster {
     let mut c = before.clone();
@@ -59,15 +51,11 @@ pub async fn replace_node(
     opts: RunOptions,
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<ReplaceReport> {
-    let mac = normal_mac(&req.mac)?;
+    let mac = crate::engine::add_node::normal_mac(&req.mac)?;
     let file = path.display().to_string();
     let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
         .map_err(|e| Failure::Usage(format!("{e}\n  hint: give the cluster's file with --file")))?;
-    let mut before = crate::config::accept::accept_validated(
-        crate::config::validate_bytes(text.as_bytes(), &file, catalog),
-        &file,
-        ui,
-    )?;
+    let mut before = crate::engine::add_node::validate(&text, &file, catalog, ui, &[])?;
     before.anchor(path);
     // The file already has NEW in OLD's place (a run got that far): make sure NEW is in.
     if let Some(m) = before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())).cloned()
@@ -91,27 +79,14 @@ pub async fn replace_node(
     }
     let env = make_env(&before)?;
     let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
-    let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await?;
-    let mm = found.first().ok_or_else(|| {
-        anyhow!("MAAS does not know a machine with MAC {mac}\n  hint: enlist it: boot the new PC from the network (PXE) so it appears as New, or add it in the MAAS UI")
-    })?;
-    let hostname = req.hostname.clone().unwrap_or_else(|| mm.hostname.to_lowercase());
-    if !crate::config::draft::is_label(&hostname) {
-        bail!(Failure::Usage(format!("{hostname:?} is not a valid node name\n  hint: pass `--hostname NAME`")));
-    }
-    if before.machine(&hostname).is_some() {
-        bail!(Failure::Usage(format!(
-            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
-        )));
-    }
+    let hostname =
+        crate::engine::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
     let role = if old.is_control_plane() { "control-plane" } else { "worker" };
     let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
     let new_text = crate::config::edit::replace_machine(&text, &req.old, &new)?;
-    let mut after = crate::config::accept::accept_validated(
-        crate::config::validate_bytes(new_text.as_bytes(), &file, catalog),
-        &file,
-        ui,
-    )?;
+    // Shown once: the warnings the file had before are not repeated for the edited one.
+    let seen = crate::engine::add_node::warnings_of(&text, &file, catalog);
+    let mut after = crate::engine::add_node::validate(&new_text, &file, catalog, ui, &seen)?;
     after.anchor(path);
     let both = during(&before, &old, &new);
     let remove_req = RemoveRequest {

@@ -142,10 +142,7 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
     let bad = |e: String| anyhow!("Rook {}'s storageclass.yaml has an unexpected shape: {e}", rel.version);
     use crate::foundation::json::set;
     set(&mut p, &["metadata"], json!({"name": pool.name, "namespace": Rook::NAMESPACE})).map_err(bad)?;
-    let fd = match pool.failure_domain {
-        crate::config::model::FailureDomain::Host => "host",
-        crate::config::model::FailureDomain::Osd => "osd",
-    };
+    let fd = pool.failure_domain.name();
     set(&mut p, &["spec", "failureDomain"], json!(fd)).map_err(bad)?;
     set(&mut p, &["spec", "replicated"], json!({"size": pool.replicas, "requireSafeReplicaSize": pool.replicas > 1}))
         .map_err(bad)?;

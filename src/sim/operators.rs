@@ -33,6 +33,10 @@ pub struct RookOperator {
     pub ceph: Arc<Mutex<SimCeph>>,
     /// What the purge Jobs did, in order (`purged osd.N`, `osd.N is NOT ok to destroy`, …).
     pub purge_log: Mutex<Vec<String>>,
+    /// How often a purge Job checks `safe-to-destroy` again (15 s in v1.20, 1 min in v1.10;
+    /// scaled like the operator's steps).
+    pub purge_retry: Duration,
+    purge_checked: Mutex<HashMap<String, Instant>>,
 }
 
 impl RookOperator {
@@ -47,6 +51,8 @@ impl RookOperator {
             progress: Mutex::new(HashMap::new()),
             ceph: Arc::new(Mutex::new(SimCeph::new(cfg))),
             purge_log: Mutex::new(Vec::new()),
+            purge_retry: step,
+            purge_checked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -164,6 +170,15 @@ impl RookOperator {
         for j in jobs {
             if j.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0) >= 1 {
                 continue;
+            }
+            // The Job's loop: one look now, the next after its retry interval.
+            {
+                let mut checked = self.purge_checked.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                if checked.get(&name_of(&j)).is_some_and(|t| now.saturating_duration_since(*t) < self.purge_retry) {
+                    continue;
+                }
+                checked.insert(name_of(&j), now);
             }
             let args: Vec<String> = j
                 .pointer("/spec/template/spec/containers/0/args")
@@ -412,7 +427,6 @@ impl StrimziOperator {
         ns: &str,
         name: &str,
         pod_claims: &std::collections::BTreeMap<String, Vec<String>>,
-        now: Instant,
     ) -> Vec<String> {
         let nodes: HashMap<String, Value> = st
             .node_values()
@@ -420,11 +434,6 @@ impl StrimziOperator {
             .filter_map(|n| n["metadata"]["name"].as_str().map(|s| (s.to_owned(), n.clone())))
             .collect();
         let mut not_ready = Vec::new();
-        // A cluster that shows no Node at all (an API server without simulated machines, as
-        // the existing-cluster tests use): pods are not placed and count as Ready.
-        if nodes.is_empty() {
-            return not_ready;
-        }
         for component in ["kafka", "zookeeper"] {
             let mine: Vec<(&String, &Vec<String>)> = pod_claims
                 .iter()
@@ -518,7 +527,6 @@ impl StrimziOperator {
                 if !ready {
                     not_ready.push(pod.clone());
                 }
-                let _ = now;
             }
         }
         not_ready
@@ -651,7 +659,7 @@ impl SimOperator for StrimziOperator {
                 || k.pointer("/spec/zookeeper").is_some()
                 || (has_roles("controller") && has_roles("broker"));
             let not_ready = if elapsed >= self.step && pending.is_empty() {
-                self.pods(st, &ns, &name, &pod_claims, now)
+                self.pods(st, &ns, &name, &pod_claims)
             } else {
                 vec![]
             };

@@ -129,3 +129,17 @@ pub fn name_changes(changes: &[String]) -> Vec<(String, usize, String)> {
         })
         .collect()
 }
+
+/// Records every change the simulators of `w` carry out, from now until the taps are cleared.
+pub fn record_changes(w: &World) -> Arc<Mutex<Vec<String>>> {
+    let changes: Arc<Mutex<Vec<String>>> = Arc::default();
+    for tap in taps(w) {
+        let c = changes.clone();
+        tap.set(move |what| {
+            if is_change(what) {
+                c.lock().unwrap().push(what.to_owned());
+            }
+        });
+    }
+    changes
+}

@@ -27,13 +27,19 @@ pub struct HostsPhase;
 /// other machine lists itself and the first control plane. Growing the cluster therefore
 /// touches only the new machine and the first control plane.
 pub fn host_entries(cx: &Ctx, on: &str) -> Vec<(String, String)> {
-    block_machines(cx, on).filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone()))).collect()
+    entries_of(cx, &cx.cluster, on)
+}
+
+/// The `/etc/hosts` block of machine `on` in `cluster` (the run's, or the one a removal
+/// leaves), with the addresses the run learned.
+fn entries_of(cx: &Ctx, cluster: &Cluster, on: &str) -> Vec<(String, String)> {
+    block_machines(cluster, on).filter_map(|m| cx.facts(&m.hostname).ip.map(|ip| (ip, m.hostname.clone()))).collect()
 }
 
 /// The machines listed in the `/etc/hosts` block of machine `on` (see [`host_entries`]).
-fn block_machines<'a>(cx: &'a Ctx, on: &'a str) -> impl Iterator<Item = &'a Machine> {
-    let first = cx.cluster.first_control_plane().map(|m| m.hostname.as_str()).unwrap_or_default();
-    cx.cluster.machines.iter().filter(move |m| on == first || m.hostname == on || m.hostname == first)
+fn block_machines<'a>(cluster: &'a Cluster, on: &'a str) -> impl Iterator<Item = &'a Machine> {
+    let first = cluster.first_control_plane().map(|m| m.hostname.as_str()).unwrap_or_default();
+    cluster.machines.iter().filter(move |m| on == first || m.hostname == on || m.hostname == first)
 }
 
 /// Brings the `/etc/hosts` block of every machine of `cluster` (reachable ones) in line with
@@ -43,18 +49,10 @@ pub async fn sync_blocks(cx: &Ctx, cluster: &Cluster) -> Result<()> {
     if !cluster.kubernetes.minor().is_some_and(mk::needs_host_entries) {
         return Ok(());
     }
-    let first = cluster.first_control_plane().map(|m| m.hostname.clone()).unwrap_or_default();
     for m in &cluster.machines {
         let Ok(r) = cx.remote(&m.hostname).await else { continue };
-        let entries: Vec<(String, String)> = cluster
-            .machines
-            .iter()
-            .filter(|x| m.hostname == first || x.hostname == m.hostname || x.hostname == first)
-            .filter_map(|x| cx.facts(&x.hostname).ip.map(|ip| (ip, x.hostname.clone())))
-            .collect();
-        let out = r.run(&mk::facts_cmd(m.ceph_device().as_deref(), &peers(cluster))).await?;
-        let f = mk::parse_facts(&out).map_err(|e| anyhow!("{}: {e:#}", m.hostname))?;
-        ensure_hosts_block(cx, PHASE, &m.hostname, &r, &f.etc_hosts, &entries).await?;
+        let f = gather(cx, m, &r).await?;
+        ensure_hosts_block(cx, PHASE, &m.hostname, &r, &f.etc_hosts, &entries_of(cx, cluster, &m.hostname)).await?;
     }
     Ok(())
 }
@@ -172,6 +170,10 @@ pub async fn ensure_hosts_block(
         return Ok(());
     }
     let names: Vec<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
+    if cx.dry_run() {
+        cx.step(phase, target, hosts_words(&names));
+        return Ok(());
+    }
     cx.act(phase, target, hosts_words(&names)).await?;
     let out = r.run(&mk::write_hosts_cmd(&want)).await?;
     if !out.ok() {
@@ -221,7 +223,8 @@ impl Phase for HostsPhase {
                     None => true,
                 };
                 if write {
-                    let names: Vec<&str> = block_machines(cx, &m.hostname).map(|x| x.hostname.as_str()).collect();
+                    let names: Vec<&str> =
+                        block_machines(&cx.cluster, &m.hostname).map(|x| x.hostname.as_str()).collect();
                     cx.step(PHASE, &m.hostname, hosts_words(&names));
                 }
             }

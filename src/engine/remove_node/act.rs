@@ -5,7 +5,7 @@
 
 use super::decide::{Observed, Step};
 use super::observe::Files;
-use crate::catalog::bundle::{self, Release};
+use crate::catalog::bundle;
 use crate::config::Rook;
 use crate::engine::context::Ctx;
 use crate::foundation::phase_id::PhaseId;
@@ -53,25 +53,28 @@ async fn scale(cx: &Ctx, name: &str, replicas: i32) -> Result<()> {
     Ok(())
 }
 
-async fn rook_files(cx: &Ctx) -> Result<crate::render::rook::Files> {
-    let r = cx.cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))?;
-    crate::foundation::tls::install_crypto_provider();
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
-        .build()?;
-    let mut out = crate::render::rook::Files::new();
-    for f in r.release.files.iter().filter(|f| {
-        f.path.ends_with("osd-purge.yaml")
-            || f.path.ends_with("deploy/examples/cluster.yaml")
-            || f.path.ends_with("storageclass.yaml")
-    }) {
-        let bytes =
-            bundle::fetch(&http, &cx.world.manifests, Release { project: "rook", version: &r.release.version }, f)
-                .await?;
-        out.insert(f.path.clone(), String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", f.path))?);
-    }
-    Ok(out)
+/// The pinned Rook files the steps render from (the purge Job, the CephCluster template),
+/// downloaded once per run through the same verified download as `up`.
+async fn rook_files<'a>(cx: &Ctx, job: &'a Job<'_>) -> Result<&'a crate::render::rook::Files> {
+    job.rook_files
+        .get_or_try_init(|| async {
+            let r = cx.cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))?;
+            let wanted = r
+                .release
+                .files
+                .iter()
+                .filter(|f| {
+                    f.path.ends_with("osd-purge.yaml")
+                        || f.path.ends_with("deploy/examples/cluster.yaml")
+                        || f.path.ends_with("storageclass.yaml")
+                })
+                .cloned()
+                .collect();
+            let d = crate::engine::phases::manifests::Download::default();
+            d.start(cx.world.manifests.clone(), "rook", r.release.version.clone(), wanted);
+            d.files().await
+        })
+        .await
 }
 
 /// Rook's purge Job for one OSD, from the pinned `osd-purge.yaml` (its args set as the file's
@@ -114,10 +117,12 @@ pub struct Job<'a> {
     pub observed: &'a Observed,
     pub dead: bool,
     pub replace_with: Option<&'a crate::config::edit::NewMachine>,
+    pub rook_files: tokio::sync::OnceCell<crate::render::rook::Files>,
 }
 
 pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome> {
-    let Job { files, host, survivor, observed: o, dead, replace_with } = *job;
+    let (files, host, survivor, o, dead, replace_with) =
+        (job.files, job.host, job.survivor, job.observed, job.dead, job.replace_with);
     let phase = phase_of(s);
     let t = cx.opts.timings;
     let spec = |what: String, hint: &str| WaitSpec {
@@ -160,14 +165,17 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
         Step::WaitKafka => {
             let k = cx.cluster.kafka.as_ref().ok_or_else(|| anyhow!("no kafka"))?;
             let a = crate::engine::phases::manifests::applier(cx, PhaseId::Kafka).await?;
-            wait_for(&cx.ui, &spec(format!("Kafka {}/{} Ready with its brokers on the other machines", k.namespace, k.name), "`kubectl -n kafka get pods -o wide`: a broker stuck ContainerCreating with Multi-Attach waits for its volume to detach from the dead node"), || async {
-                let v = a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await?.and_then(|v| serde_json::to_value(v).ok());
-                Ok(match v {
-                    Some(v) if super::observe::kafka_ready(&v) => Probe::Ready(()),
-                    Some(v) => Probe::Pending(v.pointer("/status/conditions/0/message").and_then(Value::as_str).map(str::to_owned)),
-                    None => Probe::Pending(Some("Kafka not found".into())),
-                })
-            })
+            crate::kube::wait::wait_object(
+                &a,
+                &cx.ui,
+                phase,
+                &crate::kube::wait::ObjectRef::new(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name),
+                "Ready with its brokers on the other machines",
+                &crate::kube::wait::Expect::condition("Ready", "True"),
+                deadline(cx, s),
+                t.kube_poll,
+                "`kubectl -n kafka get pods -o wide`: a broker stuck ContainerCreating with Multi-Attach waits for its volume to detach from the dead node",
+            )
             .await?;
         }
         Step::OsdOut(id) => {
@@ -217,8 +225,7 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
             let _ = ceph(cx, survivor, &["osd", "down", &format!("osd.{id}")], false).await?;
             wait_for(&cx.ui, &spec(format!("osd.{id} down"), "`kubectl -n rook-ceph get pods -l app=rook-ceph-osd`"), || async {
                 let tree = ceph(cx, survivor, &["osd", "tree"], true).await?;
-                let df = ceph(cx, survivor, &["osd", "df"], true).await?;
-                let osds = crate::ceph::parse_osds(&tree, &df)?;
+                let osds = crate::ceph::parse_osds(&tree, None)?;
                 Ok(match osds.iter().find(|x| x.id == *id) {
                     Some(x) if x.up => Probe::Pending(Some("still up".into())),
                     _ => Probe::Ready(()),
@@ -227,8 +234,8 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
             .await?;
         }
         Step::Purge { id, force } => {
-            let rf = rook_files(cx).await?;
-            let job = purge_job(&rf, *id, *force)?;
+            let rf = rook_files(cx, job).await?;
+            let job = purge_job(rf, *id, *force)?;
             let a = crate::engine::phases::manifests::applier(cx, PhaseId::Storage).await?;
             a.apply(std::slice::from_ref(&job)).await?;
             let name = format!("rook-ceph-purge-osd-{id}");
@@ -243,9 +250,9 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
         }
         Step::CephSpec => {
             let r = files.after.rook.as_ref().ok_or_else(|| anyhow!("no rook"))?;
-            let rf = rook_files(cx).await?;
+            let rf = rook_files(cx, job).await?;
             let objs = vec![
-                crate::render::rook::render_cluster(&r.release, &rf, &files.after)?,
+                crate::render::rook::render_cluster(&r.release, rf, &files.after)?,
                 crate::render::rook::render_mgr_pool(crate::render::rook::mgr_size(&files.after)),
             ];
             let a = crate::engine::phases::manifests::applier(cx, PhaseId::Storage).await?;
@@ -264,7 +271,9 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
         }
         Step::Release { erase } => {
             let maas = cx.maas()?;
-            let id = cx.facts(host).system_id.ok_or_else(|| anyhow!("MAAS does not know {host}"))?;
+            let id = cx.facts(host).system_id.ok_or_else(|| {
+                anyhow!("MAAS does not know {host} by its MAC any more, so homelab cannot release it\n  hint: it is out of the cluster; release or delete it in the MAAS UI if it is still listed there")
+            })?;
             maas.release_erasing(&id, "homelab remove-node", erase.as_deref()).await.context("releasing the machine in MAAS")?;
         }
         Step::HostsFiles => crate::engine::phases::hosts::sync_blocks(cx, &files.after).await?,
@@ -300,7 +309,7 @@ async fn drain(cx: &Ctx, host: &str, spec: &WaitSpec) -> Result<()> {
     nodes.patch(host, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await?;
     let all: Api<Pod> = Api::all(client.clone());
     wait_for(&cx.ui, spec, || async {
-        let pods = all.list(&ListParams::default()).await?;
+        let pods = all.list(&ListParams::default().fields(&format!("spec.nodeName={host}"))).await?;
         let mine: Vec<&Pod> = pods
             .items
             .iter()

@@ -16,10 +16,9 @@ pub struct Observed {
     /// MAAS's power state (`on`, `off`, `unknown`) and status name.
     pub power: Option<String>,
     pub maas_status: Option<String>,
-    /// The Kubernetes Node: exists, Ready, cordoned, tainted out-of-service.
+    /// The Kubernetes Node: exists, Ready, tainted out-of-service.
     pub node_exists: bool,
     pub node_ready: bool,
-    pub cordoned: bool,
     pub out_of_service: bool,
     /// Other nodes that are not Ready.
     pub others_not_ready: Vec<String>,
@@ -65,10 +64,6 @@ impl Observed {
     }
     pub fn is_voter(&self) -> bool {
         self.ip.as_ref().is_some_and(|ip| self.voters.contains(ip))
-    }
-    /// The PC is off: MAAS says so, or at least it does not answer SSH.
-    pub fn confirmed_off(&self) -> bool {
-        !self.reachable && self.power.as_deref() != Some("on")
     }
 }
 
@@ -306,6 +301,13 @@ impl Step {
             Step::Leave => 120,
             Step::Release { .. } => 600,
         }
+    }
+
+    /// Whether the step reports its own changes through the gate, in the words of the phase
+    /// it borrows (the CephCluster apply, the `/etc/hosts` writes): then the step itself is
+    /// not announced, so the plan and the run list each change once, in the same words.
+    pub fn reports_itself(&self) -> bool {
+        matches!(self, Step::CephSpec | Step::HostsFiles)
     }
 
     /// Whether the step cannot be undone (announced as such; never repeated once done).

@@ -149,8 +149,10 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
                 .await?,
         )
     };
+    // Another workstation's run may have changed the machines while this one waited for it.
     if crate::engine::look(cx).await? {
         cx.ui.err("another run changed the cluster while this one waited; looking again");
+        crate::engine::phases::machines::gather_facts(cx).await?;
     }
     // Every step is observed again by the next run, so stopping anywhere loses nothing.
     let r = crate::engine::until_stopped(
@@ -168,8 +170,8 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
 async fn run_locked(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result<RemoveReport> {
     let started = Instant::now();
     let host = req.host.as_str();
-    let survivor = observe::survivor(cx, host).await?;
-    let o = observe::observe(cx, files, host, &survivor).await?;
+    let (survivor, datastore) = observe::survivor(cx, host).await?;
+    let o = observe::observe(cx, files, host, &survivor, datastore).await?;
     let dead = decide::treat_as_dead(&o, req.dead);
     if dead && !req.dead {
         cx.ui.err(&format!("{host} does not answer SSH and its node is NotReady: removing it as a dead PC"));
@@ -180,9 +182,24 @@ async fn run_locked(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result
     let steps = decide::steps(&o, dead, &survivor, req.release, req.erase.clone());
     print_plan(&cx.ui, host, &steps, cx.dry_run());
     let mut report = RemoveReport { host: host.to_owned(), dead, file: files.path.clone(), ..Default::default() };
+    let job = act::Job {
+        files,
+        host,
+        survivor: &survivor,
+        observed: &o,
+        dead,
+        replace_with: req.replace_with.as_ref(),
+        rook_files: Default::default(),
+    };
     if cx.dry_run() {
+        // The same words as the run: a step that reports itself computes its changes the
+        // way it makes them (a `dryRun=All` apply, a compare of `/etc/hosts`).
         for s in &steps {
-            cx.step(act::phase_of(s), host, s.words(host));
+            if s.reports_itself() {
+                act::run_step(cx, &job, s).await.with_context(|| format!("{host}: {}", s.words(host)))?;
+            } else {
+                cx.step(act::phase_of(s), host, s.words(host));
+            }
         }
         report.elapsed_s = started.elapsed().as_secs_f64();
         return Ok(report);
@@ -191,15 +208,15 @@ async fn run_locked(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result
     if !steps.is_empty() {
         cx.ensure_lease().await?;
     }
-    let job =
-        act::Job { files, host, survivor: &survivor, observed: &o, dead, replace_with: req.replace_with.as_ref() };
     let mut force_purge = false;
     for s in &steps {
         let s = match s {
             Step::Purge { id, .. } if force_purge => Step::Purge { id: *id, force: true },
             s => s.clone(),
         };
-        cx.act(act::phase_of(&s), host, s.words(host)).await?;
+        if !s.reports_itself() {
+            cx.act(act::phase_of(&s), host, s.words(host)).await?;
+        }
         let t = Instant::now();
         let outcome = act::run_step(cx, &job, &s).await.with_context(|| format!("{host}: {}", s.words(host)))?;
         if outcome == act::Outcome::NeverSafe {

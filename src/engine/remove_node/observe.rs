@@ -4,7 +4,6 @@
 //! only; every answer is parsed and validated by its client module.
 
 use super::decide::{CephView, Observed};
-use crate::config::model::FailureDomain;
 use crate::engine::context::Ctx;
 use crate::microk8s as mk;
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -22,14 +21,18 @@ pub struct Files {
     pub after: crate::config::Cluster,
 }
 
-/// A control plane other than `host` that answers and runs MicroK8s: where `remove-node`,
-/// `microk8s status` and the toolbox commands run.
-pub async fn survivor(cx: &Arc<Ctx>, host: &str) -> Result<String> {
+/// A control plane other than `host` that answers and runs MicroK8s — where `remove-node`
+/// and the toolbox commands run — and the datastore members it lists.
+pub async fn survivor(cx: &Arc<Ctx>, host: &str) -> Result<(String, mk::Datastore)> {
     let mut tried = Vec::new();
     for m in cx.cluster.control_planes().filter(|m| m.hostname != host) {
         match cx.remote(&m.hostname).await {
             Ok(r) => match r.run(&mk::datastore_cmd()).await {
-                Ok(out) if mk::is_running(&out) => return Ok(m.hostname.clone()),
+                Ok(out) if mk::is_running(&out) => {
+                    let ds = mk::parse_datastore(&out)
+                        .with_context(|| format!("reading the datastore members on {}", m.hostname))?;
+                    return Ok((m.hostname.clone(), ds));
+                }
                 Ok(out) => tried.push(format!("{}: {}", m.hostname, out.text())),
                 Err(e) => tried.push(format!("{}: {e:#}", m.hostname)),
             },
@@ -42,7 +45,7 @@ pub async fn survivor(cx: &Arc<Ctx>, host: &str) -> Result<String> {
     )
 }
 
-pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -> Result<Observed> {
+pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str, ds: mk::Datastore) -> Result<Observed> {
     let machine = cx.cluster.machine(host).ok_or_else(|| anyhow!("no machine {host}"))?.clone();
     let facts = cx.facts(host);
     let mut o = Observed {
@@ -51,11 +54,11 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -
         control_planes: cx.cluster.control_planes().count(),
         ip: facts.ip.clone(),
         maas_status: facts.status.map(|s| s.name().to_owned()),
+        power: facts.power.clone(),
         in_file: true,
         host_entries: cx.cluster.kubernetes.minor().is_some_and(mk::needs_host_entries),
         ..Default::default()
     };
-    o.power = power_state(cx, &machine).await;
     // Does the PC answer? (A worker that still belongs to the cluster says so.)
     if facts.ip.is_some()
         && let Ok(r) = cx.remote(host).await
@@ -68,8 +71,6 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -
         cx.forget_remote(host).await;
     }
     let sr = cx.remote(survivor).await?;
-    let ds = mk::parse_datastore(&sr.run(&mk::datastore_cmd()).await?)
-        .with_context(|| format!("reading the datastore members on {survivor}"))?;
     o.voters = ds.voters;
     o.standby = ds.standby;
     // Kubernetes: the Nodes.
@@ -87,7 +88,6 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -
             o.node_exists = true;
             o.node_ready = ready;
             let spec = n.spec.clone().unwrap_or_default();
-            o.cordoned = spec.unschedulable == Some(true);
             o.out_of_service =
                 spec.taints.unwrap_or_default().iter().any(|t| t.key == "node.kubernetes.io/out-of-service");
         } else if !ready && files.after.machine(&name).is_some() {
@@ -128,20 +128,10 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -
         )?;
         o.ceph = Some(CephView {
             status: Some(crate::ceph::parse_status(&st)?),
-            osds: crate::ceph::parse_osds(&tree, &df)?,
+            osds: crate::ceph::parse_osds(&tree, Some(&df))?,
             pools: crate::ceph::parse_pools(&pools)?,
             pgs: crate::ceph::parse_pgs(&pgs)?,
-            failure_domains: rook
-                .pools
-                .iter()
-                .map(|p| {
-                    let fd = match p.failure_domain {
-                        FailureDomain::Host => "host",
-                        FailureDomain::Osd => "osd",
-                    };
-                    (p.name.clone(), fd.to_owned())
-                })
-                .collect(),
+            failure_domains: rook.pools.iter().map(|p| (p.name.clone(), p.failure_domain.name().to_owned())).collect(),
         });
     }
     if let Some(k) = &cx.cluster.kafka {
@@ -152,16 +142,6 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str) -
     Ok(o)
 }
 
-pub fn kafka_ready(v: &Value) -> bool {
-    v.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-}
-
-/// MAAS's power state of the machine (`on`, `off`, `unknown`), if MAAS answers.
-async fn power_state(cx: &Ctx, m: &crate::config::Machine) -> Option<String> {
-    let maas = cx.world.maas.as_ref()?;
-    let mac = m.mac.clone()?;
-    let found = maas.machines_by_mac(std::slice::from_ref(&mac)).await.ok()?;
-    found.first().and_then(|x| x.power_state.clone())
+fn kafka_ready(v: &Value) -> bool {
+    crate::kube::wait::Expect::condition("Ready", "True").unmet(v).is_none()
 }

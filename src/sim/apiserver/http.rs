@@ -147,7 +147,9 @@ pub(in crate::sim::apiserver) async fn handle(
     let parsed: Option<Result<Value, String>> =
         (!body.is_empty()).then(|| serde_json::from_slice(&body).map_err(|e| e.to_string()));
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    st.log.push(format!("{method} {}", uri.path()));
+    // A `dryRun=All` request is logged as such: it computes a write and stores nothing.
+    let dry = uri.query().is_some_and(|q| q.split('&').any(|p| p == "dryRun=All"));
+    st.log.push(format!("{method} {}{}", uri.path(), if dry { " (dry run)" } else { "" }));
     reconcile(&mut st);
     let path = uri.path().to_owned();
     match (method.as_str(), path.as_str()) {
@@ -212,6 +214,20 @@ pub(in crate::sim::apiserver) async fn handle(
                     .collect()
             };
             items.retain(|i| matches_labels(i, &sel));
+            // Field selectors: `field=value` pairs on a field path (what homelab uses:
+            // `spec.nodeName`); an unsupported field is a 400, as the real server answers.
+            if let Some(fs) = q.get("fieldSelector") {
+                for part in fs.split(',').filter(|p| !p.is_empty()) {
+                    let Some((field, value)) = part.split_once('=') else {
+                        return status_body(400, "BadRequest", &format!("invalid field selector: {part}"));
+                    };
+                    if !matches!(field, "spec.nodeName" | "metadata.name" | "metadata.namespace") {
+                        return status_body(400, "BadRequest", &format!("field label not supported: {field}"));
+                    }
+                    let ptr = format!("/{}", field.replace('.', "/"));
+                    items.retain(|i| i.pointer(&ptr).and_then(Value::as_str).unwrap_or("") == value);
+                }
+            }
             let meta_only = headers
                 .get(header::ACCEPT)
                 .and_then(|a| a.to_str().ok())

@@ -177,9 +177,7 @@ pub(in crate::sim::maas) fn machine_op(
         }
         Some("release") => {
             match m.status {
-                Status::Ready | Status::Releasing | Status::DiskErasing => {
-                    return json_resp(StatusCode::OK, &machine_json(m));
-                }
+                Status::Ready | Status::Releasing => return json_resp(StatusCode::OK, &machine_json(m)),
                 Status::Allocated
                 | Status::Reserved
                 | Status::Broken

@@ -54,6 +54,7 @@ pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<Vec<crate::maas::Machine>>
                 f.status = Some(mm.status());
                 f.status_message = mm.status_message.clone();
                 f.maas_hostname = Some(mm.hostname.clone());
+                f.power = mm.power_state.clone();
                 if let Some(ip) = mm.ip() {
                     f.ip = Some(ip);
                 }
