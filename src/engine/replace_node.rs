@@ -98,13 +98,17 @@ pub async fn replace_node(
         yes: true,
         replace_with: Some(new.clone()),
     };
-    let remove = |cluster: Cluster, after: Cluster, req: RemoveRequest| {
+    let remove_cx = |cluster: Cluster, after: Cluster| -> Result<(Arc<Ctx>, remove_node::Files)> {
         let files = remove_node::Files { path: path.to_path_buf(), before: cluster, after };
-        let env = make_env(&files.before);
+        let env = make_env(&files.before)?;
         let mut o = opts.clone();
         o.command = "replace-node".into();
+        Ok((Arc::new(Ctx::new(Arc::new(files.before.clone()), ui.clone(), o, env)), files))
+    };
+    let remove = |cluster: Cluster, after: Cluster, req: RemoveRequest| {
+        let made = remove_cx(cluster, after);
         async move {
-            let cx = Arc::new(Ctx::new(Arc::new(files.before.clone()), ui.clone(), o, env?));
+            let (cx, files) = made?;
             remove_node::run(&cx, &files, &req).await
         }
     };
@@ -119,9 +123,19 @@ pub async fn replace_node(
         add_machine(after.clone(), &hostname, ui, opts.clone(), make_env).await?;
         (t.elapsed().as_secs_f64(), r)
     } else {
-        ui.err(&format!("replacing {} by {hostname}: {hostname} joins first, then {} is removed", req.old, req.old));
+        // A run stopped after the removal began must not add again: its apply of the
+        // CephCluster with OLD would undo the removal (and wait for an OSD that is gone).
+        let (cx, files) = remove_cx(both.clone(), after.clone())?;
         let t = std::time::Instant::now();
-        add_machine(both.clone(), &hostname, ui, opts.clone(), make_env).await?;
+        if remove_node::begun(&cx, &files, &req.old).await? {
+            ui.err(&format!("{hostname} is in and the removal of {} has begun; finishing it", req.old));
+        } else {
+            ui.err(&format!(
+                "replacing {} by {hostname}: {hostname} joins first, then {} is removed",
+                req.old, req.old
+            ));
+            add_machine(both.clone(), &hostname, ui, opts.clone(), make_env).await?;
+        }
         let add_s = t.elapsed().as_secs_f64();
         (add_s, remove(both, after.clone(), remove_req.clone()).await?)
     };

@@ -133,6 +133,8 @@ struct World {
     dqlite: HashMap<String, Vec<(String, DqRole)>>,
     /// What `microk8s kubectl -n NS exec TARGET -- ARGS` runs (the lab wires the Rook toolbox).
     exec: Option<ExecHook>,
+    /// The public key logins present, when not the demo key (the real-sshd tests' client key).
+    login_key: Option<String>,
 }
 
 /// `(namespace, target, argv) → output` of a `kubectl exec`.
@@ -280,6 +282,12 @@ impl SimHosts {
         }
     }
 
+    /// The public key logins present (default: the demo key): a host lets a login in only
+    /// when MAAS put that key on it at deploy.
+    pub fn set_login_key(&self, key: &str) {
+        self.world().login_key = Some(key.to_owned());
+    }
+
     /// Wires `microk8s kubectl exec` (the lab points it at the simulated Rook toolbox).
     pub fn set_exec(&self, hook: ExecHook) {
         self.world().exec = Some(hook);
@@ -302,7 +310,8 @@ impl SimHosts {
             match maas.deployed(&addr.ip) {
                 None => anyhow::bail!("ssh: connect to host {} port 22: Connection refused", addr.ip),
                 Some((hostname, keys)) => {
-                    if !keys.iter().any(|k| k.contains(DEMO_PUBLIC_KEY.split_whitespace().nth(1).unwrap_or("?"))) {
+                    let login = w.login_key.as_deref().unwrap_or(DEMO_PUBLIC_KEY);
+                    if !keys.iter().any(|k| k.contains(login.split_whitespace().nth(1).unwrap_or("?"))) {
                         anyhow::bail!("ubuntu@{}: Permission denied (publickey).", addr.ip);
                     }
                     let etc_hosts =

@@ -4,11 +4,21 @@
 //! The crash tests SIGKILL it and the scale benchmark measures its memory. It is a cargo
 //! example target, so it is built by `cargo test` and never installed with the release binary,
 //! whose world cannot be redirected.
+//!
+//! `homelab-testlab __ssh-relay` is the other end: the forced command of a real `sshd` in the
+//! real-sshd day-2 tests. It takes the command the SSH client sent (`SSH_ORIGINAL_COMMAND`,
+//! split as the remote shell would), its stdin, runs it on the simulated host at `HL_IP`
+//! (the harness's URL in `HL_RELAY`) and answers with its output and exit code, so the real
+//! OpenSSH client path (host keys, multiplexing, quoting, exit codes, a dead sshd) meets the
+//! simulators' MicroK8s, dqlite and Ceph.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("__ssh-relay") {
+        return relay();
+    }
     homelab::cli::main_with(Box::new(|cluster, origin, needs_maas| {
         let mut world = homelab::ops::world::real(cluster, origin, needs_maas)?;
         let url = std::env::var("HOMELAB_TESTLAB_HOSTS")
@@ -19,4 +29,59 @@ fn main() -> ExitCode {
         world.hosts = Arc::new(hosts);
         Ok(world)
     }))
+}
+
+fn relay() -> ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    match rt.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(relay_once())) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("homelab-testlab relay: {e:#}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+async fn relay_once() -> anyhow::Result<u8> {
+    use std::io::{Read, Write};
+    let env = |k: &str| std::env::var(k).map_err(|_| anyhow::anyhow!("{k} is not set"));
+    let (url, ip, name) = (env("HL_RELAY")?, env("HL_IP")?, env("HL_NAME")?);
+    let line = env("SSH_ORIGINAL_COMMAND")?;
+    let argv = shlex::split(&line).ok_or_else(|| anyhow::anyhow!("cannot split {line:?} as a shell would"))?;
+    if let Ok(state) = std::env::var("HL_STATE") {
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(format!("{state}/commands.log"))?;
+        writeln!(log, "{}", argv.join(" "))?;
+    }
+    let mut stdin = Vec::new();
+    std::io::stdin().read_to_end(&mut stdin)?;
+    let host = serde_json::json!({"hostname": name, "ip": ip});
+    homelab::foundation::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let r: serde_json::Value = http.post(format!("{url}/connect")).json(&host).send().await?.json().await?;
+    if r["ok"] != true {
+        eprintln!("{}", r["error"].as_str().unwrap_or("connect failed"));
+        return Ok(255);
+    }
+    let cmd = serde_json::json!({
+        "argv": argv,
+        "sudo": false,
+        "stdin": if stdin.is_empty() { None } else { Some(stdin) },
+        "timeout_ms": 3_600_000u64,
+        "read_only": false,
+    });
+    let r: serde_json::Value = http
+        .post(format!("{url}/run"))
+        .json(&serde_json::json!({"host": host, "cmd": cmd}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if r["ok"] != true {
+        eprintln!("{}", r["error"].as_str().unwrap_or("run failed"));
+        return Ok(255);
+    }
+    print!("{}", r["stdout"].as_str().unwrap_or(""));
+    eprint!("{}", r["stderr"].as_str().unwrap_or(""));
+    std::io::stdout().flush()?;
+    Ok(r["code"].as_i64().and_then(|c| u8::try_from(c).ok()).unwrap_or(255))
 }

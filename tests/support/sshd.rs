@@ -86,6 +86,18 @@ fn subnet() -> (u32, u32) {
 
 impl SshLab {
     pub fn start(names: &[&str]) -> SshLab {
+        SshLab::start_with(names, None)
+    }
+
+    /// Hosts whose sshd hands every command to the simulated hosts behind `relay` (the
+    /// URL of `sim::hosts_http`) through `homelab-testlab __ssh-relay`: the SSH is real, the
+    /// MicroK8s, dqlite and Ceph behind it are the simulators'.
+    /// `relay_bin` is the `homelab-testlab` binary.
+    pub fn start_relay(names: &[&str], relay: &str, relay_bin: &Path) -> SshLab {
+        SshLab::start_with(names, Some((relay, relay_bin)))
+    }
+
+    fn start_with(names: &[&str], relay: Option<(&str, &Path)>) -> SshLab {
         let dir = tempfile::Builder::new().prefix("hl-ssh").tempdir().unwrap();
         let cluster = dir.path().join("cluster");
         std::fs::create_dir_all(cluster.join("hosts")).unwrap();
@@ -103,7 +115,7 @@ impl SshLab {
         let mut lab = SshLab { dir, cluster, hosts: vec![], client_key };
         for (i, name) in names.iter().enumerate() {
             let ip = format!("127.{a}.{b}.{}", 10 + i);
-            lab.hosts.push(lab.make_host(name, &ip));
+            lab.hosts.push(lab.make_host(name, &ip, relay));
         }
         for h in &mut lab.hosts {
             h.start();
@@ -114,7 +126,7 @@ impl SshLab {
         lab
     }
 
-    fn make_host(&self, name: &str, ip: &str) -> TestHost {
+    fn make_host(&self, name: &str, ip: &str, relay: Option<(&str, &Path)>) -> TestHost {
         let state = self.cluster.join("hosts").join(ip);
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("name"), name).unwrap();
@@ -130,10 +142,16 @@ impl SshLab {
         sh(Command::new("truncate").args(["-s", "256M"]).arg(&image)).unwrap();
         let loop_dev = sh(Command::new("losetup").args(["-f", "--show"]).arg(&image)).unwrap();
         let config = state.join("sshd_config");
+        let relay = match relay {
+            Some((url, bin)) => {
+                format!(" HL_RELAY={url} HL_NAME={name}\nForceCommand {} __ssh-relay", bin.display())
+            }
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
-                "ListenAddress {ip}:{PORT}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nMaxSessions 20\nLogLevel ERROR\nPidFile none\nSetEnv PATH=/snap/bin:/usr/sbin:/usr/bin:/sbin:/bin HL_STATE={st} HL_CLUSTER={cl} HL_IP={ip}\n",
+                "ListenAddress {ip}:{PORT}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nMaxSessions 20\nLogLevel ERROR\nPidFile none\nSetEnv PATH=/snap/bin:/usr/sbin:/usr/bin:/sbin:/bin HL_STATE={st} HL_CLUSTER={cl} HL_IP={ip}{relay}\n",
                 hk = host_key.display(),
                 ak = self.dir.path().join("authorized_keys").display(),
                 st = state.display(),
@@ -219,6 +237,12 @@ impl TestHost {
         if let Some(c) = self.sshd.lock().unwrap().as_ref() {
             let _ = Command::new("pkill").args(["-9", "-P", &c.id().to_string()]).output();
         }
+    }
+
+    /// The PC dies: every connection cut and its sshd gone for good (connections are refused).
+    pub fn kill(&self) {
+        self.cut_connections();
+        self.stop();
     }
 
     /// Writes a filesystem signature onto the host's Ceph volume.

@@ -316,6 +316,15 @@ impl Step {
     }
 }
 
+/// Whether a removal of this machine has visibly started: an OSD of it marked out, the
+/// Rook operator stopped, or (for a machine the file gives a Ceph volume) the CephCluster no
+/// longer listing it. `replace-node` asks before it (re)runs the add: once the removal has
+/// begun, the new PC is in, and applying the cluster with the old one would undo the removal.
+pub fn removal_begun(o: &Observed, declares_osd: bool) -> bool {
+    let Some(c) = &o.ceph else { return false };
+    c.osds_of(&o.host).iter().any(|x| !x.inn) || o.operator_replicas == Some(0) || (declares_osd && !o.in_ceph_spec)
+}
+
 /// The steps still to do, in order: copy the data off before anything goes (live), or make
 /// Kubernetes let go of a dead node first so its brokers restart elsewhere (dead). Every step
 /// is derived from what is still there, so a rerun after an interruption skips what is done.
@@ -441,6 +450,24 @@ mod tests {
             c.pools[0].size = 3;
         }
         assert!(refusal(&o, false, false).expect("refused").reason.contains("3 copies"));
+    }
+
+    #[test]
+    fn a_begun_removal_is_recognised_at_each_of_its_marks() {
+        let o = live();
+        assert!(!removal_begun(&o, true));
+        let mut out = live();
+        if let Some(c) = out.ceph.as_mut() {
+            c.osds[2].inn = false;
+        }
+        assert!(removal_begun(&out, true));
+        let stopped = Observed { operator_replicas: Some(0), ..live() };
+        assert!(removal_begun(&stopped, true));
+        let unlisted = Observed { in_ceph_spec: false, ..live() };
+        assert!(removal_begun(&unlisted, true));
+        // A machine without a Ceph volume is never listed: that is no sign.
+        assert!(!removal_begun(&unlisted, false));
+        assert!(!removal_begun(&Observed { ceph: None, ..live() }, true));
     }
 
     #[test]

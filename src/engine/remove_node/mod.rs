@@ -167,6 +167,25 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
     r
 }
 
+/// Reads only: whether the removal of `host` has begun (see [`decide::removal_begun`]).
+pub(crate) async fn begun(cx: &Arc<Ctx>, files: &Files, host: &str) -> Result<bool> {
+    if cx.cluster.rook.is_none() {
+        return Ok(false);
+    }
+    crate::engine::look(cx).await?;
+    // Every removal reads Ceph through the toolbox first; without it none has begun (a
+    // cluster set up before homelab deployed it gets it from the add's storage phase).
+    let deps: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(cx.kube().await?, crate::ceph::NAMESPACE);
+    if deps.get_opt(crate::ceph::TOOLBOX).await?.is_none() {
+        return Ok(false);
+    }
+    let (survivor, datastore) = observe::survivor(cx, host).await?;
+    let o = observe::observe(cx, files, host, &survivor, datastore).await?;
+    let declares_osd = cx.cluster.rook.is_some() && cx.cluster.ceph_machines().any(|m| m.hostname == host);
+    Ok(decide::removal_begun(&o, declares_osd))
+}
+
 async fn run_locked(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result<RemoveReport> {
     let started = Instant::now();
     let host = req.host.as_str();

@@ -1,0 +1,223 @@
+//! Day 2 over real SSH: `up`, `replace-node` and `remove-node --dead` run through the real
+//! OpenSSH client against a real `sshd` per machine on loopback (host keys learnt with
+//! accept-new, one multiplexed master per host, shell quoting, exit codes, a killed sshd).
+//! Each sshd hands its commands to the simulated hosts (`homelab-testlab __ssh-relay`), so
+//! MicroK8s's join/leave/remove-node, dqlite's voters and the Rook toolbox's Ceph answers are
+//! the same simulators `tests/day2.rs` uses, behind real SSH. MAAS, the API server and the
+//! operators are the simulators, reached over HTTP as always.
+
+mod support;
+
+use homelab::catalog::Catalog;
+use homelab::catalog::bundle::ManifestSource;
+use homelab::config::model::HostKeyChecking;
+use homelab::engine::context::{RunOptions, World};
+use homelab::engine::remove_node::{RemoveRequest, remove_node};
+use homelab::engine::replace_node::{ReplaceRequest, replace_node};
+use homelab::foundation::output::{OutputFormat, Ui};
+use homelab::maas::Status;
+use homelab::sim::hosts::DqRole;
+use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions, machine_identity};
+use homelab::sim::maas::SimMachineSpec;
+use homelab::ssh::openssh_impl::{OpenSshConnector, SshOptions};
+use homelab::ssh::{Connector, HostAddr, Remote};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use support::sshd::{PORT, SshLab};
+
+/// Real SSH to the machines; the API server is the lab's (it stands for `https://<ip>:16443`).
+struct RealSsh {
+    ssh: OpenSshConnector,
+    api: String,
+}
+
+#[async_trait::async_trait]
+impl Connector for RealSsh {
+    async fn connect(&self, host: &HostAddr) -> anyhow::Result<Arc<dyn Remote>> {
+        self.ssh.connect(host).await
+    }
+    fn api_server_override(&self, _node_ip: &str) -> Option<String> {
+        Some(self.api.clone())
+    }
+}
+
+struct W {
+    lab: FullLab,
+    ssh: SshLab,
+    file: PathBuf,
+    upstream: PathBuf,
+    connector: Arc<RealSsh>,
+    _relay: tokio::task::JoinHandle<()>,
+}
+
+/// A converged seed cluster (maas, kvm4, kvm5) on real sshd hosts, and a fourth sshd host
+/// (kvm6) whose PC waits in MAAS as Ready.
+async fn converged() -> Option<W> {
+    if !support::sshd::available() {
+        return None;
+    }
+    let upstream = support::mirror::upstream()?;
+    let lab =
+        FullLab::start(FullLabOptions { lab: LabOptions { machines: 0, ..Default::default() }, ..Default::default() })
+            .await
+            .unwrap();
+    let (relay_url, relay) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await.unwrap();
+    let ssh = SshLab::start_relay(&["maas", "kvm4", "kvm5", "kvm6"], &relay_url, &support::subproc::testlab_bin());
+    // The simulated hosts let in the key the real sshd checks, once MAAS put it there.
+    let public = std::fs::read_to_string(ssh.client_key.with_extension("pub")).unwrap();
+    lab.hosts.set_login_key(public.trim());
+    for (i, h) in ssh.hosts.iter().enumerate() {
+        let (name, mac, _) = machine_identity(i, true);
+        assert_eq!(name, h.hostname);
+        lab.lab.maas.add_machine(SimMachineSpec::new(&name, &mac, &h.ip).status(Status::Ready));
+    }
+    let yaml = support::example(&lab, "seed-2023.yaml");
+    let ssh_line = yaml.lines().find(|l| l.starts_with("ssh:")).unwrap().to_owned();
+    let yaml = yaml.replace(
+        &ssh_line,
+        &format!(
+            "ssh: {{user: root, port: {PORT}, identityFile: {}, knownHostsFile: {}, hostKeyChecking: accept-new}}",
+            ssh.client_key.display(),
+            ssh.dir.path().join("known_hosts").display()
+        ),
+    );
+    let file = lab.lab.path("cluster.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let opts = SshOptions {
+        user: "root".into(),
+        port: PORT,
+        identity_file: Some(ssh.client_key.clone()),
+        known_hosts_file: ssh.dir.path().join("known_hosts"),
+        host_key_checking: HostKeyChecking::AcceptNew,
+        jump_host: None,
+        control_dir: std::env::temp_dir().join(format!("hld2{}", std::process::id())),
+        connect_timeout: Duration::from_secs(5),
+        config_file: Some(PathBuf::from("/dev/null")),
+    };
+    let connector = Arc::new(RealSsh { ssh: OpenSshConnector::new(opts).unwrap(), api: lab.api.url.clone() });
+    let w = W { lab, ssh, file, upstream, connector, _relay: relay };
+    let r = up(&w).await;
+    assert!(r.0.changes > 10, "{}", r.1);
+    Some(w)
+}
+
+fn env(w: &W) -> anyhow::Result<World> {
+    let mut env = w.lab.lab.env(w.connector.clone(), &w.lab.lab.path("state"))?;
+    env.manifests =
+        ManifestSource { cache_dir: w.lab.lab.path("cache"), mirror: None, local_dir: Some(w.upstream.clone()) };
+    Ok(env)
+}
+
+async fn up(w: &W) -> (homelab::engine::runner::RunReport, String) {
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let cat = Catalog::embedded().unwrap();
+    let text = std::fs::read_to_string(&w.file).unwrap();
+    let v = homelab::config::validate_bytes(text.as_bytes(), "cluster.yaml", &cat);
+    let rendered = v.render();
+    let mut cluster = v.cluster.unwrap_or_else(|| panic!("{rendered}"));
+    cluster.anchor(&w.file);
+    let cx = Arc::new(homelab::engine::context::Ctx::new(Arc::new(cluster), ui, RunOptions::fast(), env(w).unwrap()));
+    let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    (r, cap.all())
+}
+
+fn kafka_ready(lab: &FullLab) -> bool {
+    lab.api
+        .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
+        .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready")
+}
+
+fn make_env(w: &W) -> impl Fn(&homelab::config::Cluster) -> anyhow::Result<World> + '_ {
+    move |_| env(w)
+}
+
+fn lines_changed(before: &str, after: &str) -> Vec<(String, String)> {
+    before.lines().zip(after.lines()).filter(|(a, b)| a != b).map(|(a, b)| (a.to_owned(), b.to_owned())).collect()
+}
+
+fn known_hosts(w: &W) -> String {
+    std::fs::read_to_string(w.ssh.dir.path().join("known_hosts")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_a_live_pc_over_real_ssh_3_4_3() {
+    let Some(w) = converged().await else { return };
+    let lab = &w.lab;
+    let before = std::fs::read_to_string(&w.file).unwrap();
+    let old_osd = lab.rook.ceph().osds.values().find(|o| o.host == "kvm5").map(|o| o.id).unwrap();
+    let kvm6 = w.ssh.host("kvm6");
+    assert!(!known_hosts(&w).contains(&kvm6.ip), "kvm6 is new to this workstation");
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let rq = ReplaceRequest {
+        old: "kvm5".into(),
+        mac: machine_identity(3, true).1,
+        hostname: None,
+        dead: false,
+        release: true,
+        erase: Some("quick".into()),
+    };
+    let r = replace_node(&w.file, &rq, &Catalog::embedded().unwrap(), &ui, RunOptions::fast(), &make_env(&w)).await;
+    let out = cap.all();
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    assert_eq!(r.new_hostname, "kvm6");
+    // The commands went through the real sshd of each PC, once each where it matters.
+    assert_eq!(w.ssh.host("kvm5").count("microk8s leave"), 1, "{:?}", w.ssh.host("kvm5").commands());
+    assert_eq!(w.ssh.host("maas").count("microk8s remove-node kvm5"), 1, "{:?}", w.ssh.host("maas").commands());
+    assert_eq!(kvm6.count("microk8s join"), 1, "{:?}", kvm6.commands());
+    assert!(w.ssh.host("maas").count("rook-ceph-tools -- ceph osd out") >= 1);
+    assert!(known_hosts(&w).contains(&format!("[{}]:{PORT}", kvm6.ip)), "{}", known_hosts(&w));
+    // 3 nodes, 3 voters with kvm6 among them, Ceph clean without osd.N of kvm5, Kafka Ready.
+    let mut names: Vec<String> = lab.hosts.nodes().iter().map(|n| n.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["kvm4", "kvm6", "maas"]);
+    let voters: Vec<String> =
+        lab.hosts.dqlite("maas").into_iter().filter(|(_, r)| *r == DqRole::Voter).map(|(h, _)| h).collect();
+    assert_eq!(voters.len(), 3, "{voters:?}");
+    assert!(voters.contains(&"kvm6".to_owned()), "{voters:?}");
+    assert!(lab.rook.ceph().clean());
+    assert_eq!(lab.rook.purges_of(old_osd), 1);
+    assert!(kafka_ready(lab), "{out}");
+    assert_eq!(lab.lab.maas.erase_of("kvm5").as_deref(), Some("quick"));
+    let after = std::fs::read_to_string(&w.file).unwrap();
+    let changed = lines_changed(&before, &after);
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].1.contains("kvm6"), "{changed:?}");
+    let (r, out) = up(&w).await;
+    assert_eq!(r.changes, 0, "the next up changed something:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remove_a_pc_whose_sshd_is_dead_over_real_ssh() {
+    let Some(w) = converged().await else { return };
+    let lab = &w.lab;
+    let before = std::fs::read_to_string(&w.file).unwrap();
+    let old_osd = lab.rook.ceph().osds.values().find(|o| o.host == "kvm5").map(|o| o.id).unwrap();
+    // kvm5 dies: its sshd and every connection to it are gone; MAAS reads its power as off.
+    w.ssh.host("kvm5").kill();
+    lab.hosts.power_off("kvm5");
+    lab.lab.maas.power_off("kvm5");
+    let rq =
+        RemoveRequest { host: "kvm5".into(), dead: true, release: true, erase: None, yes: true, replace_with: None };
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let r = remove_node(&w.file, &rq, &Catalog::embedded().unwrap(), &ui, RunOptions::fast(), &make_env(&w)).await;
+    let out = cap.all();
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    assert!(r.dead);
+    assert_eq!(w.ssh.host("maas").count("microk8s remove-node kvm5 --force"), 1, "{out}");
+    let mut names: Vec<String> = lab.hosts.nodes().iter().map(|n| n.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["kvm4", "maas"]);
+    {
+        let ceph = lab.rook.ceph();
+        assert!(ceph.clean());
+        assert_eq!(ceph.pools.get(".mgr").map(|p| p.size), Some(2));
+    }
+    assert_eq!(lab.rook.purges_of(old_osd), 1);
+    assert!(kafka_ready(lab), "{out}");
+    let after = std::fs::read_to_string(&w.file).unwrap();
+    assert!(!after.contains("kvm5"));
+    assert_eq!(after.lines().count(), before.lines().count() - 1);
+    let (r, out) = up(&w).await;
+    assert_eq!(r.changes, 0, "the next up changed something:\n{out}");
+}
