@@ -15,8 +15,7 @@ use homelab::maas::Status;
 use homelab::sim::hosts::DqRole;
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 fn src(lab: &FullLab, up: &Path) -> ManifestSource {
     ManifestSource { cache_dir: lab.lab.path("cache"), mirror: None, local_dir: Some(up.to_path_buf()) }
@@ -71,30 +70,6 @@ fn req(host: &str) -> RemoveRequest {
     RemoveRequest { host: host.into(), dead: false, release: false, erase: None, yes: false, replace_with: None }
 }
 
-/// Samples the simulated Ceph while a flow runs: no PG may ever stop serving I/O.
-fn watch_readable(lab: &FullLab) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<String>>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let ceph = lab.rook.ceph.clone();
-    let s = stop.clone();
-    let task = tokio::spawn(async move {
-        let mut bad = Vec::new();
-        while !s.load(Ordering::Relaxed) {
-            {
-                let mut c = ceph.lock().unwrap();
-                c.tick(std::time::Instant::now());
-                for p in c.pgs() {
-                    if !p.state.starts_with("active") {
-                        bad.push(format!("{} {}", p.pgid, p.state));
-                    }
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        bad
-    });
-    (stop, task)
-}
-
 fn kafka_ready(lab: &FullLab) -> bool {
     lab.api
         .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
@@ -119,7 +94,7 @@ async fn replace_a_live_pc_3_4_3_keeps_ceph_readable_and_three_voters() {
     assert!(lab.rook.ceph().clean(), "seed cluster is clean");
     let old_osd = lab.rook.ceph().osds.values().find(|o| o.host == "kvm5").map(|o| o.id).unwrap();
     let (new_name, mac, _) = lab.lab.add_machine(3, Status::Ready);
-    let (stop, watch) = watch_readable(&lab);
+    let (stop, watch) = support::watch_readable(&lab);
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let rq = ReplaceRequest {

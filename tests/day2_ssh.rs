@@ -148,6 +148,7 @@ async fn replace_a_live_pc_over_real_ssh_3_4_3() {
     let old_osd = lab.rook.ceph().osds.values().find(|o| o.host == "kvm5").map(|o| o.id).unwrap();
     let kvm6 = w.ssh.host("kvm6");
     assert!(!known_hosts(&w).contains(&kvm6.ip), "kvm6 is new to this workstation");
+    let (stop, watch) = support::watch_readable(lab);
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let rq = ReplaceRequest {
         old: "kvm5".into(),
@@ -158,8 +159,11 @@ async fn replace_a_live_pc_over_real_ssh_3_4_3() {
         erase: Some("quick".into()),
     };
     let r = replace_node(&w.file, &rq, &Catalog::embedded().unwrap(), &ui, RunOptions::fast(), &make_env(&w)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let out = cap.all();
     let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    let unreadable = watch.await.unwrap();
+    assert!(unreadable.is_empty(), "Ceph stopped serving some PGs: {:?}", &unreadable[..unreadable.len().min(5)]);
     assert_eq!(r.new_hostname, "kvm6");
     // The commands went through the real sshd of each PC, once each where it matters.
     assert_eq!(w.ssh.host("kvm5").count("microk8s leave"), 1, "{:?}", w.ssh.host("kvm5").commands());

@@ -8,6 +8,8 @@ pub mod sshd;
 pub mod subproc;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `../shared/<sub>` beside the checkout, or None with a printed notice when it is absent
 /// (CI sets HOMELAB_REQUIRE_ALL, which turns the skip into a failure).
@@ -30,4 +32,28 @@ pub fn example(lab: &homelab::sim::lab::FullLab, name: &str) -> String {
     let text = std::fs::read_to_string(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let body: String = text.lines().skip_while(|l| !l.starts_with("machines:")).map(|l| format!("{l}\n")).collect();
     lab.lab.cluster_yaml(&body)
+}
+
+/// Samples the simulated Ceph while a flow runs: no PG may ever stop serving I/O.
+pub fn watch_readable(lab: &homelab::sim::lab::FullLab) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<String>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ceph = lab.rook.ceph.clone();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut bad = Vec::new();
+        while !s.load(Ordering::Relaxed) {
+            {
+                let mut c = ceph.lock().unwrap();
+                c.tick(std::time::Instant::now());
+                for p in c.pgs() {
+                    if !p.state.starts_with("active") {
+                        bad.push(format!("{} {}", p.pgid, p.state));
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        bad
+    });
+    (stop, task)
 }
