@@ -16,7 +16,7 @@ use homelab::sim::hosts::SimHostsConfig;
 use homelab::sim::lab::{Lab, LabOptions};
 use homelab::sim::maas::SimMachineSpec;
 use homelab::ssh::Connector;
-use homelab::ssh::openssh_impl::{OpenSshConnector, SshOptions};
+use homelab::ssh::openssh_impl::OpenSshConnector;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,26 +75,17 @@ async fn main() -> anyhow::Result<()> {
             machines.push_str(&format!("  - {{hostname: {}, mac: \"{mac}\", role: control-plane}}\n", h.hostname));
         }
         let yaml = format!(
-            "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: bench}}\nmaas: {{url: {}, apiKeyFile: {}}}\nssh: {{user: root, port: {}, identityFile: {}, knownHostsFile: {}}}\nmachines:\n{machines}kubernetes: {{distribution: microk8s, channel: 1.33/stable}}\n",
+            "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: bench}}\nmaas: {{url: {}, apiKeyFile: {}}}\n{}\nmachines:\n{machines}kubernetes: {{distribution: microk8s, channel: 1.33/stable}}\n",
             lab.maas.url,
             lab.path("maas.key").display(),
-            sshd::PORT,
-            ssh.client_key.display(),
-            ssh.dir.path().join("known_hosts").display()
+            ssh.ssh_yaml()
         );
         let mk = || -> Arc<dyn Connector> {
             Arc::new(
-                OpenSshConnector::new(SshOptions {
-                    user: "root".into(),
-                    port: sshd::PORT,
-                    identity_file: Some(ssh.client_key.clone()),
-                    known_hosts_file: ssh.dir.path().join("known_hosts"),
-                    host_key_checking: HostKeyChecking::AcceptNew,
-                    jump_host: None,
-                    control_dir: std::env::temp_dir().join(format!("hlb{}", std::process::id())),
-                    connect_timeout: Duration::from_secs(5),
-                    config_file: Some("/dev/null".into()),
-                })
+                OpenSshConnector::new(ssh.ssh_options(
+                    HostKeyChecking::AcceptNew,
+                    std::env::temp_dir().join(format!("hlb{}", std::process::id())),
+                ))
                 .expect("connector"),
             )
         };

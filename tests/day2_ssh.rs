@@ -19,11 +19,10 @@ use homelab::maas::Status;
 use homelab::sim::hosts::DqRole;
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions, machine_identity};
 use homelab::sim::maas::SimMachineSpec;
-use homelab::ssh::openssh_impl::{OpenSshConnector, SshOptions};
+use homelab::ssh::openssh_impl::OpenSshConnector;
 use homelab::ssh::{Connector, HostAddr, Remote};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use support::sshd::{PORT, SshLab};
 
 /// Real SSH to the machines; the API server is the lab's (it stands for `https://<ip>:16443`).
@@ -74,27 +73,11 @@ async fn converged() -> Option<W> {
     }
     let yaml = support::example(&lab, "seed-2023.yaml");
     let ssh_line = yaml.lines().find(|l| l.starts_with("ssh:")).unwrap().to_owned();
-    let yaml = yaml.replace(
-        &ssh_line,
-        &format!(
-            "ssh: {{user: root, port: {PORT}, identityFile: {}, knownHostsFile: {}, hostKeyChecking: accept-new}}",
-            ssh.client_key.display(),
-            ssh.dir.path().join("known_hosts").display()
-        ),
-    );
+    let yaml = yaml.replace(&ssh_line, &ssh.ssh_yaml());
     let file = lab.lab.path("cluster.yaml");
     std::fs::write(&file, &yaml).unwrap();
-    let opts = SshOptions {
-        user: "root".into(),
-        port: PORT,
-        identity_file: Some(ssh.client_key.clone()),
-        known_hosts_file: ssh.dir.path().join("known_hosts"),
-        host_key_checking: HostKeyChecking::AcceptNew,
-        jump_host: None,
-        control_dir: std::env::temp_dir().join(format!("hld2{}", std::process::id())),
-        connect_timeout: Duration::from_secs(5),
-        config_file: Some(PathBuf::from("/dev/null")),
-    };
+    let opts =
+        ssh.ssh_options(HostKeyChecking::AcceptNew, std::env::temp_dir().join(format!("hld2{}", std::process::id())));
     let connector = Arc::new(RealSsh { ssh: OpenSshConnector::new(opts).unwrap(), api: lab.api.url.clone() });
     let w = W { lab, ssh, file, upstream, connector, _relay: relay };
     let r = up(&w).await;

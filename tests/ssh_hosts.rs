@@ -33,27 +33,16 @@ async fn world(names: &[&str], roles: &[&str], channel: &str) -> World {
         machines.push_str(&format!("  - {{hostname: {}, mac: \"{mac}\", role: {}}}\n", h.hostname, roles[i]));
     }
     let yaml = format!(
-        "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: sshlab}}\nmaas: {{url: {}, apiKeyFile: {}}}\nssh: {{user: root, port: {PORT}, identityFile: {}, knownHostsFile: {}, hostKeyChecking: accept-new}}\nmachines:\n{machines}kubernetes: {{distribution: microk8s, channel: {channel}, addons: [dns]}}\n",
+        "apiVersion: homelab/v1alpha1\nkind: Cluster\nmetadata: {{name: sshlab}}\nmaas: {{url: {}, apiKeyFile: {}}}\n{}\nmachines:\n{machines}kubernetes: {{distribution: microk8s, channel: {channel}, addons: [dns]}}\n",
         lab.maas.url,
         lab.path("maas.key").display(),
-        ssh.client_key.display(),
-        ssh.dir.path().join("known_hosts").display()
+        ssh.ssh_yaml()
     );
     World { lab, ssh, yaml }
 }
 
 fn connector(w: &World, checking: HostKeyChecking) -> Arc<OpenSshConnector> {
-    let opts = SshOptions {
-        user: "root".into(),
-        port: PORT,
-        identity_file: Some(w.ssh.client_key.clone()),
-        known_hosts_file: w.ssh.dir.path().join("known_hosts"),
-        host_key_checking: checking,
-        jump_host: None,
-        control_dir: std::env::temp_dir().join(format!("hlc{}", std::process::id())),
-        connect_timeout: Duration::from_secs(5),
-        config_file: Some(std::path::PathBuf::from("/dev/null")),
-    };
+    let opts = w.ssh.ssh_options(checking, std::env::temp_dir().join(format!("hlc{}", std::process::id())));
     Arc::new(OpenSshConnector::new(opts).unwrap())
 }
 

@@ -105,20 +105,14 @@ pub async fn replace_node(
         o.command = "replace-node".into();
         Ok((Arc::new(Ctx::new(Arc::new(files.before.clone()), ui.clone(), o, env)), files))
     };
-    let remove = |cluster: Cluster, after: Cluster, req: RemoveRequest| {
-        let made = remove_cx(cluster, after);
-        async move {
-            let (cx, files) = made?;
-            remove_node::run(&cx, &files, &req).await
-        }
-    };
     let (add_s, removed) = if req.dead {
         // Nothing to copy from a dead PC: take it out first (its entry becomes NEW's), then
         // add the new one.
         ui.err(&format!("{} is dead: removing it first, then adding {hostname}", req.old));
         let mut without = before.clone();
         without.machines.retain(|m| m.hostname != req.old);
-        let r = remove(before.clone(), without, remove_req.clone()).await?;
+        let (cx, files) = remove_cx(before.clone(), without)?;
+        let r = remove_node::run(&cx, &files, &remove_req).await?;
         let t = std::time::Instant::now();
         add_machine(after.clone(), &hostname, ui, opts.clone(), make_env).await?;
         (t.elapsed().as_secs_f64(), r)
@@ -127,7 +121,7 @@ pub async fn replace_node(
         // CephCluster with OLD would undo the removal (and wait for an OSD that is gone).
         let (cx, files) = remove_cx(both.clone(), after.clone())?;
         let t = std::time::Instant::now();
-        if remove_node::begun(&cx, &files, &req.old).await? {
+        if remove_node::begun(&cx, &req.old).await? {
             ui.err(&format!("{hostname} is in and the removal of {} has begun; finishing it", req.old));
         } else {
             ui.err(&format!(
@@ -137,7 +131,9 @@ pub async fn replace_node(
             add_machine(both.clone(), &hostname, ui, opts.clone(), make_env).await?;
         }
         let add_s = t.elapsed().as_secs_f64();
-        (add_s, remove(both, after.clone(), remove_req.clone()).await?)
+        // The same context: its API connection and kubeconfig serve the removal too (the
+        // removal gathers the machines' facts again, NEW's among them).
+        (add_s, remove_node::run(&cx, &files, &remove_req).await?)
     };
     if !ui.is_json() {
         ui.out(&format!(

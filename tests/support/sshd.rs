@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+use homelab::config::model::HostKeyChecking;
+use homelab::ssh::openssh_impl::SshOptions;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -168,6 +170,30 @@ impl SshLab {
             config,
             host_key,
             image,
+        }
+    }
+
+    /// The `ssh:` line of a cluster file that reaches these hosts (root, accept-new).
+    pub fn ssh_yaml(&self) -> String {
+        format!(
+            "ssh: {{user: root, port: {PORT}, identityFile: {}, knownHostsFile: {}, hostKeyChecking: accept-new}}",
+            self.client_key.display(),
+            self.dir.path().join("known_hosts").display()
+        )
+    }
+
+    /// What homelab derives from that line, with `checking` and a control directory of its own.
+    pub fn ssh_options(&self, checking: HostKeyChecking, control_dir: PathBuf) -> SshOptions {
+        SshOptions {
+            user: "root".into(),
+            port: PORT,
+            identity_file: Some(self.client_key.clone()),
+            known_hosts_file: self.dir.path().join("known_hosts"),
+            host_key_checking: checking,
+            jump_host: None,
+            control_dir,
+            connect_timeout: Duration::from_secs(5),
+            config_file: Some(PathBuf::from("/dev/null")),
         }
     }
 

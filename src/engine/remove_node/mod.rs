@@ -168,21 +168,28 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
 }
 
 /// Reads only: whether the removal of `host` has begun (see [`decide::removal_begun`]).
-pub(crate) async fn begun(cx: &Arc<Ctx>, files: &Files, host: &str) -> Result<bool> {
+/// Two API reads, and `ceph osd tree` only when they show nothing.
+pub(crate) async fn begun(cx: &Arc<Ctx>, host: &str) -> Result<bool> {
     if cx.cluster.rook.is_none() {
         return Ok(false);
     }
     crate::engine::look(cx).await?;
+    let marks = observe::rook_marks(cx, host).await?;
+    let declares_osd = cx.cluster.ceph_machines().any(|m| m.hostname == host);
+    let mut o = decide::Observed {
+        host: host.to_owned(),
+        operator_replicas: marks.operator_replicas,
+        in_ceph_spec: marks.in_ceph_spec,
+        ceph: Some(Default::default()),
+        ..Default::default()
+    };
     // Every removal reads Ceph through the toolbox first; without it none has begun (a
     // cluster set up before homelab deployed it gets it from the add's storage phase).
-    let deps: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-        kube::Api::namespaced(cx.kube().await?, crate::ceph::NAMESPACE);
-    if deps.get_opt(crate::ceph::TOOLBOX).await?.is_none() {
-        return Ok(false);
+    if decide::removal_begun(&o, declares_osd) || !marks.toolbox {
+        return Ok(marks.toolbox);
     }
-    let (survivor, datastore) = observe::survivor(cx, host).await?;
-    let o = observe::observe(cx, files, host, &survivor, datastore).await?;
-    let declares_osd = cx.cluster.rook.is_some() && cx.cluster.ceph_machines().any(|m| m.hostname == host);
+    let (survivor, _) = observe::survivor(cx, host).await?;
+    o.ceph = Some(decide::CephView { osds: observe::osd_tree(cx, &survivor).await?, ..Default::default() });
     Ok(decide::removal_begun(&o, declares_osd))
 }
 

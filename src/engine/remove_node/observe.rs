@@ -96,25 +96,16 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str, d
     }
     // Ceph and Rook.
     if let Some(rook) = &cx.cluster.rook {
-        let deps: Api<Deployment> = Api::namespaced(client.clone(), crate::ceph::NAMESPACE);
-        o.operator_replicas =
-            deps.get_opt("rook-ceph-operator").await?.and_then(|d| d.spec.and_then(|s| s.replicas)).map(i64::from);
-        if deps.get_opt(crate::ceph::TOOLBOX).await?.is_none() {
+        let marks = rook_marks(cx, host).await?;
+        if !marks.toolbox {
             bail!(
                 "the Rook toolbox (deployment {}/{}) is missing, and homelab reads Ceph through it\n  hint: run `homelab up` once (it deploys the toolbox of the pinned Rook release), then this again",
                 crate::ceph::NAMESPACE,
                 crate::ceph::TOOLBOX
             );
         }
-        let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Storage).await?;
-        let c = a
-            .get("ceph.rook.io/v1", "CephCluster", Some(crate::ceph::NAMESPACE), crate::config::Rook::CLUSTER_NAME)
-            .await?
-            .and_then(|c| serde_json::to_value(c).ok());
-        o.in_ceph_spec = c
-            .as_ref()
-            .and_then(|c| c.pointer("/spec/storage/nodes").and_then(Value::as_array).cloned())
-            .is_some_and(|ns| ns.iter().any(|n| n["name"] == host));
+        o.operator_replicas = marks.operator_replicas;
+        o.in_ceph_spec = marks.in_ceph_spec;
         let ceph = |args: &'static [&'static str]| {
             let sr = sr.clone();
             async move { sr.run(&crate::ceph::cmd(args, true)).await }
@@ -140,6 +131,41 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str, d
         o.kafka_ready = Some(v.and_then(|v| serde_json::to_value(v).ok()).is_some_and(|v| kafka_ready(&v)));
     }
     Ok(o)
+}
+
+/// What the Rook side shows of a removal of `host`, read from the API server alone.
+pub struct RookMarks {
+    /// Replicas of the Rook operator Deployment.
+    pub operator_replicas: Option<i64>,
+    /// The CephCluster still lists `host` under `storage.nodes`.
+    pub in_ceph_spec: bool,
+    /// The Rook toolbox Deployment exists (homelab reads Ceph through it).
+    pub toolbox: bool,
+}
+
+pub async fn rook_marks(cx: &Arc<Ctx>, host: &str) -> Result<RookMarks> {
+    let deps: Api<Deployment> = Api::namespaced(cx.kube().await?, crate::ceph::NAMESPACE);
+    let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Storage).await?;
+    let (operator, toolbox, c) = tokio::try_join!(
+        async { deps.get_opt("rook-ceph-operator").await.map_err(anyhow::Error::from) },
+        async { deps.get_opt(crate::ceph::TOOLBOX).await.map_err(anyhow::Error::from) },
+        a.get("ceph.rook.io/v1", "CephCluster", Some(crate::ceph::NAMESPACE), crate::config::Rook::CLUSTER_NAME),
+    )?;
+    let c = c.and_then(|c| serde_json::to_value(c).ok());
+    Ok(RookMarks {
+        operator_replicas: operator.and_then(|d| d.spec.and_then(|s| s.replicas)).map(i64::from),
+        in_ceph_spec: c
+            .as_ref()
+            .and_then(|c| c.pointer("/spec/storage/nodes").and_then(Value::as_array).cloned())
+            .is_some_and(|ns| ns.iter().any(|n| n["name"] == host)),
+        toolbox: toolbox.is_some(),
+    })
+}
+
+/// `ceph osd tree` through the toolbox on `survivor`: every OSD with its host and up/in.
+pub async fn osd_tree(cx: &Arc<Ctx>, survivor: &str) -> Result<Vec<crate::ceph::Osd>> {
+    let out = cx.remote(survivor).await?.run(&crate::ceph::cmd(&["osd", "tree"], true)).await?;
+    crate::ceph::parse_osds(&out, None)
 }
 
 fn kafka_ready(v: &Value) -> bool {
