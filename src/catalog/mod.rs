@@ -23,6 +23,12 @@ pub struct Catalog {
     pub rook: Vec<RookRelease>,
     #[serde(default)]
     pub strimzi: Vec<StrimziRelease>,
+    /// MicroK8s tracks and their Kubernetes minors (the upgrade ladder's MicroK8s rungs).
+    #[serde(default)]
+    pub microk8s: Vec<MicroK8sTrack>,
+    /// Ceph majors: the builds homelab pins and which majors each upgrades from.
+    #[serde(default)]
+    pub ceph: Vec<CephRelease>,
     /// What loading a user catalog changed that the user must hear about (replaced pins).
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -154,11 +160,87 @@ pub struct RookRelease {
     pub released: Option<String>,
     pub kubernetes: KubeRange,
     pub ceph_image: String,
+    /// The operator image (`kubectl set image` of an upgrade hop); default `rook/ceph:<version>`.
+    #[serde(default)]
+    pub operator_image: String,
+    /// The Ceph versions the operator accepts: the lowest accepted version of each major
+    /// (Rook's `supportedVersions`). Empty: not known (nothing is refused).
+    #[serde(default)]
+    pub ceph: Vec<String>,
     pub kubelet_dir_path: KubeletDirPath,
     pub files: Vec<PinnedFile>,
 }
 
+/// A MicroK8s snap track and the Kubernetes minor it runs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MicroK8sTrack {
+    pub track: String,
+    pub kubernetes: String,
+}
+
+/// A Ceph major release.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CephRelease {
+    pub major: u32,
+    pub name: String,
+    /// Full build tags homelab pins for this major.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// The majors Ceph documents an upgrade from.
+    #[serde(default)]
+    pub upgrades_from: Vec<u32>,
+}
+
+/// A version `x.y.z` (Rook `v1.15.9`, Ceph `19.2.3`, an image tag `…:v19.2.2-20250409`, a
+/// daemon label `19.2.3-0`), compared numerically.
+pub fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
+    let s = s.rsplit(':').next()?.trim().trim_start_matches('v');
+    let s = s.split(['-', '+']).next()?;
+    let mut it = s.split('.');
+    let a = it.next()?.parse().ok()?;
+    let b = it.next()?.parse().ok()?;
+    let c = it.next().map(|c| c.parse().ok()).unwrap_or(Some(0))?;
+    Some((a, b, c))
+}
+
+/// `19.2.3` of (19, 2, 3).
+pub fn fmt_version(v: (u32, u32, u32)) -> String {
+    format!("{}.{}.{}", v.0, v.1, v.2)
+}
+
 impl RookRelease {
+    /// (1, 15) of `v1.15.9`.
+    pub fn minor(&self) -> Option<(u32, u32)> {
+        parse_version(&self.version).map(|v| (v.0, v.1))
+    }
+    pub fn operator_image(&self) -> String {
+        if self.operator_image.is_empty() { format!("rook/ceph:{}", self.version) } else { self.operator_image.clone() }
+    }
+    /// The Ceph majors this release runs.
+    pub fn ceph_majors(&self) -> Vec<u32> {
+        self.ceph.iter().filter_map(|c| parse_version(c)).map(|v| v.0).collect()
+    }
+    /// Whether this operator runs Ceph `v`, with the operator's own refusal text when not
+    /// (`pkg/operator/ceph/cluster/version.go`).
+    pub fn accepts_ceph(&self, v: (u32, u32, u32)) -> Result<(), String> {
+        if self.ceph.is_empty() {
+            return Ok(());
+        }
+        let mins: Vec<(u32, u32, u32)> = self.ceph.iter().filter_map(|c| parse_version(c)).collect();
+        let lowest = mins.iter().min().copied().unwrap_or((0, 0, 0));
+        if v < lowest {
+            return Err(format!("the version does not meet the minimum version \"{}\"", fmt_version(lowest)));
+        }
+        match mins.iter().find(|m| m.0 == v.0) {
+            Some(m) if v >= *m => Ok(()),
+            Some(m) => Err(format!("the version does not meet the minimum version \"{}\"", fmt_version(*m))),
+            None => {
+                Err(format!("allowUnsupported must be set to true to run with this version \"{}\"", fmt_version(v)))
+            }
+        }
+    }
     /// True when the MicroK8s kubelet path goes into the ceph-csi `OperatorConfig` (v1.20+).
     pub fn uses_csi_operator(&self) -> bool {
         self.kubelet_dir_path.kind == "OperatorConfig"
@@ -299,6 +381,14 @@ impl Catalog {
             }
             self.strimzi.push(s);
         }
+        for t in extra.microk8s {
+            self.microk8s.retain(|x| x.track != t.track);
+            self.microk8s.push(t);
+        }
+        for c in extra.ceph {
+            self.ceph.retain(|x| x.major != c.major);
+            self.ceph.push(c);
+        }
         Ok(())
     }
 
@@ -307,6 +397,54 @@ impl Catalog {
     }
     pub fn strimzi(&self, version: &str) -> Option<&StrimziRelease> {
         self.strimzi.iter().find(|r| r.version == version)
+    }
+    /// The Rook releases in version order.
+    pub fn rook_ladder(&self) -> Vec<&RookRelease> {
+        let mut v: Vec<&RookRelease> = self.rook.iter().filter(|r| parse_version(&r.version).is_some()).collect();
+        v.sort_by_key(|r| parse_version(&r.version));
+        v
+    }
+    /// The newest pinned release of a Rook minor.
+    pub fn rook_of_minor(&self, minor: (u32, u32)) -> Option<&RookRelease> {
+        self.rook_ladder().into_iter().rev().find(|r| r.minor() == Some(minor))
+    }
+    /// The Kubernetes minor a MicroK8s track (`1.31` or `1.31/stable`) runs.
+    pub fn track_kubernetes(&self, track: &str) -> Option<(u32, u32)> {
+        let t = track.split('/').next().unwrap_or(track);
+        self.microk8s.iter().find(|m| m.track == t).and_then(|m| parse_minor(&m.kubernetes))
+    }
+    /// The track that runs Kubernetes `minor`.
+    pub fn track_of(&self, minor: (u32, u32)) -> Option<&str> {
+        self.microk8s.iter().find(|m| parse_minor(&m.kubernetes) == Some(minor)).map(|m| m.track.as_str())
+    }
+    pub fn ceph_release(&self, major: u32) -> Option<&CephRelease> {
+        self.ceph.iter().find(|c| c.major == major)
+    }
+    /// Whether Ceph upgrades from major `from` to major `to` in one step, and why not.
+    pub fn ceph_step(&self, from: u32, to: u32) -> Result<(), String> {
+        let name = |m: u32| self.ceph_release(m).map(|c| format!("{m} ({})", c.name)).unwrap_or_else(|| m.to_string());
+        if to < from {
+            return Err(format!("Ceph {} to {} is a downgrade, which Ceph does not support", name(from), name(to)));
+        }
+        if to == from {
+            return Ok(());
+        }
+        let Some(rel) = self.ceph_release(to) else {
+            return Err(format!("Ceph {to} is not in the release catalog"));
+        };
+        if rel.upgrades_from.contains(&from) {
+            Ok(())
+        } else {
+            let list: Vec<String> = rel.upgrades_from.iter().map(|m| name(*m)).collect();
+            Err(format!("Ceph {} upgrades only from {}, not from {}", name(to), list.join(" or "), name(from)))
+        }
+    }
+    /// The pinned build of a Ceph major (the newest listed).
+    pub fn ceph_image_of(&self, major: u32) -> Option<&str> {
+        self.ceph_release(major).and_then(|c| c.images.iter().max_by_key(|i| parse_version(i)).map(String::as_str))
+    }
+    pub fn ceph_pinned(&self, image: &str) -> bool {
+        self.ceph.iter().any(|c| c.images.iter().any(|i| i == image))
     }
     pub fn rook_versions(&self) -> Vec<&str> {
         self.rook.iter().map(|r| r.version.as_str()).collect()
@@ -323,7 +461,9 @@ mod tests {
     #[test]
     fn embedded_catalog_parses_and_has_the_pinned_releases() {
         let c = Catalog::embedded().unwrap();
-        assert_eq!(c.rook_versions(), ["v1.10.10", "v1.20.6"]);
+        assert_eq!(c.rook_versions().len(), 11);
+        assert_eq!(c.rook_ladder().first().unwrap().version, "v1.10.10");
+        assert_eq!(c.rook_ladder().last().unwrap().version, "v1.20.6");
         assert_eq!(c.strimzi_versions(), ["0.33.1", "0.45.2", "1.2.0"]);
         assert!(c.problems().is_empty(), "{:?}", c.problems());
         let s = c.strimzi("1.2.0").unwrap();
@@ -360,6 +500,38 @@ mod tests {
             "not a url",
         ] {
             assert!(check_url(bad, "u").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ladder_facts() {
+        let c = Catalog::embedded().unwrap();
+        let minors: Vec<u32> = c.rook_ladder().iter().filter_map(|r| r.minor()).map(|m| m.1).collect();
+        assert_eq!(minors, (10..=20).collect::<Vec<_>>(), "one pinned release per minor");
+        assert_eq!(c.track_kubernetes("1.31/stable"), Some((1, 31)));
+        assert_eq!(c.track_of((1, 27)), Some("1.27"));
+        assert!(c.ceph_step(17, 19).is_ok());
+        assert!(c.ceph_step(17, 20).unwrap_err().contains("only from 18 (reef) or 19 (squid)"));
+        assert!(c.ceph_step(19, 17).unwrap_err().contains("downgrade"));
+        let r115 = c.rook_of_minor((1, 15)).unwrap();
+        assert_eq!(r115.ceph_majors(), [17, 18, 19]);
+        assert!(r115.accepts_ceph((17, 2, 5)).is_ok());
+        assert!(r115.accepts_ceph((20, 2, 4)).unwrap_err().starts_with("allowUnsupported must be set"));
+        let r116 = c.rook_of_minor((1, 16)).unwrap();
+        assert_eq!(
+            r116.accepts_ceph((17, 2, 5)).unwrap_err(),
+            "the version does not meet the minimum version \"18.2.0\""
+        );
+        let r120 = c.rook("v1.20.6").unwrap();
+        assert!(r120.accepts_ceph((20, 2, 0)).is_err() && r120.accepts_ceph((20, 2, 4)).is_ok());
+        assert_eq!(parse_version("quay.io/ceph/ceph:v19.2.2-20250409"), Some((19, 2, 2)));
+        assert_eq!(parse_version("19.2.3-0"), Some((19, 2, 3)));
+        assert_eq!(c.ceph_image_of(19), Some("quay.io/ceph/ceph:v19.2.6"));
+        for r in c.rook_ladder() {
+            assert!(c.ceph_pinned(&r.ceph_image), "{} default {}", r.version, r.ceph_image);
+            assert!(!r.operator_image.is_empty() && r.operator_image.ends_with(&r.version), "{}", r.version);
+            let csi = r.files.iter().any(|f| f.path.ends_with("csi-operator.yaml"));
+            assert_eq!(csi, r.minor().unwrap().1 >= 18, "{}", r.version);
         }
     }
 

@@ -27,10 +27,6 @@ pub struct UpArgs {
     /// Skip these phases.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub skip: Vec<PhaseId>,
-    /// Move an installed MicroK8s to the declared channel (`snap refresh`); without it a
-    /// different channel is reported as drift.
-    #[arg(long)]
-    pub upgrade: bool,
     /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
     #[arg(long)]
     pub redeploy_failed: bool,
@@ -67,7 +63,6 @@ async fn run_once(a: &UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
         command: "up".into(),
         dry_run: a.dry_run,
         selection,
-        upgrade: a.upgrade,
         redeploy_failed: a.redeploy_failed,
         parallel: a.parallel.max(1),
         timings: Timings::from_env(),

@@ -197,6 +197,10 @@ pub struct KubernetesSpec {
 pub struct RookSpec {
     /// A Rook release from the catalog (`v1.10.10`, `v1.20.6`).
     pub version: String,
+    /// The Ceph image, a build the catalog pins (default: the Rook release's own default,
+    /// e.g. `quay.io/ceph/ceph:v17.2.5` for v1.10.10). `homelab upgrade` moves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_image: Option<String>,
     #[serde(default)]
     pub pools: Vec<PoolSpec>,
 }

@@ -180,6 +180,8 @@ impl Kubernetes {
 #[derive(Debug, Clone)]
 pub struct Rook {
     pub release: RookRelease,
+    /// The Ceph image the CephCluster runs (declared, or the release's default).
+    pub ceph_image: String,
     pub pools: Vec<Pool>,
 }
 

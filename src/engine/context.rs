@@ -77,8 +77,6 @@ pub struct RunOptions {
     pub command: String,
     pub dry_run: bool,
     pub selection: Selection,
-    /// Change an installed MicroK8s to the declared channel (`snap refresh`).
-    pub upgrade: bool,
     /// Release and redeploy machines MAAS reports as Failed deployment/commissioning.
     pub redeploy_failed: bool,
     /// Machines in flight at once.
@@ -106,7 +104,6 @@ impl Default for RunOptions {
             command: "up".into(),
             dry_run: false,
             selection: Selection::default(),
-            upgrade: false,
             redeploy_failed: false,
             parallel: 10,
             timings: Timings::real(),

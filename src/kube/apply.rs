@@ -575,4 +575,37 @@ impl Applier {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Deletes one object (gone already counts as done).
+    pub async fn delete(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Result<()> {
+        let (g, v) = group_version(api_version);
+        let (ar, caps) = self.resolve(&GroupVersionKind::gvk(g, v, kind)).await?;
+        self.count();
+        match self.api(&ar, &caps, ns)?.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if status_code(&e) == Some(404) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("deleting {kind} {name}"))),
+        }
+    }
+
+    /// A JSON merge patch of one object (the `kubectl patch --type=merge` / `set image` of
+    /// an upgrade hop: only the named fields change; nothing else of the object is touched).
+    pub async fn merge_patch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<()> {
+        let (g, v) = group_version(api_version);
+        let (ar, caps) = self.resolve(&GroupVersionKind::gvk(g, v, kind)).await?;
+        self.count();
+        let pp = kube::api::PatchParams { dry_run: self.opts.dry_run, ..Default::default() };
+        self.api(&ar, &caps, ns)?
+            .patch(name, &pp, &kube::api::Patch::Merge(patch))
+            .await
+            .map_err(|e| anyhow!(e).context(format!("patching {kind} {name}")))?;
+        Ok(())
+    }
 }

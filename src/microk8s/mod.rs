@@ -166,6 +166,54 @@ pub fn refresh_cmd(channel: &str, timeout: Duration) -> Cmd {
     Cmd::new(["snap", "refresh", "microk8s", &format!("--channel={channel}")]).sudo().timeout(timeout)
 }
 
+/// `snap list microk8s`: the installed revision, its tracking channel and notes.
+pub fn snap_list_cmd() -> Cmd {
+    Cmd::new(["snap", "list", "microk8s"]).read_only()
+}
+
+/// The tracking channel and whether the snap is held (`held` in its Notes, snapd ≥ 2.58).
+/// Not installed: an empty channel.
+pub fn parse_snap_list(out: &Output) -> Result<(String, bool)> {
+    if !out.ok() {
+        if out.text().contains("no matching snaps installed") {
+            return Ok((String::new(), false));
+        }
+        bail!("`snap list microk8s` failed: {}", out.text().trim());
+    }
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("microk8s"))
+        .ok_or_else(|| anyhow!("`snap list microk8s` lists no microk8s: {}", out.stdout.trim()))?;
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let tracking = cols.get(3).copied().unwrap_or_default();
+    if tracking.len() > 64 || !tracking.chars().all(|c| c.is_ascii_alphanumeric() || "./-_".contains(c)) {
+        bail!("`snap list microk8s` gives an odd tracking channel `{tracking}`");
+    }
+    let held = cols.get(5).is_some_and(|n| n.split(',').any(|x| x == "held"));
+    Ok((tracking.to_owned(), held))
+}
+
+/// Holds the snap: no auto-refresh (auto-refreshes have broken HA clusters; docs/day2.md §2.2).
+pub fn hold_cmd() -> Cmd {
+    Cmd::new(["snap", "refresh", "--hold=forever", "microk8s"]).sudo()
+}
+
+/// Where a round's datastore backup goes on the control plane.
+pub fn backup_path(before: (u32, u32)) -> String {
+    format!("/var/snap/microk8s/common/homelab-datastore-{}.{}.tar.gz", before.0, before.1)
+}
+
+/// Backs the datastore up (`microk8s dbctl backup`) before a round.
+pub fn backup_cmd(path: &str, timeout: Duration) -> Cmd {
+    Cmd::new(["microk8s", "dbctl", "backup", "-o", path]).sudo().timeout(timeout)
+}
+
+/// Whether a backup file is there (and not empty).
+pub fn backup_exists_cmd(path: &str) -> Cmd {
+    Cmd::new(["test", "-s", path]).sudo().read_only()
+}
+
 pub fn status_wait_cmd(timeout: Duration) -> Cmd {
     let secs = timeout.as_secs().max(1);
     Cmd::new(["microk8s", "status", "--wait-ready", "--timeout", &secs.to_string()])
@@ -383,6 +431,27 @@ mod tests {
 
     fn out(code: i32, stdout: &str, stderr: &str) -> Output {
         Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    #[test]
+    fn snap_list_gives_channel_and_hold() {
+        let o = out(
+            0,
+            "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v1.26.3  7000  1.26/stable  canonical✓  classic,held\n",
+            "",
+        );
+        assert_eq!(parse_snap_list(&o).unwrap(), ("1.26/stable".into(), true));
+        let o = out(
+            0,
+            "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v1.27.3  7000  1.27/stable  canonical✓  classic\n",
+            "",
+        );
+        assert_eq!(parse_snap_list(&o).unwrap(), ("1.27/stable".into(), false));
+        assert_eq!(
+            parse_snap_list(&out(1, "", "error: no matching snaps installed\n")).unwrap(),
+            (String::new(), false)
+        );
+        assert!(parse_snap_list(&out(0, "microk8s v1 1 $(rm) x y\n", "")).is_err());
     }
 
     #[test]

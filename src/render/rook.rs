@@ -40,6 +40,36 @@ pub fn operator_objects(rel: &RookRelease, files: &Files, microk8s: bool) -> Res
     Ok(out)
 }
 
+/// The operator objects split in two: those of the files applied on every run (CRDs, RBAC,
+/// the CSI operator) and those of `operator.yaml`, applied when Rook is installed only.
+pub fn bundle_objects(rel: &RookRelease, files: &Files, microk8s: bool) -> Result<(Vec<Value>, Vec<Value>)> {
+    let (mut always, mut install) = (Vec::new(), Vec::new());
+    for f in rel.files.iter().filter(|f| f.role != FileRole::Template) {
+        let text = files.get(&f.path).ok_or_else(|| anyhow!("{} was not downloaded", f.path))?;
+        let objs = parse_manifest(text, &f.path)?;
+        if f.role == FileRole::Patch { install.extend(objs) } else { always.extend(objs) }
+    }
+    if microk8s {
+        set_kubelet_dir(rel, &mut install, Rook::MICROK8S_KUBELET_DIR)?;
+    }
+    for o in always.iter_mut().chain(install.iter_mut()) {
+        strip_nulls(o);
+    }
+    Ok((always, install))
+}
+
+/// The object of `operator.yaml` that carries the kubelet path (catalog `kubeletDirPath`).
+pub fn kubelet_carrier<'a>(rel: &RookRelease, install: &'a [Value]) -> Option<&'a Value> {
+    let k = &rel.kubelet_dir_path;
+    install.iter().find(|o| o["kind"] == k.kind.as_str() && o["metadata"]["name"] == k.name.as_str())
+}
+
+/// The image of the `rook-ceph-operator` container of an operator Deployment.
+pub fn operator_image_of(dep: &Value) -> Option<String> {
+    let cs = dep.pointer("/spec/template/spec/containers")?.as_array()?;
+    cs.iter().find(|c| c["name"] == "rook-ceph-operator").or(cs.first())?["image"].as_str().map(str::to_owned)
+}
+
 /// Sets the kubelet directory where this Rook release reads it (`catalog.kubeletDirPath`).
 pub fn set_kubelet_dir(rel: &RookRelease, objs: &mut [Value], dir: &str) -> Result<()> {
     let k = &rel.kubelet_dir_path;
@@ -81,6 +111,9 @@ pub fn render_cluster(rel: &RookRelease, files: &Files, cluster: &Cluster) -> Re
         .collect();
     let (mons, mgrs) = mon_mgr_counts(cluster.machines.len().max(nodes.len()));
     c["metadata"] = json!({"name": Rook::CLUSTER_NAME, "namespace": Rook::NAMESPACE});
+    if let Some(r) = &cluster.rook {
+        c["spec"]["cephVersion"]["image"] = json!(r.ceph_image);
+    }
     c["spec"]["mon"]["count"] = json!(mons);
     c["spec"]["mon"]["allowMultiplePerNode"] = json!(false);
     c["spec"]["mgr"]["count"] = json!(mgrs);
@@ -92,14 +125,19 @@ pub fn render_cluster(rel: &RookRelease, files: &Files, cluster: &Cluster) -> Re
 }
 
 /// The Rook toolbox Deployment of the release (`toolbox.yaml`, unchanged but for its
-/// namespace), when the catalog pins it.
-pub fn toolbox_objects(rel: &RookRelease, files: &Files) -> Result<Vec<Value>> {
+/// namespace and its image, which follows the cluster's Ceph image), when the catalog pins it.
+pub fn toolbox_objects(rel: &RookRelease, files: &Files, ceph_image: &str) -> Result<Vec<Value>> {
     let Some(f) = rel.files.iter().find(|f| f.path.ends_with("toolbox.yaml")) else { return Ok(vec![]) };
     let text = files.get(&f.path).ok_or_else(|| anyhow!("{} was not downloaded", f.path))?;
     let mut docs = parse_manifest(text, "toolbox.yaml")?;
     docs.retain(|d| d["kind"] == "Deployment");
     for d in &mut docs {
         d["metadata"]["namespace"] = json!(Rook::NAMESPACE);
+        if let Some(cs) = d.pointer_mut("/spec/template/spec/containers").and_then(Value::as_array_mut) {
+            for c in cs.iter_mut().filter(|c| c["image"].as_str().is_some_and(|i| i.contains("ceph/ceph:"))) {
+                c["image"] = json!(ceph_image);
+            }
+        }
     }
     Ok(docs)
 }

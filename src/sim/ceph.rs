@@ -96,6 +96,8 @@ pub struct SimCeph {
     /// Commands received (argv joined).
     pub log: Vec<String>,
     next_free: u32,
+    /// Fault: an OSD reports full (HEALTH_ERR) whatever the data says.
+    pub fault_full: bool,
 }
 
 fn rank(pool: &str, pg: usize, osd: u32) -> u64 {
@@ -118,6 +120,7 @@ impl SimCeph {
             recovering_time: Duration::ZERO,
             log: vec![],
             next_free: 0,
+            fault_full: false,
         }
     }
 
@@ -447,6 +450,9 @@ impl SimCeph {
                 continue;
             };
             checks.insert(key.into(), (sev.into(), format!("1 {what} osd(s)")));
+        }
+        if self.fault_full {
+            checks.insert("OSD_FULL".into(), ("HEALTH_ERR".into(), "1 full osd(s)".into()));
         }
         let status = if checks.values().any(|(s, _)| s == "HEALTH_ERR") {
             "HEALTH_ERR"

@@ -79,6 +79,13 @@ struct Host {
     removed: bool,
     /// Powered off: no SSH, its node NotReady, its dqlite vote lost.
     off: bool,
+    /// `snap refresh --hold` was given: no auto-refresh.
+    held: bool,
+    /// Refreshed across more than one minor (or down): kubelite never comes back
+    /// (canonical/microk8s#3007); its node stays NotReady.
+    broken: bool,
+    /// Files written by commands (`microk8s dbctl backup -o PATH`).
+    files: BTreeSet<String>,
     commands: Vec<String>,
 }
 
@@ -113,6 +120,9 @@ impl Host {
             left: false,
             removed: false,
             off: false,
+            held: false,
+            broken: false,
+            files: BTreeSet::new(),
             commands: vec![],
         }
     }
@@ -260,12 +270,30 @@ impl SimHosts {
             // Workers are Ready when their join returns ("a few seconds"); control planes
             // after the whole dqlite join.
             let ready = match &h.joined {
-                Some((_, t)) => t.elapsed() >= join_settle(&self.cfg, h.worker),
-                None => running,
+                Some((_, t)) => t.elapsed() >= join_settle(&self.cfg, h.worker) && running && !h.broken,
+                None => running && !h.broken,
             };
             out.push(SimNode { name: h.hostname.to_lowercase(), ip: h.ip.clone(), ready, worker: h.worker, version });
         }
         out
+    }
+
+    /// A connection to a deployed host by hostname (tests drive a command by hand).
+    pub fn remote_of(&self, hostname: &str) -> anyhow::Result<Arc<dyn Remote>> {
+        let ip = self
+            .world()
+            .hosts
+            .values()
+            .find(|h| h.hostname == hostname)
+            .map(|h| h.ip.clone())
+            .ok_or_else(|| anyhow::anyhow!("no host {hostname}"))?;
+        let boot = self.world().boots.get(&ip).copied().unwrap_or(0);
+        Ok(Arc::new(SimRemote { world: self.world.clone(), boot, ip, cfg: self.cfg.clone(), trips: AtomicU64::new(0) }))
+    }
+
+    /// Whether the host's snap is held and whether a refresh broke it.
+    pub fn snap_state(&self, hostname: &str) -> (bool, bool) {
+        self.world().hosts.values().find(|h| h.hostname == hostname).map(|h| (h.held, h.broken)).unwrap_or_default()
     }
 
     /// Powers a machine off (it died): SSH is refused, its node goes NotReady and its dqlite
@@ -367,6 +395,11 @@ fn out(code: i32, stdout: impl Into<String>, stderr: impl Into<String>) -> Outpu
 
 /// How long a join takes until the node is Ready: workers "a few seconds", control planes
 /// the whole dqlite join (docs/microk8s.md, Timing).
+/// MicroK8s runs on the host: installed (or refreshed) long enough ago, and not broken.
+fn host_running(h: &Host, cfg: &SimHostsConfig) -> bool {
+    h.snap.as_ref().is_some_and(|(_, at)| at.elapsed() >= cfg.install_time) && !h.broken
+}
+
 fn join_settle(cfg: &SimHostsConfig, worker: bool) -> Duration {
     if worker { cfg.join_time / 4 } else { cfg.join_time }
 }
@@ -476,8 +509,9 @@ impl SimRemote {
                 Some((ch, _)) => out(
                     0,
                     format!(
-                        "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v{}.3  7000  {ch}  canonical✓  classic\n",
-                        ch.split('/').next().unwrap_or("")
+                        "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v{}.3  7000  {ch}  canonical✓  classic{}\n",
+                        ch.split('/').next().unwrap_or(""),
+                        if w.hosts.get(&self.ip).is_some_and(|h| h.held) { ",held" } else { "" }
                     ),
                     "",
                 ),
@@ -509,6 +543,18 @@ impl SimRemote {
                 w.addons.insert(cp, def);
                 out(0, format!("microk8s ({ch}) v{}.{}.3 from Canonical✓ installed\n", maj, min), "")
             }
+            ["snap", "refresh", "--hold=forever", "microk8s"] => {
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                if h.snap.is_none() {
+                    return Ok(out(1, "", "error: snap \"microk8s\" is not installed\n"));
+                }
+                h.held = true;
+                out(0, "General refreshes of \"microk8s\" held indefinitely\n", "")
+            }
+            ["test", "-s", path] => {
+                let has = w.hosts.get(&self.ip).is_some_and(|h| h.files.contains(*path));
+                out(if has { 0 } else { 1 }, "", "")
+            }
             ["snap", "refresh", "microk8s", ch] => {
                 let ch = ch.trim_start_matches("--channel=").to_owned();
                 let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
@@ -516,6 +562,12 @@ impl SimRemote {
                     None => out(1, "", "error: snap \"microk8s\" is not installed\n"),
                     Some((cur, _)) if *cur == ch => out(0, "", "snap \"microk8s\" has no updates available\n"),
                     Some((cur, t)) => {
+                        // One minor at a time: a skipped minor (or a step down) leaves a
+                        // kubelite that never starts again.
+                        let (a, b) = (minor_of(cur), minor_of(&ch));
+                        if b.0 != a.0 || b.1 != a.1 + 1 {
+                            h.broken = true;
+                        }
                         *cur = ch.clone();
                         *t = Instant::now();
                         out(
@@ -543,7 +595,7 @@ impl SimRemote {
         let me = w.hosts.get(&self.ip).cloned().ok_or_else(|| anyhow::anyhow!("host vanished"))?;
         let (ch, installed_at) = me.snap.clone().unwrap_or_else(|| (String::new(), Instant::now()));
         let minor = minor_of(&ch);
-        let running = installed_at.elapsed() >= cfg.install_time;
+        let running = installed_at.elapsed() >= cfg.install_time && !me.broken;
         let is_worker = me.worker && me.joined.is_some() && !me.left;
         let cp_ip = cluster_of(&me);
         let worker_msg = |what: &str| {
@@ -555,7 +607,7 @@ impl SimRemote {
                     return Ok(out(0, worker_msg("control plane node"), ""));
                 }
                 if !running {
-                    let wait = rest.contains(&"--wait-ready");
+                    let wait = rest.contains(&"--wait-ready") && !me.broken;
                     if wait {
                         let left = cfg.install_time.saturating_sub(installed_at.elapsed());
                         drop(w);
@@ -648,6 +700,15 @@ impl SimRemote {
                     format!("Infer repository core for addon {addon}\n"),
                 )
             }
+            ["dbctl", "backup", "-o", path] => {
+                if !running {
+                    return Ok(out(1, "", "microk8s is not running. Use microk8s inspect for a deeper inspection.\n"));
+                }
+                if let Some(h) = w.hosts.get_mut(&self.ip) {
+                    h.files.insert((*path).to_owned());
+                }
+                out(0, format!("Backup of the datastore written to {path}\n"), "")
+            }
             ["kubectl", "get", "nodes", "-o", "json"] => {
                 if is_worker {
                     return Ok(out(
@@ -668,7 +729,8 @@ impl SimRemote {
                     .values()
                     .filter(|h| !h.removed && (cluster_of(h) == cp_ip || (h.left && h.joined.as_ref().is_some_and(|(c, _)| *c == cp_ip))))
                     .map(|h| {
-                        let ready = !h.left && !h.off && h.joined.as_ref().map(|(_, t)| t.elapsed() >= join_settle(cfg, h.worker)).unwrap_or(true);
+                        let ready = !h.left && !h.off && host_running(h, cfg) && h.joined.as_ref().map(|(_, t)| t.elapsed() >= join_settle(cfg, h.worker)).unwrap_or(true);
+                        let minor = minor_of(&h.snap.as_ref().map(|(c, _)| c.clone()).unwrap_or_default());
                         let mut labels = serde_json::Map::new();
                         labels.insert("kubernetes.io/hostname".into(), h.hostname.to_lowercase().into());
                         labels.insert(if h.worker { "node.kubernetes.io/microk8s-worker".into() } else { "node.kubernetes.io/microk8s-controlplane".into() }, "microk8s-node".into());

@@ -10,5 +10,6 @@ pub mod hosts_http;
 pub mod lab;
 pub mod maas;
 pub mod operators;
+pub mod rook_upgrade;
 pub mod standin;
 pub mod tap;

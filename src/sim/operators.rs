@@ -37,6 +37,10 @@ pub struct RookOperator {
     /// scaled like the operator's steps).
     pub purge_retry: Duration,
     purge_checked: Mutex<HashMap<String, Instant>>,
+    /// Per CephCluster: the Ceph that runs and the last daemon restart (upgrades).
+    versions: Mutex<HashMap<String, super::rook_upgrade::VersionState>>,
+    /// Each change of the Ceph that runs, `17.2.5 → 19.2.3`, in order.
+    pub ceph_upgrades: Mutex<Vec<String>>,
 }
 
 impl RookOperator {
@@ -53,6 +57,8 @@ impl RookOperator {
             purge_log: Mutex::new(Vec::new()),
             purge_retry: step,
             purge_checked: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+            ceph_upgrades: Mutex::new(Vec::new()),
         }
     }
 
@@ -125,7 +131,12 @@ impl RookOperator {
             let pod = format!("rook-ceph-osd-{id}-{host}");
             let node = nodes.get(&host);
             let ready = node.is_some_and(node_ready);
-            if replicas >= 1 && node.is_some() {
+            // An evicted OSD pod's replacement cannot be placed on a cordoned node: it stays
+            // Pending (no pod on the node) until the node is uncordoned.
+            let cordoned =
+                node.is_some_and(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true));
+            let placed = st.get("", "pods", ns, &pod).is_some();
+            if replicas >= 1 && node.is_some() && (placed || !cordoned) {
                 let cond = if ready { "True" } else { "False" };
                 let cur = st.get("", "pods", ns, &pod).and_then(|p| p.pointer("/status/conditions/0/status").cloned());
                 if cur.as_ref().and_then(Value::as_str) != Some(cond) {
@@ -144,7 +155,7 @@ impl RookOperator {
             } else if st.get("", "pods", ns, &pod).is_some() {
                 st.delete("", "pods", ns, &pod);
             }
-            let up = replicas >= 1 && ready;
+            let up = replicas >= 1 && ready && st.get("", "pods", ns, &pod).is_some();
             if ceph.osds.get(&id).is_some_and(|o| o.up != up) {
                 ceph.set_up(id, up);
             }
@@ -351,6 +362,46 @@ impl SimOperator for RookOperator {
                 let (h, d) = ceph.health();
                 (h, d, ceph.bytes_total(), ceph.bytes_used(), ceph.osds.len())
             };
+            // Versions: the daemons at this operator's release and the declared Ceph, rolled
+            // one at a time; a refused Ceph change leaves them where they are.
+            let rook_version = st
+                .get("apps", "deployments", &ns, "rook-ceph-operator")
+                .and_then(|d| {
+                    d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).map(str::to_owned)
+                })
+                .and_then(|i| i.rsplit(':').next().map(str::to_owned))
+                .unwrap_or_default();
+            super::rook_upgrade::convert_csi_settings(st, &ns, &rook_version);
+            let (phase, message, ready, running) = if elapsed >= self.step {
+                let mut vs = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+                let v = vs.entry(format!("{ns}/{name}")).or_default();
+                let before = v.running;
+                let roll = super::rook_upgrade::reconcile(
+                    st,
+                    v,
+                    &ns,
+                    &c,
+                    &rook_version,
+                    health == "HEALTH_ERR",
+                    self.step,
+                    now,
+                );
+                if let Some(b) = before
+                    && v.running != Some(b)
+                    && let (Ok(mut log), Some(a)) = (self.ceph_upgrades.lock(), v.running)
+                {
+                    log.push(format!("{}.{}.{} → {}.{}.{}", b.0, b.1, b.2, a.0, a.1, a.2));
+                }
+                match (&roll.status, ready) {
+                    (Some((p, m)), _) => (*p, m.clone(), false, Some(roll.running)),
+                    (None, r) => (phase, message.to_owned(), r, Some(roll.running)),
+                }
+            } else {
+                (phase, message.to_owned(), ready, None)
+            };
+            let phase: &str = phase;
+            let message = message.as_str();
+            let version = running.map(super::rook_upgrade::ceph_label).unwrap_or_else(|| "17.2.5-0".into());
             let mut details: serde_json::Map<String, Value> =
                 details.into_iter().map(|(k, (sev, msg))| (k, json!({"message": msg, "severity": sev}))).collect();
             let mut health = health;
@@ -364,14 +415,14 @@ impl SimOperator for RookOperator {
             let mut status = json!({
                 "phase": phase,
                 "message": message,
-                "state": if ready { "Created" } else { "Creating" },
+                "state": if ready { "Created" } else if phase == "Failure" { "Error" } else { "Creating" },
                 "ceph": {"health": health, "details": details, "capacity": {"bytesTotal": total, "bytesUsed": used, "bytesAvailable": total.saturating_sub(used), "lastUpdated": crate::foundation::time::now_rfc3339()}, "fsid": "5f3a2e1c-sim0-4000-8000-000000000001"},
                 "conditions": [if ready {
                     json!({"type": "Ready", "status": "True", "reason": "ClusterCreated", "message": "Cluster created successfully"})
                 } else {
                     json!({"type": "Progressing", "status": "True", "reason": "ClusterProgressing", "message": message})
                 }],
-                "version": {"image": c.pointer("/spec/cephVersion/image").cloned().unwrap_or(json!("quay.io/ceph/ceph")), "version": "17.2.5-0"}
+                "version": {"image": c.pointer("/spec/cephVersion/image").cloned().unwrap_or(json!("quay.io/ceph/ceph")), "version": version}
             });
             // observedGeneration is written with the Ready condition only.
             match (ready, prev_gen) {

@@ -58,7 +58,8 @@ pub fn standin(project: &str, version: &str, path: &str) -> Option<String> {
             } else {
                 "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rook-ceph-operator-config\n  namespace: rook-ceph\ndata:\n  ROOK_LOG_LEVEL: INFO\n".to_owned()
             };
-            cfg + &deployment("rook-ceph", "rook-ceph-operator", "rook/ceph:stand-in")
+            // The release's own tag: `up` reads the operator's version from its image.
+            cfg + &deployment("rook-ceph", "rook-ceph-operator", &format!("rook/ceph:{version}"))
         }
         ("rook", "cluster.yaml") => format!(
             "---\napiVersion: ceph.rook.io/v1\nkind: CephCluster\nmetadata:\n  name: rook-ceph\n  namespace: rook-ceph\nspec:\n  cephVersion:\n    image: {}\n  dataDirHostPath: /var/lib/rook\n  mon:\n    count: 3\n    allowMultiplePerNode: false\n  mgr:\n    count: 2\n  dashboard:\n    enabled: true\n  storage:\n    useAllNodes: true\n    useAllDevices: true\n",
@@ -101,6 +102,8 @@ pub fn write_all(catalog: &Catalog, dir: &Path) -> anyhow::Result<Catalog> {
     for r in &mut cat.rook {
         let v = r.version.clone();
         fix("rook", &v, &mut r.files)?;
+        // The stand-in operator runs `rook/ceph:<version>`, the default of an empty entry.
+        r.operator_image.clear();
     }
     for s in &mut cat.strimzi {
         let v = s.version.clone();

@@ -2,8 +2,8 @@
 //! them one at a time, enable the add-ons, and fetch the kubeconfig.
 //!
 //! Per machine (pipelined after its host preflight): wait for snapd's seed, install MicroK8s
-//! at the declared channel (another installed channel is drift, changed only with
-//! `--upgrade`), wait until it runs. Then, on the cluster: membership is read from the first
+//! at the declared channel (another installed channel is drift, changed only by
+//! `homelab upgrade`), wait until it runs. Then, on the cluster: membership is read from the first
 //! control plane before every join, so a node is never joined twice (the "already known to
 //! dqlite" trap); each join gets a fresh token with a short TTL that never reaches the
 //! output; the node must be Ready before the next join.
@@ -45,9 +45,10 @@ fn install_words(ch: &str) -> String {
     format!("install MicroK8s (snap install microk8s --classic --channel={ch})")
 }
 
-fn refresh_words(from: &str, ch: &str) -> String {
-    format!("refresh MicroK8s from {from} to {ch} (snap refresh microk8s --channel={ch})")
-}
+/// The drift a channel change is: `up` never refreshes (a refresh drains, goes one minor at a
+/// time and control planes first: `homelab upgrade`).
+pub const CHANNEL_DRIFT_HINT: &str =
+    "`homelab upgrade` moves it one minor at a time, control planes first (`homelab upgrade --plan` lists the hops)";
 
 /// The token is made just before the join and is a secret: the words name it, never show it.
 fn join_words(cp: &str, worker: bool) -> String {
@@ -234,13 +235,9 @@ impl Phase for KubernetesPhase {
             };
             match tracking.as_deref() {
                 None | Some("") => cx.step(PHASE, &m.hostname, install_words(&ch)),
-                Some(t) if t != ch && cx.opts.upgrade => cx.step(PHASE, &m.hostname, refresh_words(t, &ch)),
-                Some(t) if t != ch => cx.drift(
-                    PHASE,
-                    &m.hostname,
-                    format!("MicroK8s tracks {t}, the file says {ch}"),
-                    "run `homelab up --upgrade` to refresh it (one minor at a time)",
-                ),
+                Some(t) if t != ch => {
+                    cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {t}, the file says {ch}"), CHANNEL_DRIFT_HINT)
+                }
                 Some(_) => {}
             }
         }
@@ -308,18 +305,7 @@ impl Phase for KubernetesPhase {
                 bail!("installing MicroK8s on {} failed: {t}\n  hint: {hint}", m.hostname);
             }
         } else if tracking != ch {
-            if cx.opts.upgrade {
-                cx.act(PHASE, &m.hostname, refresh_words(&tracking, &ch)).await?;
-                run_ok(
-                    &r,
-                    &m.hostname,
-                    &mk::refresh_cmd(&ch, install_t),
-                    "refresh one minor at a time; `snap changes` shows what failed",
-                )
-                .await?;
-            } else {
-                cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {tracking}, the file says {ch}"), "nodes of different versions cannot join; run `homelab up --upgrade` to refresh it (one minor at a time)");
-            }
+            cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {tracking}, the file says {ch}"), CHANNEL_DRIFT_HINT);
         }
         wait_running(cx, m, &r).await
     }
@@ -337,10 +323,9 @@ impl Phase for KubernetesPhase {
             if let Some(f) = cx.host_facts(&m.hostname)
                 && !f.snap_tracking.is_empty()
                 && f.snap_tracking != ch
-                && !cx.opts.upgrade
             {
                 bail!(
-                    "{} runs MicroK8s {} but the cluster uses {ch}; joining it would break the datastore\n  hint: run `homelab up --upgrade` to bring it to {ch}",
+                    "{} runs MicroK8s {} but the cluster uses {ch}; joining it would break the datastore\n  hint: `homelab upgrade` brings the cluster to one version; a new PC is installed at the file's channel",
                     m.hostname,
                     f.snap_tracking
                 );

@@ -29,17 +29,6 @@ fn rook(cx: &Ctx) -> Result<&Rook> {
     cx.cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))
 }
 
-/// The objects after the operator: the CephCluster and the `.mgr` pool.
-fn cluster_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<Value>> {
-    let r = rook(cx)?;
-    Ok(vec![rook::render_cluster(&r.release, files, &cx.cluster)?, rook::render_mgr_pool(rook::mgr_size(&cx.cluster))])
-}
-
-fn pool_objects(cx: &Ctx, files: &rook::Files) -> Result<Vec<(Value, Option<Value>)>> {
-    let r = rook(cx)?;
-    r.pools.iter().map(|p| rook::render_pool(&r.release, files, p)).collect()
-}
-
 /// Waits until the CephCluster is Ready for its current generation, not HEALTH_ERR, and
 /// every machine with a Ceph volume runs an OSD.
 async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
@@ -122,6 +111,125 @@ async fn wait_pool(cx: &Ctx, a: &Applier, name: &str) -> Result<()> {
     .map(drop)
 }
 
+/// What runs: the Rook operator's image and the CephCluster's declared Ceph image.
+#[derive(Debug, Clone, Default)]
+pub struct LiveVersions {
+    pub operator_image: Option<String>,
+    pub ceph_image: Option<String>,
+}
+
+pub const UPGRADE_HINT: &str = "`homelab upgrade` moves Rook one minor at a time and Ceph one supported major at a time (`homelab upgrade --plan` lists the hops)";
+
+pub async fn live_versions(a: &Applier) -> Result<LiveVersions> {
+    let (op, c) = tokio::try_join!(
+        a.get("apps/v1", "Deployment", Some(Rook::NAMESPACE), "rook-ceph-operator"),
+        a.get("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME),
+    )?;
+    let op = op.and_then(|o| serde_json::to_value(o).ok());
+    let c = c.and_then(|o| serde_json::to_value(o).ok());
+    Ok(LiveVersions {
+        operator_image: op.as_ref().and_then(rook::operator_image_of),
+        ceph_image: c
+            .as_ref()
+            .and_then(|c| c.pointer("/spec/cephVersion/image"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+/// The drift between the file's Rook and what runs, in words (None: the same versions).
+pub fn version_drift(r: &Rook, live: &LiveVersions) -> Option<String> {
+    let want = r.release.operator_image();
+    let mut out = Vec::new();
+    if let Some(img) = &live.operator_image
+        && *img != want
+    {
+        out.push(format!("the Rook operator runs {img}, the file says {} ({want})", r.release.version));
+    }
+    if let Some(img) = &live.ceph_image
+        && *img != r.ceph_image
+    {
+        out.push(format!("Ceph runs {img}, the file says {}", r.ceph_image));
+    }
+    (!out.is_empty()).then(|| out.join("; "))
+}
+
+/// Whether the live object carrying the MicroK8s kubelet path has it.
+pub async fn kubelet_path_set(a: &Applier, rel: &crate::catalog::RookRelease, carrier: &Value) -> Result<bool> {
+    let api = carrier["apiVersion"].as_str().unwrap_or("v1");
+    let kind = carrier["kind"].as_str().unwrap_or("ConfigMap");
+    let name = carrier["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = carrier["metadata"]["namespace"].as_str();
+    let Some(live) = a.get(api, kind, ns, name).await? else { return Ok(false) };
+    let live = serde_json::to_value(live)?;
+    let ptr = format!("/{}", rel.kubelet_dir_path.field.replace('.', "/"));
+    Ok(live.pointer(&ptr).and_then(Value::as_str) == Some(Rook::MICROK8S_KUBELET_DIR))
+}
+
+/// The CephCluster, the `.mgr` pool, the toolbox, each pool and its StorageClass, as
+/// `cluster` declares them for its Rook release, applied and waited for. A StorageClass
+/// whose immutable fields differ is drift for `up`; `upgrade` (`recreate_sc`) deletes and
+/// recreates it (existing volumes keep working: docs/day2.md §2.3).
+pub async fn converge_cluster(
+    cx: &Ctx,
+    a: &Applier,
+    cluster: &crate::config::Cluster,
+    files: &rook::Files,
+    recreate_sc: bool,
+) -> Result<()> {
+    let r = cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))?;
+    let objs = vec![rook::render_cluster(&r.release, files, cluster)?, rook::render_mgr_pool(rook::mgr_size(cluster))];
+    addons::apply(cx, PHASE, a, "rook-ceph", "the CephCluster and the .mgr pool", &objs).await?;
+    wait_ceph(cx, a).await?;
+    // The Rook toolbox: `remove-node`, `replace-node` and `upgrade` read and steer Ceph through it.
+    addons::apply(
+        cx,
+        PHASE,
+        a,
+        "rook-ceph",
+        "the Rook toolbox",
+        &rook::toolbox_objects(&r.release, files, &r.ceph_image)?,
+    )
+    .await?;
+    for p in &r.pools {
+        let (pool, sc) = rook::render_pool(&r.release, files, p)?;
+        let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        addons::apply(cx, PHASE, a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;
+        wait_pool(cx, a, &name).await?;
+        let Some(sc) = sc else { continue };
+        let sc_name = sc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let live = a.get("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;
+        let diffs = match &live {
+            Some(l) => rook::immutable_differences(&serde_json::to_value(l)?, &sc),
+            None => vec![],
+        };
+        if diffs.is_empty() {
+            addons::apply(cx, PHASE, a, "cluster", &format!("StorageClass {sc_name}"), &[sc]).await?;
+        } else if recreate_sc {
+            let words = format!(
+                "recreate StorageClass {sc_name} with Rook {}'s parameters ({}; existing volumes keep working)",
+                r.release.version,
+                diffs.join("; ")
+            );
+            if cx.dry_run() {
+                cx.step(PHASE, &sc_name, words);
+            } else {
+                cx.act(PHASE, &sc_name, words).await?;
+                a.delete("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;
+                addons::apply(cx, PHASE, a, "cluster", &format!("StorageClass {sc_name}"), &[sc]).await?;
+            }
+        } else {
+            cx.drift(
+                PHASE,
+                &format!("StorageClass {sc_name}"),
+                format!("immutable fields differ: {}", diffs.join("; ")),
+                format!("Kubernetes cannot change these in place; `kubectl delete storageclass {sc_name}` and run homelab up again (existing volumes are kept)"),
+            );
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Phase for StoragePhase {
     fn id(&self) -> PhaseId {
@@ -145,9 +253,37 @@ impl Phase for StoragePhase {
         rook::check_bundle(&r.release, &files)?;
         cx.ensure_lease().await?;
         let a = addons::applier(cx, PHASE).await?;
-        let ops = rook::operator_objects(&r.release, &files, cx.cluster.kubernetes.is_microk8s())?;
-        addons::apply(cx, PHASE, &a, "rook-ceph", &format!("the Rook {} operator bundle", r.release.version), &ops)
+        let live = live_versions(&a).await?;
+        // A version change is `homelab upgrade`'s: one Rook minor at a time, gated. `up`
+        // reports it and leaves storage as it is.
+        if let Some(drift) = version_drift(r, &live) {
+            cx.drift(PHASE, "rook-ceph", drift, UPGRADE_HINT);
+            return Ok(());
+        }
+        let microk8s = cx.cluster.kubernetes.is_microk8s();
+        let (bundle, install_only) = rook::bundle_objects(&r.release, &files, microk8s)?;
+        // operator.yaml is applied when Rook is installed, never again (a re-apply resets
+        // its CSI settings; docs/day2.md §2.3); the MicroK8s kubelet path it carries is
+        // checked every run and put back when someone changed it.
+        let installed = live.operator_image.is_some();
+        let objs = if installed { bundle } else { [bundle, install_only.clone()].concat() };
+        addons::apply(cx, PHASE, &a, "rook-ceph", &format!("the Rook {} operator bundle", r.release.version), &objs)
             .await?;
+        if installed
+            && microk8s
+            && let Some(obj) = rook::kubelet_carrier(&r.release, &install_only)
+            && !kubelet_path_set(&a, &r.release, obj).await?
+        {
+            addons::apply(
+                cx,
+                PHASE,
+                &a,
+                "rook-ceph",
+                "the MicroK8s kubelet path of Ceph CSI",
+                std::slice::from_ref(obj),
+            )
+            .await?;
+        }
         let mut operators = vec!["rook-ceph-operator"];
         if r.release.uses_csi_operator() {
             operators.push("ceph-csi-controller-manager");
@@ -158,35 +294,7 @@ impl Phase for StoragePhase {
             );
             addons::wait_operator(cx, PHASE, &a, Rook::NAMESPACE, d, &hint).await?;
         }
-        addons::apply(cx, PHASE, &a, "rook-ceph", "the CephCluster and the .mgr pool", &cluster_objects(cx, &files)?)
-            .await?;
-        wait_ceph(cx, &a).await?;
-        // The Rook toolbox: `remove-node` and `replace-node` read and steer Ceph through it.
-        addons::apply(cx, PHASE, &a, "rook-ceph", "the Rook toolbox", &rook::toolbox_objects(&r.release, &files)?)
-            .await?;
-        for (pool, sc) in pool_objects(cx, &files)? {
-            let name = pool["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-            addons::apply(cx, PHASE, &a, "rook-ceph", &format!("CephBlockPool {name}"), &[pool]).await?;
-            wait_pool(cx, &a, &name).await?;
-            if let Some(sc) = sc {
-                let sc_name = sc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-                let live = a.get("storage.k8s.io/v1", "StorageClass", None, &sc_name).await?;
-                let diffs = match &live {
-                    Some(l) => rook::immutable_differences(&serde_json::to_value(l)?, &sc),
-                    None => vec![],
-                };
-                if diffs.is_empty() {
-                    addons::apply(cx, PHASE, &a, "cluster", &format!("StorageClass {sc_name}"), &[sc]).await?;
-                } else {
-                    cx.drift(
-                        PHASE,
-                        &format!("StorageClass {sc_name}"),
-                        format!("immutable fields differ: {}", diffs.join("; ")),
-                        format!("Kubernetes cannot change these in place; `kubectl delete storageclass {sc_name}` and run homelab up again (existing volumes are kept)"),
-                    );
-                }
-            }
-        }
+        converge_cluster(cx, &a, &cx.cluster, &files, false).await?;
         if !cx.dry_run() {
             cx.info(
                 PHASE,

@@ -92,6 +92,43 @@ impl Semantic<'_> {
                     .map(|s| StorageClass { name: s.name.clone(), default: s.default }),
             });
         }
-        Some(Rook { release, pools })
+        let ceph_image = match &r.ceph_image {
+            None => release.ceph_image.clone(),
+            Some(img) => {
+                let pinned: Vec<&str> =
+                    self.catalog.ceph.iter().flat_map(|c| c.images.iter().map(String::as_str)).collect();
+                match crate::catalog::parse_version(img) {
+                    _ if !self.catalog.ceph_pinned(img) => self.err(
+                        "/rook/cephImage",
+                        format!("the Ceph image `{img}` is not a build the release catalog pins"),
+                        format!("pinned builds: {} (add others with --catalog FILE)", pinned.join(", ")),
+                    ),
+                    Some(v) => {
+                        if let Err(e) = release.accepts_ceph(v) {
+                            self.err(
+                                "/rook/cephImage",
+                                format!(
+                                    "Rook {} refuses Ceph {}: {e}",
+                                    release.version,
+                                    crate::catalog::fmt_version(v)
+                                ),
+                                format!(
+                                    "Rook {} runs Ceph majors {:?}; pick one of those builds",
+                                    release.version,
+                                    release.ceph_majors()
+                                ),
+                            );
+                        }
+                    }
+                    None => self.err(
+                        "/rook/cephImage",
+                        format!("`{img}` has no version tag"),
+                        "give a full build tag, e.g. quay.io/ceph/ceph:v19.2.3",
+                    ),
+                }
+                img.clone()
+            }
+        };
+        Some(Rook { release, ceph_image, pools })
     }
 }
