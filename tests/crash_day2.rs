@@ -17,33 +17,8 @@ use std::path::Path;
 use support::crash::{name_changes, record_changes, run_and_kill_at_change, taps};
 use support::subproc::World;
 
-/// Runs `homelab ARGS` to its end, or for at most three minutes: a rerun that hangs is a
-/// failure that shows what it printed so far.
 async fn run(w: &World, up: &Path, args: &[&str]) -> (i32, String) {
-    let mut c = w.homelab(args, up);
-    let log = w.lab.lab.path(&format!("run-{}.log", std::process::id()));
-    let file = std::fs::File::create(&log).unwrap();
-    c.stdout(file.try_clone().unwrap()).stderr(file);
-    let code = tokio::task::spawn_blocking(move || {
-        let mut child = c.spawn().unwrap();
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            if start.elapsed() > std::time::Duration::from_secs(180) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return -2;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    })
-    .await
-    .unwrap();
-    let out = std::fs::read_to_string(&log).unwrap_or_default();
-    let out = if code == -2 { format!("(still running after 180 s, killed)\n{out}") } else { out };
-    (code, out)
+    support::crash::run_to_end(w, up, args, std::time::Duration::from_secs(180)).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 fn src(lab: &FullLab, up: &Path) -> ManifestSource {
-    ManifestSource { cache_dir: lab.lab.path("cache"), mirror: None, local_dir: Some(up.to_path_buf()) }
+    support::lab_source(lab, up)
 }
 
 /// A lab with the seed cluster (edited by `edit`) converged, and its file.
@@ -46,11 +46,7 @@ fn world<'a>(
     lab: &'a FullLab,
     upstream: &'a Path,
 ) -> impl Fn(&homelab::config::Cluster) -> anyhow::Result<homelab::engine::context::World> + 'a {
-    move |_| {
-        let mut env = lab.lab.env(lab.hosts.clone(), &lab.lab.path("state"))?;
-        env.manifests = src(lab, upstream);
-        Ok(env)
-    }
+    support::lab_world(lab, upstream)
 }
 
 async fn remove(

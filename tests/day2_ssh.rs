@@ -208,3 +208,38 @@ async fn remove_a_pc_whose_sshd_is_dead_over_real_ssh() {
     let (r, out) = up(&w).await;
     assert_eq!(r.changes, 0, "the next up changed something:\n{out}");
 }
+
+/// `homelab upgrade` of the seed over real sshd: every MicroK8s round's hold, backup, refresh
+/// and readiness wait goes through the real OpenSSH client.
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrade_the_seed_over_real_ssh_to_microk8s_131_rook_120_ceph_19() {
+    use homelab::engine::upgrade::{UpgradeRequest, upgrade};
+    let Some(w) = converged().await else { return };
+    let lab = &w.lab;
+    let seed = std::fs::read_to_string(&w.file).unwrap();
+    std::fs::write(&w.file, support::upgrade_target(&seed, "1.31/stable", "v1.20.6", "v19.2.3")).unwrap();
+    let (stop, watch) = support::watch_readable(lab);
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let cat = Catalog::embedded().unwrap();
+    let req = UpgradeRequest { yes: true, ..Default::default() };
+    let r = upgrade(&w.file, &req, &cat, &ui, RunOptions::fast(), &make_env(&w)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let out = cap.all();
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    let unreadable = watch.await.unwrap();
+    assert!(unreadable.is_empty(), "Ceph stopped serving some PGs: {:?}", &unreadable[..unreadable.len().min(5)]);
+    let done: Vec<String> = r.done.iter().map(|h| h.hop.clone()).collect();
+    let planned: Vec<String> = r.planned.iter().map(|h| h.name()).collect();
+    assert_eq!(done, planned);
+    assert_eq!(done.len(), 16, "{done:?}");
+    for h in ["maas", "kvm4", "kvm5"] {
+        assert_eq!(lab.hosts.count(h, "snap refresh microk8s --channel"), 5, "{h}");
+        assert_eq!(lab.hosts.count(h, "snap refresh --hold=forever microk8s"), 1, "{h}");
+    }
+    assert!(lab.hosts.nodes().iter().all(|n| n.ready && n.version.starts_with("v1.31")), "{:?}", lab.hosts.nodes());
+    let c = lab.api.object("ceph.rook.io", "cephclusters", "rook-ceph", "rook-ceph").unwrap();
+    assert_eq!(c["status"]["version"]["version"], "19.2.3-0");
+    assert!(kafka_ready(lab), "{out}");
+    let (r, out) = up(&w).await;
+    assert_eq!(r.changes, 0, "the up after the upgrade changed something:\n{out}");
+}

@@ -12,6 +12,7 @@ pub mod replace_node;
 pub mod schema;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 pub mod validate;
 
 use crate::catalog::Catalog;
@@ -66,6 +67,7 @@ pub enum Command {
     AddNode(add_node::AddNodeArgs),
     RemoveNode(remove_node::RemoveNodeArgs),
     ReplaceNode(replace_node::ReplaceNodeArgs),
+    Upgrade(upgrade::UpgradeArgs),
     Status(status::StatusArgs),
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
@@ -117,6 +119,7 @@ pub async fn run(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::AddNode(a) => add_node::run(a, &g, ui).await,
         Command::RemoveNode(a) => remove_node::run(a, &g, ui).await,
         Command::ReplaceNode(a) => replace_node::run(a, &g, ui).await,
+        Command::Upgrade(a) => upgrade::run(a, &g, ui).await,
         Command::Status(a) => status::run(a, &g, ui).await,
         Command::Validate(a) => validate::run(a, &g, ui),
         Command::Schema(a) => schema::run(a, ui),

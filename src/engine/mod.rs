@@ -12,6 +12,7 @@ pub mod remove_node;
 pub mod replace_node;
 pub mod runner;
 pub mod status;
+pub mod upgrade;
 
 use context::Ctx;
 use runner::RunReport;

@@ -81,6 +81,23 @@ pub enum Event {
         target: String,
         message: String,
     },
+    /// `upgrade`: a hop of the ladder begins (`hop` is its name, e.g. `rook-v1.11.11`).
+    HopStarted {
+        hop: String,
+        index: usize,
+        of: usize,
+        stage: String,
+        action: String,
+        budget_s: f64,
+    },
+    /// `upgrade`: a hop ended.
+    HopFinished {
+        hop: String,
+        ok: bool,
+        changes: u32,
+        elapsed_s: f64,
+        budget_s: f64,
+    },
     PhaseFinished {
         phase: PhaseId,
         ok: bool,

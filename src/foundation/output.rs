@@ -200,6 +200,22 @@ impl Ui {
             Event::PhaseStarted { phase } => {
                 self.err(&format!("{} ──", tag(phase)));
             }
+            Event::HopStarted { hop, index, of, stage, action, budget_s } => {
+                self.clear_bars();
+                self.err(&format!(
+                    "── hop {index}/{of} (stage {stage}) {hop}: {action} (budget {})",
+                    crate::foundation::time::fmt_secs(*budget_s)
+                ));
+            }
+            Event::HopFinished { hop, ok, changes, elapsed_s, .. } => {
+                self.clear_bars();
+                self.err(&format!(
+                    "── {hop} {} in {} ({changes} change{})",
+                    if *ok { "done" } else { "FAILED" },
+                    crate::foundation::time::fmt_secs(*elapsed_s),
+                    plural(*changes)
+                ));
+            }
             Event::Step { phase, target, action } => {
                 self.err(&format!("{} {target}: {action}", tag(phase)));
             }

@@ -3,7 +3,6 @@
 //! right after a chosen one, before its answer leaves.
 
 use super::subproc::World;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,44 +74,9 @@ pub async fn run_and_kill_at_change(
     nth: usize,
 ) -> Option<String> {
     let target = target.to_owned();
-    let pid = Arc::new(AtomicI32::new(0));
     let seen = Arc::new(AtomicUsize::new(0));
-    let hit: Arc<Mutex<Option<String>>> = Arc::default();
-    let hook = {
-        let (pid, seen, hit) = (pid.clone(), seen.clone(), hit.clone());
-        Arc::new(move |what: &str| {
-            if !is_change(what) || key_of(what) != target || seen.fetch_add(1, Ordering::SeqCst) + 1 != nth {
-                return;
-            }
-            *hit.lock().unwrap() = Some(what.to_owned());
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(2) {
-                if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
-                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    for tap in taps(w) {
-        let h = hook.clone();
-        tap.set(move |what| h(what));
-    }
-    let mut c = w.homelab(args, up);
-    let status = tokio::task::spawn_blocking(move || {
-        let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        pid.store(child.id() as i32, Ordering::SeqCst);
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
-    for tap in taps(w) {
-        tap.clear();
-    }
-    let hit = hit.lock().unwrap().clone();
-    assert!(hit.is_none() || status.code().is_none(), "the run was not killed at {hit:?}: {status}");
-    hit
+    run_and_kill_when(w, up, args, move |what| key_of(what) == target && seen.fetch_add(1, Ordering::SeqCst) + 1 == nth)
+        .await
 }
 
 /// Each change of a reference run as (key, its occurrence, kind), so that it is found again
@@ -142,4 +106,100 @@ pub fn record_changes(w: &World) -> Arc<Mutex<Vec<String>>> {
         });
     }
     changes
+}
+
+/// Runs `homelab ARGS` and SIGKILLs it right after the first change the simulators carry
+/// out in this run for which `pred` holds; returns that change, or None when the run ended
+/// without one.
+pub async fn run_and_kill_when(
+    w: &World,
+    up: &std::path::Path,
+    args: &[&str],
+    pred: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> Option<String> {
+    let pid = Arc::new(AtomicI32::new(0));
+    let hit: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook = {
+        let (pid, hit) = (pid.clone(), hit.clone());
+        Arc::new(move |what: &str| {
+            if !is_change(what) || hit.lock().unwrap().is_some() || !pred(what) {
+                return;
+            }
+            *hit.lock().unwrap() = Some(what.to_owned());
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(2) {
+                if let Some(p) = rustix::process::Pid::from_raw(pid.load(Ordering::SeqCst)) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    for tap in taps(w) {
+        let h = hook.clone();
+        tap.set(move |what| h(what));
+    }
+    let mut c = w.homelab(args, up);
+    let log = w.lab.lab.path(&format!("killed-run-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    c.stdout(file.try_clone().unwrap()).stderr(file);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().unwrap();
+        pid.store(child.id() as i32, Ordering::SeqCst);
+        let start = Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            // A run that neither reaches its kill point nor ends is a hang: stop it and say so.
+            if start.elapsed() > Duration::from_secs(300) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+    .await
+    .unwrap();
+    for tap in taps(w) {
+        tap.clear();
+    }
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    let Some(status) = status else { panic!("the run hung for 300 s; it printed:\n{out}") };
+    let hit = hit.lock().unwrap().clone();
+    assert!(hit.is_none() || status.code().is_none(), "the run was not killed at {hit:?}: {status}\n{out}");
+    assert!(hit.is_some() || status.success(), "the run failed before its kill point:\n{out}");
+    hit
+}
+
+/// Runs `homelab ARGS` to its end, or for at most `limit`: a rerun that hangs is a failure
+/// that shows what it printed so far. Returns the exit code (-2: killed at the limit) and
+/// everything it printed.
+pub async fn run_to_end(w: &World, up: &std::path::Path, args: &[&str], limit: Duration) -> (i32, String) {
+    let mut c = w.homelab(args, up);
+    let log = w.lab.lab.path(&format!("run-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    c.stdout(file.try_clone().unwrap()).stderr(file);
+    let code = tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return -2;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    let out = if code == -2 { format!("(still running after {}s, killed)\n{out}", limit.as_secs()) } else { out };
+    (code, out)
 }

@@ -57,3 +57,34 @@ pub fn watch_readable(lab: &homelab::sim::lab::FullLab) -> (Arc<AtomicBool>, tok
     });
     (stop, task)
 }
+
+/// The seed file moved to MicroK8s `channel`, Rook `rook` and the Ceph image tag `ceph`
+/// (what a user edits before `homelab upgrade`).
+pub fn upgrade_target(seed: &str, channel: &str, rook: &str, ceph: &str) -> String {
+    seed.replace("channel: 1.26/stable", &format!("channel: {channel}"))
+        .replace("  version: v1.10.10\n", &format!("  version: {rook}\n  cephImage: quay.io/ceph/ceph:{ceph}\n"))
+}
+
+/// The lab's manifest source: `upstream` (../shared/upstream) as the air-gapped directory.
+pub fn lab_source(
+    lab: &homelab::sim::lab::FullLab,
+    upstream: &std::path::Path,
+) -> homelab::catalog::bundle::ManifestSource {
+    homelab::catalog::bundle::ManifestSource {
+        cache_dir: lab.lab.path("cache"),
+        mirror: None,
+        local_dir: Some(upstream.to_path_buf()),
+    }
+}
+
+/// The world of a day-2 command on the lab: its hosts, its state directory, `upstream`.
+pub fn lab_world<'a>(
+    lab: &'a homelab::sim::lab::FullLab,
+    upstream: &'a std::path::Path,
+) -> impl Fn(&homelab::config::Cluster) -> anyhow::Result<homelab::engine::context::World> + 'a {
+    move |_| {
+        let mut env = lab.lab.env(lab.hosts.clone(), &lab.lab.path("state"))?;
+        env.manifests = lab_source(lab, upstream);
+        Ok(env)
+    }
+}

@@ -303,7 +303,7 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
 
 /// Cordon, then evict every pod on the node except DaemonSet and mirror pods; a 429 (a
 /// PodDisruptionBudget) is retried until the deadline, which names the pod.
-async fn drain(cx: &Ctx, host: &str, spec: &WaitSpec) -> Result<()> {
+pub(crate) async fn drain(cx: &Ctx, host: &str, spec: &WaitSpec) -> Result<()> {
     let client = cx.kube().await?;
     let nodes: Api<Node> = Api::all(client.clone());
     nodes.patch(host, &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await?;

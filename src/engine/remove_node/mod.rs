@@ -7,7 +7,7 @@
 //! finished by the same command, and a destructive step is never repeated. A dry run prints
 //! the same steps in the same words. Facts: docs/day2.md.
 
-mod act;
+pub(crate) mod act;
 pub mod decide;
 mod observe;
 

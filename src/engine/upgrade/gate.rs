@@ -1,0 +1,322 @@
+//! What `upgrade` reads before every hop, and the pure decisions on it: which versions run
+//! (the start of the ladder), whether the previous hop is still rolling (wait, not refuse),
+//! and the gates a hop must pass, each a refusal that names what blocks it.
+
+use super::ladder::{Hop, Versions};
+use crate::catalog::{Catalog, parse_minor, parse_version};
+
+/// One machine as `upgrade` sees it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeView {
+    pub host: String,
+    pub control_plane: bool,
+    /// The snap's tracking channel (`1.26/stable`), empty when unknown.
+    pub tracking: String,
+    /// The snap is held (no auto-refresh).
+    pub held: bool,
+    /// The Node object: Ready, its kubelet minor, cordoned.
+    pub ready: bool,
+    pub kubelet: Option<(u32, u32)>,
+    pub unschedulable: bool,
+    /// It answers SSH.
+    pub reachable: bool,
+    /// A MicroK8s round (its target minor) drained it and has not uncordoned it yet.
+    pub drained_for: Option<(u32, u32)>,
+}
+
+impl NodeView {
+    pub fn track_minor(&self) -> Option<(u32, u32)> {
+        parse_minor(&self.tracking)
+    }
+}
+
+/// A Ceph daemon Deployment (mon, mgr, osd, …) and its version labels.
+#[derive(Debug, Clone, Default)]
+pub struct Daemon {
+    pub name: String,
+    pub rook_version: Option<String>,
+    pub ceph_version: Option<String>,
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub nodes: Vec<NodeView>,
+    /// Voters the datastore lists, and how many the cluster should keep.
+    pub voters: usize,
+    pub voters_wanted: usize,
+    pub operator_image: Option<String>,
+    /// The operator Deployment rolled out (updated, ready replicas = replicas).
+    pub operator_rolled: bool,
+    pub ceph_spec_image: Option<String>,
+    /// `status.version.version` of the CephCluster (`19.2.3-0`).
+    pub ceph_running: Option<String>,
+    /// Phase Ready for the current generation.
+    pub ceph_ready: bool,
+    /// The CephCluster's status message (progress or the operator's refusal).
+    pub ceph_message: String,
+    pub health: Option<String>,
+    /// Health check codes.
+    pub checks: Vec<String>,
+    pub osds: u64,
+    pub osds_up: u64,
+    pub osds_in: u64,
+    pub daemons: Vec<Daemon>,
+    /// None: the file declares no Kafka, or it does not exist.
+    pub kafka_ready: Option<bool>,
+}
+
+/// Health warnings a hop itself causes and that do not block the next one: Rook sets
+/// `noout` on a drained host's OSDs (docs/day2.md §1.2).
+pub const EXPECTED_WARNINGS: &[&str] = &["OSDMAP_FLAGS"];
+
+impl Observed {
+    /// The versions that run, as the ladder starts from them.
+    pub fn versions(&self, cat: &Catalog) -> Result<Versions, String> {
+        let k = self
+            .nodes
+            .iter()
+            .filter_map(NodeView::track_minor)
+            .min()
+            .ok_or_else(|| "no node answers with its MicroK8s channel".to_owned())?;
+        let img = self.operator_image.clone().ok_or_else(|| "the Rook operator is not installed".to_owned())?;
+        let tag = img.rsplit(':').next().unwrap_or_default().to_owned();
+        let rook = cat
+            .rook_ladder()
+            .into_iter()
+            .find(|r| r.version == tag || r.operator_image() == img)
+            .map(|r| r.version.clone())
+            .ok_or_else(|| format!("the Rook operator runs {img}, a release the catalog does not pin"))?;
+        let ceph = self.ceph_spec_image.clone().ok_or_else(|| "the CephCluster has no cephVersion.image".to_owned())?;
+        Ok(Versions { kubernetes: k, rook, ceph })
+    }
+
+    /// What is still rolling from a hop already made (a run that was stopped, or the hop
+    /// just done): `None` when everything runs the versions the cluster is set to.
+    pub fn rolling(&self, v: &Versions) -> Option<String> {
+        if !self.operator_rolled {
+            return Some("the Rook operator Deployment is rolling out".into());
+        }
+        let ceph = parse_version(&v.ceph);
+        let behind: Vec<&str> = self
+            .daemons
+            .iter()
+            .filter(|d| {
+                d.rook_version.as_deref() != Some(v.rook.as_str())
+                    || d.ceph_version.as_deref().and_then(parse_version) != ceph
+                    || !d.ready
+            })
+            .map(|d| d.name.as_str())
+            .collect();
+        if !behind.is_empty() {
+            return Some(format!(
+                "{} of {} Ceph daemons not yet at Rook {} and Ceph {} ({})",
+                behind.len(),
+                self.daemons.len(),
+                v.rook,
+                ceph.map(crate::catalog::fmt_version).unwrap_or_default(),
+                behind.join(", ")
+            ));
+        }
+        if self.ceph_running.as_deref().and_then(parse_version) != ceph {
+            return Some(format!(
+                "the CephCluster reports Ceph {} running",
+                self.ceph_running.as_deref().unwrap_or("no version yet")
+            ));
+        }
+        if !self.ceph_ready {
+            return Some(format!("the CephCluster is not Ready yet ({})", self.ceph_message));
+        }
+        for n in &self.nodes {
+            if n.track_minor() != Some(v.kubernetes) {
+                continue;
+            }
+            if !n.ready || n.kubelet != Some(v.kubernetes) {
+                return Some(format!("node {} is not Ready at v{}.{} yet", n.host, v.kubernetes.0, v.kubernetes.1));
+            }
+        }
+        None
+    }
+}
+
+/// Why `hop` must not start now (empty: it may). `now` are the versions that run.
+pub fn gates(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<String> {
+    let mut out = common(o);
+    out.extend(specific(cat, o, now, hop));
+    out
+}
+
+/// The gates of every hop: Ceph healthy with every OSD up and in, every node Ready, the
+/// datastore's voters, Kafka Ready.
+pub fn common(o: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    match o.health.as_deref() {
+        Some("HEALTH_OK") => {}
+        Some("HEALTH_WARN") => {
+            let other: Vec<&str> =
+                o.checks.iter().map(String::as_str).filter(|c| !EXPECTED_WARNINGS.contains(c)).collect();
+            if !other.is_empty() {
+                out.push(format!("Ceph is HEALTH_WARN ({})", other.join(", ")));
+            }
+        }
+        Some(h) => out.push(format!("Ceph is {h} ({})", o.checks.join(", "))),
+        None => out.push("Ceph's health cannot be read (the Rook toolbox does not answer)".into()),
+    }
+    if o.osds_up < o.osds || o.osds_in < o.osds {
+        out.push(format!("{} of {} OSDs up, {} in", o.osds_up, o.osds, o.osds_in));
+    }
+    let not_ready: Vec<String> = o
+        .nodes
+        .iter()
+        .filter(|n| !n.ready || !n.reachable)
+        .map(|n| if n.reachable { n.host.clone() } else { format!("{} (does not answer SSH)", n.host) })
+        .collect();
+    if !not_ready.is_empty() {
+        out.push(format!("node{} not Ready: {}", if not_ready.len() == 1 { "" } else { "s" }, not_ready.join(", ")));
+    }
+    if o.voters < o.voters_wanted {
+        out.push(format!("the datastore has {} voters, it needs {}", o.voters, o.voters_wanted));
+    }
+    if o.kafka_ready == Some(false) {
+        out.push("Kafka is not Ready".into());
+    }
+    out
+}
+
+/// The gates of one kind of hop: the next version's ranges contain what runs.
+fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<String> {
+    let mut out = Vec::new();
+    let running: Vec<(u32, u32)> = o.nodes.iter().filter_map(|n| n.kubelet).collect();
+    match hop {
+        Hop::Rook { to, .. } => {
+            if let Some(r) = cat.rook(to) {
+                let outside: Vec<String> = running
+                    .iter()
+                    .filter(|k| !r.kubernetes.contains(**k))
+                    .map(|k| format!("{}.{}", k.0, k.1))
+                    .collect();
+                if !outside.is_empty() {
+                    out.push(format!(
+                        "Rook {to} supports Kubernetes {}, and nodes run {}",
+                        r.kubernetes.describe(),
+                        outside.join(", ")
+                    ));
+                }
+                if let Some(c) = parse_version(&now.ceph)
+                    && let Err(e) = r.accepts_ceph(c)
+                {
+                    out.push(format!("Rook {to} refuses the running Ceph: {e}"));
+                }
+            }
+        }
+        Hop::MicroK8s { to, .. } => {
+            if let Some(r) = cat.rook(&now.rook)
+                && !r.kubernetes.contains(*to)
+            {
+                out.push(format!(
+                    "Rook {} supports Kubernetes {}, not {}.{}",
+                    r.version,
+                    r.kubernetes.describe(),
+                    to.0,
+                    to.1
+                ));
+            }
+        }
+        Hop::Ceph { to, .. } => {
+            if let (Some(r), Some(c)) = (cat.rook(&now.rook), parse_version(to))
+                && let Err(e) = r.accepts_ceph(c)
+            {
+                out.push(format!("Rook {} refuses Ceph {}: {e}", r.version, crate::catalog::fmt_version(c)));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> (Observed, Versions) {
+        let nodes = ["maas", "kvm4", "kvm5"]
+            .iter()
+            .map(|h| NodeView {
+                host: h.to_string(),
+                control_plane: true,
+                tracking: "1.26/stable".into(),
+                held: true,
+                ready: true,
+                kubelet: Some((1, 26)),
+                unschedulable: false,
+                reachable: true,
+                drained_for: None,
+            })
+            .collect();
+        let o = Observed {
+            nodes,
+            voters: 3,
+            voters_wanted: 3,
+            operator_image: Some("rook/ceph:v1.10.10".into()),
+            operator_rolled: true,
+            ceph_spec_image: Some("quay.io/ceph/ceph:v17.2.5".into()),
+            ceph_running: Some("17.2.5-0".into()),
+            ceph_ready: true,
+            health: Some("HEALTH_OK".into()),
+            osds: 3,
+            osds_up: 3,
+            osds_in: 3,
+            daemons: vec![Daemon {
+                name: "rook-ceph-mon-a".into(),
+                rook_version: Some("v1.10.10".into()),
+                ceph_version: Some("17.2.5-0".into()),
+                ready: true,
+            }],
+            kafka_ready: Some(true),
+            ..Default::default()
+        };
+        let v = Versions { kubernetes: (1, 26), rook: "v1.10.10".into(), ceph: "quay.io/ceph/ceph:v17.2.5".into() };
+        (o, v)
+    }
+
+    #[test]
+    fn a_healthy_cluster_passes_and_each_gate_names_its_blocker() {
+        let cat = Catalog::embedded().unwrap();
+        let (o, v) = healthy();
+        assert_eq!(o.versions(&cat).unwrap(), v);
+        assert_eq!(o.rolling(&v), None);
+        let hop = Hop::Rook { from: "v1.10.10".into(), to: "v1.11.11".into() };
+        assert!(gates(&cat, &o, &v, &hop).is_empty());
+        let mut bad = o.clone();
+        bad.health = Some("HEALTH_ERR".into());
+        bad.checks = vec!["OSD_FULL".into()];
+        assert_eq!(gates(&cat, &bad, &v, &hop), ["Ceph is HEALTH_ERR (OSD_FULL)"]);
+        let mut warn = o.clone();
+        warn.health = Some("HEALTH_WARN".into());
+        warn.checks = vec!["OSDMAP_FLAGS".into()];
+        assert!(gates(&cat, &warn, &v, &hop).is_empty(), "noout of a drain is expected");
+        let mut nr = o.clone();
+        nr.nodes[1].ready = false;
+        assert_eq!(gates(&cat, &nr, &v, &hop), ["node not Ready: kvm4"]);
+        let mut vo = o.clone();
+        vo.voters = 2;
+        vo.kafka_ready = Some(false);
+        vo.osds_up = 2;
+        assert_eq!(gates(&cat, &vo, &v, &hop).len(), 3);
+        let far = Hop::Rook { from: "v1.15.9".into(), to: "v1.16.9".into() };
+        assert!(
+            gates(&cat, &o, &v, &far)
+                .iter()
+                .any(|g| g.contains("supports Kubernetes 1.27 to 1.32, and nodes run 1.26"))
+        );
+    }
+
+    #[test]
+    fn a_half_done_hop_is_rolling_not_refused() {
+        let (mut o, v) = healthy();
+        o.daemons[0].rook_version = Some("v1.10.9".into());
+        assert!(o.rolling(&v).unwrap().contains("rook-ceph-mon-a"));
+        let (mut o, v) = healthy();
+        o.nodes[0].kubelet = Some((1, 25));
+        assert!(o.rolling(&v).unwrap().contains("maas"));
+    }
+}

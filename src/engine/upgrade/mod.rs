@@ -1,0 +1,310 @@
+//! `upgrade`: climb from the versions that run to the versions the file declares, hop by hop,
+//! without losing data. It observes what runs ([`observe`]), derives the ladder from the
+//! catalog's compatibility data ([`ladder`], pure), prints it, and runs it: before every hop
+//! the cluster is observed again, whatever an earlier hop left rolling is waited for, and the
+//! hop's gates ([`gate`], pure) must pass; each hop ([`act`]) acts only where the cluster is
+//! not there yet. Nothing is kept in a local file: a run stopped anywhere (kill -9, Ctrl-C)
+//! is finished by the next `homelab upgrade`, which starts from what runs.
+
+pub mod act;
+pub mod gate;
+pub mod ladder;
+pub mod observe;
+
+use crate::catalog::Catalog;
+use crate::config::{Cluster, Kubernetes, validate_bytes};
+use crate::engine::context::{Ctx, RunOptions, World};
+use crate::foundation::error::Failure;
+use crate::foundation::events::Event;
+use crate::foundation::output::Ui;
+use crate::foundation::time::fmt_secs;
+use anyhow::{Result, anyhow, bail};
+use ladder::{Hop, Versions};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeRequest {
+    /// Print the ladder and stop.
+    pub plan_only: bool,
+    /// Stop after this hop or stage.
+    pub until: Option<String>,
+    /// Run the hops (without it the ladder is printed and nothing changes).
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HopTiming {
+    pub hop: String,
+    pub words: String,
+    pub budget_s: u64,
+    pub elapsed_s: f64,
+    pub changes: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeReport {
+    pub from: Option<Versions>,
+    pub target: Option<Versions>,
+    /// The whole ladder from where the cluster was.
+    pub planned: Vec<Hop>,
+    /// Hops run by this invocation.
+    pub done: Vec<HopTiming>,
+    pub elapsed_s: f64,
+}
+
+/// The versions the file declares.
+pub fn declared(cluster: &Cluster) -> Result<Versions> {
+    let Kubernetes::Microk8s { minor, .. } = &cluster.kubernetes else {
+        bail!(Failure::Usage(
+            "homelab upgrade climbs MicroK8s, Rook and Ceph on MAAS machines; this cluster uses `distribution: existing` (upgrade it with its own tools)".into()
+        ));
+    };
+    let r = cluster.rook.as_ref().ok_or_else(|| {
+        Failure::Usage(
+            "homelab upgrade needs the `rook:` section (the ladder interleaves MicroK8s with Rook and Ceph)".into(),
+        )
+    })?;
+    Ok(Versions { kubernetes: *minor, rook: r.release.version.clone(), ceph: r.ceph_image.clone() })
+}
+
+/// Prints the ladder: hop, what changes, the gate before, the wait after, the budget.
+pub fn print_plan(ui: &Ui, from: &Versions, target: &Versions, hops: &[Hop], upto: usize, nodes: usize, osds: usize) {
+    if hops.is_empty() {
+        ui.out(&format!("{} runs what the file declares: nothing to upgrade", from.describe()));
+        return;
+    }
+    let st = ladder::stages(hops);
+    let mut t = format!("upgrade ladder: {} → {} ({} hops)\n", from.describe(), target.describe(), hops.len());
+    let mut total = 0;
+    for (i, h) in hops.iter().enumerate() {
+        let b = h.budget(nodes, osds);
+        if i < upto {
+            total += b;
+        }
+        t.push_str(&format!(
+            "  {:>2}. [{}] {:<15} {:>7}  {}\n        gate: {}\n        wait: {}\n",
+            i + 1,
+            st[i],
+            h.name(),
+            fmt_secs(b as f64),
+            h.words(),
+            h.gate_words(),
+            h.wait_words()
+        ));
+        if i + 1 == upto && upto < hops.len() {
+            t.push_str(&format!("  -- --until stops here; {} hops stay for a later run --\n", hops.len() - upto));
+        }
+    }
+    t.push_str(&format!("  budget on real hardware: {}", fmt_secs(total as f64)));
+    ui.out(&t);
+}
+
+/// Runs `upgrade` of the file at `path` with a world for the cluster (`make_env`).
+pub async fn upgrade(
+    path: &Path,
+    req: &UpgradeRequest,
+    catalog: &Catalog,
+    ui: &Ui,
+    opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<UpgradeReport> {
+    let file = path.display().to_string();
+    let text =
+        crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file).map_err(|e| {
+            Failure::Usage(format!("{e}\n  hint: give the cluster's file (default ./cluster.yaml) with --file"))
+        })?;
+    let mut cluster =
+        crate::config::accept::accept_validated(validate_bytes(text.as_bytes(), &file, catalog), &file, ui)?;
+    cluster.anchor(path);
+    let target = declared(&cluster)?;
+    let env = make_env(&cluster)?;
+    let mut opts = opts;
+    opts.command = "upgrade".into();
+    opts.dry_run = req.plan_only || !req.yes;
+    let cx = Arc::new(Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
+    let _local = if cx.opts.dry_run {
+        None
+    } else {
+        Some(crate::engine::lock::acquire_local(&cx.world.state_dir, "upgrade", cx.opts.lock_timeout, &cx.ui).await?)
+    };
+    crate::engine::look(&cx).await?;
+    let r = crate::engine::until_stopped(
+        &cx,
+        run(&cx, catalog, req, &target),
+        "a hop it had started (a snap refresh, an operator rollout, Ceph restarting its daemons) carries on on its own",
+    )
+    .await;
+    if tokio::time::timeout(std::time::Duration::from_secs(5), cx.release_lease()).await.is_err() {
+        tracing::warn!("could not give the homelab locks back within 5s; they expire on their own");
+    }
+    r
+}
+
+async fn strimzi_check(cx: &Arc<Ctx>) -> Result<()> {
+    let Some(k) = &cx.cluster.kafka else { return Ok(()) };
+    let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Kafka).await?;
+    let d = a.get("apps/v1", "Deployment", Some(&k.namespace), "strimzi-cluster-operator").await?;
+    let img = d
+        .and_then(|d| serde_json::to_value(d).ok())
+        .and_then(|d| d.pointer("/spec/template/spec/containers/0/image").and_then(|i| i.as_str()).map(str::to_owned));
+    if let Some(img) = img
+        && !img.ends_with(&format!(":{}", k.release.version))
+    {
+        bail!(
+            "the Strimzi operator runs {img} and the file declares Strimzi {}: `homelab upgrade` climbs MicroK8s, Rook and Ceph; the Strimzi and Kafka ladder is not built yet\n  hint: keep `kafka.strimziVersion` at what runs while upgrading the rest (nothing was changed)",
+            k.release.version
+        );
+    }
+    Ok(())
+}
+
+async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versions) -> Result<UpgradeReport> {
+    let started = Instant::now();
+    strimzi_check(cx).await?;
+    let o = observe::observe(cx).await?;
+    let from = o.versions(cat).map_err(|e| anyhow!("cannot tell what runs: {e}\n  hint: `homelab up` of the file the cluster was built from brings it to a known state first"))?;
+    let hops = ladder::plan(cat, &from, target).map_err(|u| {
+        anyhow::Error::new(Failure::Usage(format!(
+            "refusing to upgrade: {}\n  hint: {}\n  (nothing was changed)",
+            u.reason, u.hint
+        )))
+    })?;
+    let upto = ladder::cut(&hops, req.until.as_deref()).map_err(|e| anyhow!(Failure::Usage(e)))?;
+    let nodes = o.nodes.len();
+    let osds = o.osds as usize;
+    print_plan(&cx.ui, &from, target, &hops, upto, nodes, osds);
+    let mut report = UpgradeReport {
+        from: Some(from.clone()),
+        target: Some(target.clone()),
+        planned: hops.clone(),
+        ..Default::default()
+    };
+    if req.plan_only || (hops.is_empty() && !req.yes) {
+        return Ok(report);
+    }
+    if !req.yes {
+        bail!(Failure::Usage(format!(
+            "nothing was changed: run `homelab upgrade --yes` to climb these {upto} hops (`--until HOP` stops earlier; a stopped run is resumed by running it again)"
+        )));
+    }
+    cx.ensure_lease().await?;
+    let st = ladder::stages(&hops);
+    let mut now = from;
+    // A round a stopped run left with a node drained, whose refreshes are all done: finish
+    // it (wait, uncordon) before the next hop.
+    let left = o
+        .nodes
+        .iter()
+        .filter_map(|n| n.drained_for)
+        .find(|r| !matches!(hops.first(), Some(Hop::MicroK8s { to, .. }) if to == r));
+    let mut first = Some(o);
+    if let Some(r) = left {
+        cx.ui.err(&format!("finishing the MicroK8s {}.{} round a stopped run left with a node drained", r.0, r.1));
+        Box::pin(act::finish_round(cx, cat, r)).await?;
+        first = None;
+    }
+    // What a hop does after its version change (the release's CephCluster, pools and
+    // toolbox) is finished before the next hop (after its gates) or, with no hop left, here,
+    // when a stopped run did not get to it.
+    if hops.is_empty() {
+        if let Some(o) = first.take()
+            && o.rolling(&now).is_some()
+        {
+            act::wait_settled(cx, &now).await?;
+        }
+        Box::pin(act::finish_point(cx, cat, &now)).await?;
+    }
+    for (i, hop) in hops.iter().enumerate().take(upto) {
+        let o = match first.take() {
+            Some(o) => o,
+            None => observe::observe(cx).await?,
+        };
+        let seen = o.versions(cat).map_err(|e| anyhow!("{e}"))?;
+        if seen != now {
+            bail!(
+                "the cluster changed under the upgrade: expected {}, found {}\n  hint: run `homelab upgrade` again; it plans from what runs",
+                now.describe(),
+                seen.describe()
+            );
+        }
+        // A MicroK8s round that a stopped run left half done (a node cordoned, or nodes on
+        // two minors) goes on where it stopped; its gates were checked when it began.
+        let resuming = matches!(hop, Hop::MicroK8s { .. })
+            && (o.nodes.iter().any(|n| n.drained_for.is_some())
+                || o.nodes
+                    .iter()
+                    .filter_map(gate::NodeView::track_minor)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+                    > 1);
+        let o = if resuming {
+            cx.ui.err(&format!("{}: a round was stopped half way; going on from where it stopped", hop.name()));
+            o
+        } else {
+            let o = if o.rolling(&now).is_some() { act::wait_settled(cx, &now).await? } else { o };
+            Box::pin(act::check_gates(cx, cat, &now, hop, o)).await?
+        };
+        drop(o);
+        // (A resumed round was begun by a run that had finished the point before it.)
+        if i == 0 && !resuming {
+            Box::pin(act::finish_point(cx, cat, &now)).await?;
+        }
+        let budget = hop.budget(nodes, osds);
+        cx.ui.emit(Event::HopStarted {
+            hop: hop.name(),
+            index: i + 1,
+            of: hops.len(),
+            stage: st[i].clone(),
+            action: hop.words(),
+            budget_s: budget as f64,
+        });
+        let t = Instant::now();
+        let changes_before = cx.total_changes();
+        let r = Box::pin(act::run_hop(cx, cat, &now, hop)).await;
+        let timing = HopTiming {
+            hop: hop.name(),
+            words: hop.words(),
+            budget_s: budget,
+            elapsed_s: t.elapsed().as_secs_f64(),
+            changes: cx.total_changes() - changes_before,
+        };
+        cx.ui.emit(Event::HopFinished {
+            hop: timing.hop.clone(),
+            ok: r.is_ok(),
+            changes: timing.changes,
+            elapsed_s: timing.elapsed_s,
+            budget_s: budget as f64,
+        });
+        r.map_err(|e| e.context(format!("hop {} ({})", hop.name(), hop.words())))?;
+        report.done.push(timing);
+        now = hop.apply(&now);
+    }
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    if !cx.ui.is_json() {
+        let mut t = String::from("time per hop (budget on real hardware):\n");
+        for h in &report.done {
+            t.push_str(&format!(
+                "  {:>8}  (budget {:>7})  {:<15} {} change{}\n",
+                fmt_secs(h.elapsed_s),
+                fmt_secs(h.budget_s as f64),
+                h.hop,
+                h.changes,
+                if h.changes == 1 { "" } else { "s" }
+            ));
+        }
+        t.push_str(&format!("  {:>8}  total", fmt_secs(report.elapsed_s)));
+        cx.ui.out(&t);
+        if upto < hops.len() {
+            cx.ui.out(&format!(
+                "stopped after {} as asked; {} hops stay: run `homelab upgrade --yes` to go on",
+                hops[upto - 1].name(),
+                hops.len() - upto
+            ));
+        } else {
+            cx.ui.out(&format!("upgraded: {} runs what the file declares", now.describe()));
+        }
+    }
+    Ok(report)
+}
