@@ -299,8 +299,7 @@ async fn wait_clean(cx: &Arc<Ctx>, host: &str) -> Result<()> {
     );
     wait_for(&cx.ui, &s, || async {
         let o = observe::observe_health(cx).await?;
-        let mut b = gate::common(&o);
-        b.retain(|x| !x.starts_with("Ceph's health cannot be read") || cx.cluster.rook.is_some());
+        let b = gate::common(&o);
         Ok(if b.is_empty() { Probe::Ready(()) } else { Probe::Pending(Some(b.join("; "))) })
     })
     .await
