@@ -65,12 +65,7 @@ fn check(w: &World, flow: Flow, old_osd: u32, what: &str) {
     assert_eq!(nodes.len(), if flow == Flow::ReplaceLive { 3 } else { 2 }, "{what}: {nodes:?}");
     assert!(nodes.iter().all(|n| n.ready && n.name != "kvm5"), "{what}: {nodes:?}");
     assert!(lab.rook.ceph().clean(), "{what}: Ceph not clean");
-    assert!(
-        lab.api
-            .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
-            .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready"),
-        "{what}: Kafka not Ready"
-    );
+    assert!(support::kafka_ready(lab), "{what}: Kafka not Ready");
     let text = std::fs::read_to_string(&w.yaml).unwrap();
     assert!(!text.contains("kvm5"), "{what}: kvm5 still in the file");
 }

@@ -67,12 +67,7 @@ fn check(w: &World, what: &str) {
     let c = lab.api.object("ceph.rook.io", "cephclusters", "rook-ceph", "rook-ceph").unwrap();
     assert_eq!(c["status"]["version"]["version"], "19.2.3-0", "{what}");
     assert!(lab.rook.ceph().clean(), "{what}: Ceph not clean");
-    assert!(
-        lab.api
-            .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
-            .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready"),
-        "{what}: Kafka not Ready"
-    );
+    assert!(support::kafka_ready(lab), "{what}: Kafka not Ready");
 }
 
 type Pred = Box<dyn Fn(&str) -> bool + Send + Sync>;

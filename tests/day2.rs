@@ -6,7 +6,6 @@
 mod support;
 
 use homelab::catalog::Catalog;
-use homelab::catalog::bundle::ManifestSource;
 use homelab::engine::context::RunOptions;
 use homelab::engine::remove_node::{RemoveRequest, remove_node};
 use homelab::engine::replace_node::{ReplaceRequest, replace_node};
@@ -16,10 +15,6 @@ use homelab::sim::hosts::DqRole;
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-
-fn src(lab: &FullLab, up: &Path) -> ManifestSource {
-    support::lab_source(lab, up)
-}
 
 /// A lab with the seed cluster (edited by `edit`) converged, and its file.
 async fn converged(upstream: &Path, edit: impl Fn(String) -> String) -> (FullLab, String, PathBuf) {
@@ -36,10 +31,7 @@ async fn up(lab: &FullLab, yaml: &str, up: &Path) -> homelab::engine::runner::Ru
 }
 
 async fn up_out(lab: &FullLab, yaml: &str, up: &Path) -> (homelab::engine::runner::RunReport, String) {
-    let (ui, cap) = Ui::capture(OutputFormat::Text);
-    let cx = lab.ctx(yaml, ui, RunOptions::fast(), src(lab, up)).unwrap();
-    let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-    (r, cap.all())
+    support::up_lab(lab, yaml, up).await
 }
 
 fn world<'a>(
@@ -67,9 +59,7 @@ fn req(host: &str) -> RemoveRequest {
 }
 
 fn kafka_ready(lab: &FullLab) -> bool {
-    lab.api
-        .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
-        .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready")
+    support::kafka_ready(lab)
 }
 
 fn writes(lab: &FullLab) -> Vec<String> {

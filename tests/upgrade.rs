@@ -6,17 +6,12 @@
 mod support;
 
 use homelab::catalog::Catalog;
-use homelab::catalog::bundle::ManifestSource;
 use homelab::engine::context::RunOptions;
 use homelab::engine::upgrade::{UpgradeRequest, upgrade};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-
-fn src(lab: &FullLab, up: &Path) -> ManifestSource {
-    support::lab_source(lab, up)
-}
 
 fn world<'a>(
     lab: &'a FullLab,
@@ -38,10 +33,7 @@ async fn seed_lab(upstream: &Path) -> (FullLab, String) {
 }
 
 async fn up(lab: &FullLab, yaml: &str, upstream: &Path) -> (homelab::engine::runner::RunReport, String) {
-    let (ui, cap) = Ui::capture(OutputFormat::Text);
-    let cx = lab.ctx(yaml, ui, RunOptions::fast(), src(lab, upstream)).unwrap();
-    let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-    (r, cap.all())
+    support::up_lab(lab, yaml, upstream).await
 }
 
 async fn run_upgrade(

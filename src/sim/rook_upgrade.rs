@@ -185,7 +185,7 @@ pub fn reconcile(
             format!(
                 "Processing OSD {} on node {:?}",
                 name.trim_start_matches("rook-ceph-osd-"),
-                label(&d_node(st, ns, name), "topology-location-host").unwrap_or_default()
+                label(d, "topology-location-host").unwrap_or_default()
             )
         };
         return Roll { running, status: Some(("Progressing", what)) };
@@ -195,10 +195,6 @@ pub fn reconcile(
     }
     let running = vs.running.unwrap_or(target_ceph);
     Roll { running, status: refused.map(|r| ("Failure", format!("failed the ceph version check: {r}"))) }
-}
-
-fn d_node(st: &ApiState, ns: &str, name: &str) -> Value {
-    st.get("apps", "deployments", ns, name).cloned().unwrap_or(Value::Null)
 }
 
 /// From v1.18 the operator writes the CSI operator's OperatorConfig from the ConfigMap's

@@ -88,3 +88,23 @@ pub fn lab_world<'a>(
         Ok(env)
     }
 }
+
+/// `up` of `yaml` on the lab with `upstream`'s files: its report and everything it printed.
+pub async fn up_lab(
+    lab: &homelab::sim::lab::FullLab,
+    yaml: &str,
+    upstream: &std::path::Path,
+) -> (homelab::engine::runner::RunReport, String) {
+    use homelab::foundation::output::{OutputFormat, Ui};
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let cx = lab.ctx(yaml, ui, homelab::engine::context::RunOptions::fast(), lab_source(lab, upstream)).unwrap();
+    let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    (r, cap.all())
+}
+
+/// The lab's Kafka `kafka/my-cluster` reports Ready.
+pub fn kafka_ready(lab: &homelab::sim::lab::FullLab) -> bool {
+    lab.api
+        .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
+        .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready")
+}

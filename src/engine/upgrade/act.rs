@@ -71,33 +71,52 @@ pub struct GateRefused {
     pub hint: String,
 }
 
-/// Blockers no wait can lift.
-fn hard(b: &str) -> bool {
-    b.contains("HEALTH_ERR") || b.contains("supports Kubernetes") || b.contains("refuses")
-}
-
 /// Checks the hop's gates. Blockers that pass on their own after a hop (recovery after a
 /// node's restart, Kafka rolling back to Ready) are waited for, up to the settle deadline;
-/// the others refuse at once.
+/// the others ([`gate::hard`]) refuse at once. Either refusal changes nothing.
 pub async fn check_gates(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, hop: &Hop, first: Observed) -> Result<Observed> {
-    let mut o = first;
-    let deadline = std::time::Instant::now() + cx.opts.timings.deadline(Duration::from_secs(600));
-    let mut pause = cx.opts.timings.kube_poll.first;
-    loop {
+    let refused = |blockers: Vec<String>| {
+        GateRefused {
+        hop: hop.name(),
+        hint: "fix what blocks it (`homelab status`; `ceph health detail` in the Rook toolbox), then run `homelab upgrade` again: it starts from what runs".into(),
+        blockers,
+    }
+    };
+    let s = spec(
+        cx,
+        phase_of(hop),
+        &hop.name(),
+        format!("the gates of hop {}", hop.name()),
+        Duration::from_secs(600),
+        "the hop did not start",
+    );
+    let first = std::sync::Mutex::new(Some(first));
+    let last = std::sync::Mutex::new(Vec::new());
+    let r = wait_for(&cx.ui, &s, || async {
+        let o = match first.lock().ok().and_then(|mut f| f.take()) {
+            Some(o) => o,
+            None => observe::observe(cx).await?,
+        };
+        let hard = gate::hard(cat, &o, now, hop);
+        if !hard.is_empty() {
+            return Ok(Probe::Failed(anyhow::Error::new(refused(hard))));
+        }
         let blockers = gate::gates(cat, &o, now, hop);
         if blockers.is_empty() {
-            return Ok(o);
+            return Ok(Probe::Ready(o));
         }
-        if blockers.iter().any(|b| hard(b)) || std::time::Instant::now() >= deadline {
-            return Err(anyhow::Error::new(GateRefused {
-                hop: hop.name(),
-                hint: "fix what blocks it (`homelab status`; `ceph health detail` in the Rook toolbox), then run `homelab upgrade` again: it starts from what runs".into(),
-                blockers,
-            }));
+        let msg = blockers.join("; ");
+        if let Ok(mut l) = last.lock() {
+            *l = blockers;
         }
-        tokio::time::sleep(pause).await;
-        pause = cx.opts.timings.kube_poll.next(pause);
-        o = observe::observe(cx).await?;
+        Ok(Probe::Pending(Some(msg)))
+    })
+    .await;
+    match r {
+        Err(e) if e.downcast_ref::<crate::foundation::wait::WaitTimeout>().is_some() => {
+            Err(anyhow::Error::new(refused(last.lock().map(|l| l.clone()).unwrap_or_default())))
+        }
+        r => r,
     }
 }
 
@@ -161,8 +180,11 @@ async fn microk8s_round(cx: &Arc<Ctx>, cat: &Catalog, from: (u32, u32), to: (u32
     let order = observe::round_order(cx);
     // Hold the snap everywhere first: an auto-refresh in the middle of a round is how HA
     // clusters lose their datastore (canonical/microk8s#4775).
+    // One read of every machine's snap serves the holds and the round (only this run refreshes).
+    let mut tracks = std::collections::HashMap::new();
     for m in &order {
-        let (_, held) = observe::snap_of(cx, &m.hostname).await?;
+        let (tracking, held) = observe::snap_of(cx, &m.hostname).await?;
+        tracks.insert(m.hostname.clone(), tracking);
         if !held {
             cx.act(phase, &m.hostname, "hold the MicroK8s snap (snap refresh --hold=forever microk8s)").await?;
             run_ok(cx, &m.hostname, &mk::hold_cmd(), "snapd ≥ 2.58 holds snaps; `snap version` on the machine").await?;
@@ -185,7 +207,7 @@ async fn microk8s_round(cx: &Arc<Ctx>, cat: &Catalog, from: (u32, u32), to: (u32
     let rows = observe::nodes(cx).await?;
     for m in &order {
         let host = m.hostname.as_str();
-        let (tracking, _) = observe::snap_of(cx, host).await?;
+        let tracking = tracks.get(host).cloned().unwrap_or_default();
         let drained_here = rows.iter().any(|n| n.name == host.to_lowercase() && n.round == Some(to));
         // Refreshed and given back by an earlier run of this round: done.
         if tracking == channel && !drained_here {
@@ -348,7 +370,7 @@ async fn rook_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, to: &str) -> Res
         .await?;
         set_container_image(&a, "rook-ceph-operator", "rook-ceph-operator", &image).await?;
     }
-    wait_rollout(cx, &a, "rook-ceph-operator", &image).await?;
+    wait_rollout(cx, "rook-ceph-operator", &image).await?;
     if rel.uses_csi_operator() || rel.files.iter().any(|f| f.path.ends_with("csi-operator.yaml")) {
         addons::wait_operator(
             cx,
@@ -374,7 +396,12 @@ async fn set_container_image(a: &Applier, deploy: &str, container: &str, image: 
     let d = a
         .get("apps/v1", "Deployment", Some(Rook::NAMESPACE), deploy)
         .await?
-        .ok_or_else(|| anyhow!("deployment {}/{deploy} is missing", Rook::NAMESPACE))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "deployment {}/{deploy} is missing\n  hint: `homelab up` with the file the cluster was built from puts the Rook operator back; then run `homelab upgrade` again",
+                Rook::NAMESPACE
+            )
+        })?;
     let mut d = serde_json::to_value(d)?;
     let cs = d
         .pointer_mut("/spec/template/spec/containers")
@@ -389,7 +416,7 @@ async fn set_container_image(a: &Applier, deploy: &str, container: &str, image: 
     a.merge_patch("apps/v1", "Deployment", Some(Rook::NAMESPACE), deploy, &patch).await
 }
 
-async fn wait_rollout(cx: &Arc<Ctx>, a: &Applier, deploy: &str, image: &str) -> Result<()> {
+async fn wait_rollout(cx: &Arc<Ctx>, deploy: &str, image: &str) -> Result<()> {
     let s = spec(
         cx,
         PhaseId::Storage,
@@ -398,24 +425,18 @@ async fn wait_rollout(cx: &Arc<Ctx>, a: &Applier, deploy: &str, image: &str) -> 
         cx.cluster.timeouts.operator,
         "`kubectl -n rook-ceph describe deploy rook-ceph-operator` and its pod's events (an image pull on a slow uplink takes long)",
     );
+    let deps: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(cx.kube().await?, Rook::NAMESPACE);
     wait_for(&cx.ui, &s, || async {
-        let d = a.get("apps/v1", "Deployment", Some(Rook::NAMESPACE), deploy).await?;
-        let Some(d) = d.and_then(|d| serde_json::to_value(d).ok()) else {
-            return Ok(Probe::Pending(Some("no deployment".into())));
-        };
-        let img = crate::render::rook::operator_image_of(&d);
-        let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-        let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let done = img.as_deref() == Some(image)
-            && n("/status/observedGeneration") >= n("/metadata/generation")
-            && n("/status/updatedReplicas") == want
-            && n("/status/readyReplicas") == want;
-        Ok(if done {
+        let Some(d) = deps.get_opt(deploy).await? else { return Ok(Probe::Pending(Some("no deployment".into()))) };
+        let img = serde_json::to_value(&d).ok().as_ref().and_then(crate::render::rook::operator_image_of);
+        Ok(if img.as_deref() == Some(image) && observe::rolled(&d) {
             Probe::Ready(())
         } else {
+            let st = d.status.clone().unwrap_or_default();
             Probe::Pending(Some(format!(
-                "{} of {want} updated and ready",
-                n("/status/readyReplicas").min(n("/status/updatedReplicas"))
+                "{} of {} updated and ready",
+                st.ready_replicas.unwrap_or(0).min(st.updated_replicas.unwrap_or(0)),
+                d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
             )))
         })
     })
@@ -444,8 +465,11 @@ async fn wait_daemons(cx: &Arc<Ctx>, v: &Versions) -> Result<()> {
                 o.checks.join(", ")
             )));
         }
-        if !o.ceph_message.is_empty() && (o.ceph_message.contains("does not meet") || o.ceph_message.contains("allowUnsupported") || o.ceph_message.contains("downgrading")) {
-            return Ok(Probe::Failed(anyhow!("the Rook operator refuses: {}", o.ceph_message)));
+        if o.ceph_failed {
+            return Ok(Probe::Failed(anyhow!(
+                "the Rook operator refuses: {}\n  hint: the release runs only the Ceph the catalog lists for it (docs/day2.md); declare a build it runs in rook.cephImage, then run `homelab upgrade` again",
+                o.ceph_message
+            )));
         }
         Ok(match o.rolling(v) {
             None => Probe::Ready(()),

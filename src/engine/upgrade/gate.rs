@@ -55,6 +55,8 @@ pub struct Observed {
     pub ceph_ready: bool,
     /// The CephCluster's status message (progress or the operator's refusal).
     pub ceph_message: String,
+    /// Its phase is `Failure`: the operator's last reconcile failed (a refused Ceph version).
+    pub ceph_failed: bool,
     pub health: Option<String>,
     /// Health check codes.
     pub checks: Vec<String>,
@@ -149,19 +151,7 @@ pub fn gates(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Stri
 /// The gates of every hop: Ceph healthy with every OSD up and in, every node Ready, the
 /// datastore's voters, Kafka Ready.
 pub fn common(o: &Observed) -> Vec<String> {
-    let mut out = Vec::new();
-    match o.health.as_deref() {
-        Some("HEALTH_OK") => {}
-        Some("HEALTH_WARN") => {
-            let other: Vec<&str> =
-                o.checks.iter().map(String::as_str).filter(|c| !EXPECTED_WARNINGS.contains(c)).collect();
-            if !other.is_empty() {
-                out.push(format!("Ceph is HEALTH_WARN ({})", other.join(", ")));
-            }
-        }
-        Some(h) => out.push(format!("Ceph is {h} ({})", o.checks.join(", "))),
-        None => out.push("Ceph's health cannot be read (the Rook toolbox does not answer)".into()),
-    }
+    let mut out: Vec<String> = health(o).into_iter().collect();
     if o.osds_up < o.osds || o.osds_in < o.osds {
         out.push(format!("{} of {} OSDs up, {} in", o.osds_up, o.osds, o.osds_in));
     }
@@ -180,6 +170,28 @@ pub fn common(o: &Observed) -> Vec<String> {
     if o.kafka_ready == Some(false) {
         out.push("Kafka is not Ready".into());
     }
+    out
+}
+
+/// What Ceph's health says against a hop (warnings a drain causes do not count).
+fn health(o: &Observed) -> Option<String> {
+    match o.health.as_deref() {
+        Some("HEALTH_OK") => None,
+        Some("HEALTH_WARN") => {
+            let other: Vec<&str> =
+                o.checks.iter().map(String::as_str).filter(|c| !EXPECTED_WARNINGS.contains(c)).collect();
+            (!other.is_empty()).then(|| format!("Ceph is HEALTH_WARN ({})", other.join(", ")))
+        }
+        Some(h) => Some(format!("Ceph is {h} ({})", o.checks.join(", "))),
+        None => Some("Ceph's health cannot be read (the Rook toolbox does not answer)".into()),
+    }
+}
+
+/// The blockers no wait lifts: HEALTH_ERR, and a next version whose range does not contain
+/// what runs. (The others — warnings, OSDs, nodes, voters, Kafka — can pass on their own.)
+pub fn hard(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<String> {
+    let mut out: Vec<String> = health(o).filter(|_| o.health.as_deref() == Some("HEALTH_ERR")).into_iter().collect();
+    out.extend(specific(cat, o, now, hop));
     out
 }
 

@@ -164,7 +164,7 @@ fn unreachable(reason: impl Into<String>, hint: impl Into<String>) -> Unreachabl
 
 /// The hops that can be taken from `v` towards `target`, in order of preference, and why
 /// each other move is blocked.
-fn moves(cat: &Catalog, v: &Versions, target: &Versions, last: Option<&'static str>) -> (Vec<Hop>, Vec<String>) {
+fn moves(cat: &Catalog, v: &Versions, target: &Versions) -> (Vec<Hop>, Vec<String>) {
     let mut blocked = Vec::new();
     let mut rook_moves = Vec::new();
     let mut ceph_moves = Vec::new();
@@ -238,13 +238,7 @@ fn moves(cat: &Catalog, v: &Versions, target: &Versions, last: Option<&'static s
             _ => k8s_moves.push(Hop::MicroK8s { from: v.kubernetes, to }),
         }
     }
-    let out = if last == Some("microk8s") {
-        [k8s_moves, rook_moves, ceph_moves].concat()
-    } else {
-        [rook_moves, ceph_moves, k8s_moves].concat()
-    };
-    (out, blocked)
-    // (`last` only orders the search for an explanation when no ladder exists.)
+    ([rook_moves, ceph_moves, k8s_moves].concat(), blocked)
 }
 
 /// The ladder from `now` to `target`, or why none exists.
@@ -286,10 +280,9 @@ pub fn plan(cat: &Catalog, now: &Versions, target: &Versions) -> Result<Vec<Hop>
         return Ok(path);
     }
     // No ladder: find how far one gets, and what blocks there.
-    let mut dead: HashSet<Versions> = HashSet::new();
+    let mut seen: HashSet<Versions> = HashSet::new();
     let mut deepest: (usize, Versions, Option<Vec<String>>) = (0, now.clone(), None);
-    let mut path = Vec::new();
-    search(cat, now, target, None, &mut path, &mut dead, &mut deepest);
+    furthest(cat, now, target, 0, &mut seen, &mut deepest);
     let (_, at, blocked) = deepest;
     let blocked = blocked.unwrap_or_default();
     let mut reason = format!("no ladder of supported hops reaches {}", target.describe());
@@ -325,7 +318,7 @@ fn best(
         return r.clone();
     }
     let mut found: Option<(Cost, Vec<Hop>)> = None;
-    let (hops, _) = moves(cat, v, target, None);
+    let (hops, _) = moves(cat, v, target);
     for h in hops {
         let c = h.component();
         let Some(((n, sw), rest)) = best(cat, &h.apply(v), target, Some(c), memo) else { continue };
@@ -340,37 +333,26 @@ fn best(
     found
 }
 
-fn search(
+/// Walks every point reachable from `v` (no ladder reaches the target), keeping the first
+/// of the furthest ones and what blocks each move there.
+fn furthest(
     cat: &Catalog,
     v: &Versions,
     target: &Versions,
-    last: Option<&'static str>,
-    path: &mut Vec<Hop>,
-    dead: &mut HashSet<Versions>,
+    depth: usize,
+    seen: &mut HashSet<Versions>,
     deepest: &mut (usize, Versions, Option<Vec<String>>),
-) -> bool {
-    if v == target {
-        return true;
+) {
+    if !seen.insert(v.clone()) || depth > 64 {
+        return;
     }
-    if dead.contains(v) || path.len() > 64 {
-        return false;
-    }
-    let (hops, blocked) = moves(cat, v, target, last);
-    // The first of the furthest points reached says why the climb stops.
-    if path.len() > deepest.0 || deepest.2.is_none() {
-        *deepest = (path.len(), v.clone(), Some(blocked));
+    let (hops, blocked) = moves(cat, v, target);
+    if depth > deepest.0 || deepest.2.is_none() {
+        *deepest = (depth, v.clone(), Some(blocked));
     }
     for h in hops {
-        let n = h.apply(v);
-        let c = h.component();
-        path.push(h);
-        if search(cat, &n, target, Some(c), path, dead, deepest) {
-            return true;
-        }
-        path.pop();
+        furthest(cat, &h.apply(v), target, depth + 1, seen, deepest);
     }
-    dead.insert(v.clone());
-    false
 }
 
 /// Stages: runs of consecutive hops of one component, lettered A, B, C, …
@@ -509,7 +491,7 @@ mod tests {
         assert!(e.reason.contains("Ceph 19.2.6"), "{}", e.reason);
         assert!(e.reason.contains("allowUnsupported must be set to true"), "{}", e.reason);
         // Ceph 17 → 20 directly is never a hop: Tentacle upgrades from Reef or Squid only.
-        let (hops, blocked) = moves(&cat, &v(31, "v1.20.6", "v17.2.5"), &v(31, "v1.20.6", "v20.2.4"), None);
+        let (hops, blocked) = moves(&cat, &v(31, "v1.20.6", "v17.2.5"), &v(31, "v1.20.6", "v20.2.4"));
         assert!(hops.iter().all(|h| h.name() != "ceph-20.2.4"), "{hops:?}");
         assert!(
             blocked.iter().any(|b| b.contains("Ceph 20 (tentacle) upgrades only from 18 (reef) or 19 (squid)")),

@@ -221,7 +221,9 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             Some(o) => o,
             None => observe::observe(cx).await?,
         };
-        let seen = o.versions(cat).map_err(|e| anyhow!("{e}"))?;
+        let seen = o.versions(cat).map_err(|e| {
+            anyhow!("cannot tell what runs before hop {}: {e}\n  hint: `homelab status` shows each layer; once it answers again, `homelab upgrade` goes on from what runs", hop.name())
+        })?;
         if seen != now {
             bail!(
                 "the cluster changed under the upgrade: expected {}, found {}\n  hint: run `homelab upgrade` again; it plans from what runs",

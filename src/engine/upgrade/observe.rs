@@ -94,7 +94,9 @@ pub async fn nodes(cx: &Ctx) -> Result<Vec<NodeRow>> {
         .collect())
 }
 
-fn rolled(d: &Deployment) -> bool {
+/// A Deployment rolled out: its observed generation caught up, and its replicas, updated
+/// and ready replicas all equal what its spec asks (docs/day2.md §3.3).
+pub fn rolled(d: &Deployment) -> bool {
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let st = d.status.clone().unwrap_or_default();
     let gen_ok = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
@@ -181,6 +183,7 @@ async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
         o.ceph_spec_image = s("/spec/cephVersion/image");
         o.ceph_running = s("/status/version/version");
         o.ceph_message = s("/status/message").unwrap_or_default();
+        o.ceph_failed = s("/status/phase").as_deref() == Some("Failure");
         let generation = c.pointer("/metadata/generation").and_then(Value::as_i64);
         o.ceph_ready = s("/status/phase").as_deref() == Some("Ready")
             && c.pointer("/status/observedGeneration").and_then(Value::as_i64) == generation;
@@ -195,8 +198,8 @@ async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
         });
     }
     o.daemons.sort_by(|a, b| a.name.cmp(&b.name));
-    if deps.get_opt(crate::ceph::TOOLBOX).await?.is_some()
-        && let Ok(out) = cx.remote(&ds_host).await?.run(&crate::ceph::cmd(&["status"], true)).await
+    // Without a toolbox the command fails and the health stays unknown (a gate says so).
+    if let Ok(out) = cx.remote(&ds_host).await?.run(&crate::ceph::cmd(&["status"], true)).await
         && let Ok(st) = crate::ceph::parse_status(&out)
     {
         o.health = Some(st.health.clone());
