@@ -217,9 +217,27 @@ async fn a_refresh_that_skips_a_minor_breaks_the_node() {
 fn the_plan_of_the_seed_to_current_ladder() {
     use homelab::engine::upgrade::ladder::{Versions, plan};
     let cat = Catalog::embedded().unwrap();
-    let seed = Versions { kubernetes: (1, 26), rook: "v1.10.10".into(), ceph: "quay.io/ceph/ceph:v17.2.5".into() };
-    // examples/current-2026.yaml: MicroK8s 1.33, Rook v1.20.6 with its default Ceph.
-    let current = Versions { kubernetes: (1, 33), rook: "v1.20.6".into(), ceph: "quay.io/ceph/ceph:v20.2.4".into() };
+    use homelab::engine::upgrade::ladder::{KafkaAt, Metadata};
+    // examples/seed-2023.yaml: Strimzi 0.33.1 with Kafka 3.3.2 on ZooKeeper.
+    let seed = Versions {
+        kubernetes: (1, 26),
+        rook: "v1.10.10".into(),
+        ceph: "quay.io/ceph/ceph:v17.2.5".into(),
+        kafka: Some(KafkaAt {
+            strimzi: "0.33.1".into(),
+            version: "3.3.2".into(),
+            metadata: Metadata::ZooKeeper,
+            v1: false,
+        }),
+    };
+    // examples/current-2026.yaml: MicroK8s 1.33, Rook v1.20.6 with its default Ceph,
+    // Strimzi 1.2.0 with Kafka 4.3.1 on KRaft.
+    let current = Versions {
+        kubernetes: (1, 33),
+        rook: "v1.20.6".into(),
+        ceph: "quay.io/ceph/ceph:v20.2.4".into(),
+        kafka: Some(KafkaAt { strimzi: "1.2.0".into(), version: "4.3.1".into(), metadata: Metadata::KRaft, v1: true }),
+    };
     let hops = plan(&cat, &seed, &current).unwrap();
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     homelab::engine::upgrade::print_plan(&ui, &seed, &current, &hops, hops.len(), 3, 3);

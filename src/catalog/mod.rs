@@ -273,6 +273,9 @@ pub struct StrimziRelease {
     pub api_version: String,
     pub zookeeper: bool,
     pub kraft: bool,
+    /// Migrates a ZooKeeper cluster to KRaft (`strimzi.io/kraft: migration`): 0.40 to 0.45.
+    #[serde(default)]
+    pub migration: bool,
     pub node_pools: bool,
     /// Whether Kafka CRs still need `strimzi.io/node-pools` / `strimzi.io/kraft` annotations.
     pub node_pool_annotations: bool,
@@ -291,6 +294,23 @@ impl StrimziRelease {
     /// The `v1` API (Strimzi 1.0+): no `spec.zookeeper`, replicas/storage live in node pools.
     pub fn v1_api(&self) -> bool {
         self.api_version.ends_with("/v1")
+    }
+    /// (0, 45, 2) of `0.45.2`.
+    pub fn semver(&self) -> (u32, u32, u32) {
+        parse_version(&self.version).unwrap_or((0, 0, 0))
+    }
+    /// Serves `v1` beside `v1beta2` (0.49 to 0.51): where Strimzi resources are converted
+    /// and the CRDs' storage version moved before 1.0 stops serving `v1beta2`.
+    pub fn serves_v1_and_v1beta2(&self) -> bool {
+        !self.v1_api() && self.semver() >= (0, 49, 0)
+    }
+    /// The operator image of this release.
+    pub fn operator_image(&self) -> String {
+        format!("quay.io/strimzi/operator:{}", self.version)
+    }
+    /// Whether Kafka `v` is one this release runs.
+    pub fn supports(&self, v: &str) -> bool {
+        self.kafka_version(v).is_some()
     }
 }
 
@@ -399,6 +419,12 @@ impl Catalog {
         self.strimzi.iter().find(|r| r.version == version)
     }
     /// The Rook releases in version order.
+    /// Every pinned Strimzi release, oldest first.
+    pub fn strimzi_ladder(&self) -> Vec<&StrimziRelease> {
+        let mut v: Vec<&StrimziRelease> = self.strimzi.iter().filter(|r| parse_version(&r.version).is_some()).collect();
+        v.sort_by_key(|r| r.semver());
+        v
+    }
     pub fn rook_ladder(&self) -> Vec<&RookRelease> {
         let mut v: Vec<&RookRelease> = self.rook.iter().filter(|r| parse_version(&r.version).is_some()).collect();
         v.sort_by_key(|r| parse_version(&r.version));
@@ -464,7 +490,13 @@ mod tests {
         assert_eq!(c.rook_versions().len(), 11);
         assert_eq!(c.rook_ladder().first().unwrap().version, "v1.10.10");
         assert_eq!(c.rook_ladder().last().unwrap().version, "v1.20.6");
-        assert_eq!(c.strimzi_versions(), ["0.33.1", "0.45.2", "1.2.0"]);
+        assert_eq!(
+            c.strimzi_versions(),
+            [
+                "0.33.1", "0.35.1", "0.37.0", "0.39.0", "0.42.0", "0.44.0", "0.45.2", "0.47.0", "0.49.1", "0.50.1",
+                "0.51.0", "1.0.1", "1.1.0", "1.2.0"
+            ]
+        );
         assert!(c.problems().is_empty(), "{:?}", c.problems());
         let s = c.strimzi("1.2.0").unwrap();
         assert!(s.v1_api() && !s.zookeeper && s.kraft);

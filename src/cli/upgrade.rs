@@ -7,11 +7,14 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Move the cluster to the MicroK8s channel, Rook release and Ceph image the file declares,
-/// by the ladder of supported hops: Rook one minor at a time, Ceph one supported major at a
-/// time, MicroK8s one minor per round (control planes first, each node drained, refreshed,
-/// waited for, uncordoned). Every hop is gated (Ceph healthy, OSDs up and in, nodes Ready,
-/// the datastore's voters, Kafka Ready) and refused, changing nothing, when a gate fails.
+/// Move the cluster to the MicroK8s channel, Rook release, Ceph image, Strimzi release and
+/// Kafka the file declares, by the ladder of supported hops: Rook one minor at a time, Ceph
+/// one supported major at a time, MicroK8s one minor per round (control planes first, each
+/// node drained, refreshed, waited for, uncordoned), Strimzi to each release that runs the
+/// Kafka that runs, Kafka one supported step at a time (two rolls), ZooKeeper → KRaft on
+/// Strimzi 0.45 (stopping at the point of no return), the v1 API before Strimzi 1.0. Every
+/// hop is gated (Ceph healthy, OSDs up and in, nodes Ready, the datastore's voters, Kafka
+/// Ready with every broker) and refused, changing nothing, when a gate fails.
 /// Without --yes it prints the ladder and changes nothing. Stopped anywhere, run it again:
 /// it starts from what runs.
 ///
@@ -29,6 +32,12 @@ pub struct UpgradeArgs {
     /// Run the hops.
     #[arg(long)]
     pub yes: bool,
+    /// Go past the ZooKeeper → KRaft migration's point of no return (`strimzi.io/kraft=enabled`).
+    #[arg(long)]
+    pub continue_kraft: bool,
+    /// Take a migration stopped at its point of no return back to ZooKeeper (with --yes).
+    #[arg(long, conflicts_with = "continue_kraft")]
+    pub rollback_kraft: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -37,7 +46,13 @@ pub async fn run(a: UpgradeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
     let (path, opts) = a.change.run_options(false);
     let path = a.path.clone().unwrap_or(path);
     let cat = catalog(g)?;
-    let req = UpgradeRequest { plan_only: a.plan, until: a.until, yes: a.yes };
+    let req = UpgradeRequest {
+        plan_only: a.plan,
+        until: a.until,
+        yes: a.yes,
+        continue_kraft: a.continue_kraft,
+        rollback_kraft: a.rollback_kraft,
+    };
     let manifests = a.change.manifests.clone();
     upgrade(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;
     Ok(ExitCode::SUCCESS)

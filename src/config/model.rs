@@ -298,6 +298,13 @@ pub struct KafkaClusterSpec {
     /// controllers (dual-role node pool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controllers: Option<EnsembleSpec>,
+    /// Name of the brokers' KafkaNodePool with dedicated `controllers` (default `broker`).
+    /// A cluster migrated from ZooKeeper keeps its brokers in the pool `kafka`, whose
+    /// storage is the single claim the ZooKeeper-mode brokers had: pod and PVC names stay
+    /// (`homelab upgrade` says when to set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
+    pub broker_pool: Option<String>,
     /// Strimzi entity operator, passed through (default: topic and user operators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_operator: Option<Map<String, Value>>,

@@ -221,6 +221,9 @@ pub struct Kafka {
     pub config: Map<String, Value>,
     pub zookeeper: Option<Ensemble>,
     pub controllers: Option<Ensemble>,
+    /// The brokers' node pool with dedicated controllers (`broker`, or `kafka` after a
+    /// migration from ZooKeeper).
+    pub broker_pool: String,
     pub entity_operator: Map<String, Value>,
 }
 

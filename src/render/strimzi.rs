@@ -40,6 +40,63 @@ pub fn install_objects(rel: &StrimziRelease, files: &HashMap<String, String>, ns
     Ok(out)
 }
 
+/// The node pool a ZooKeeper cluster's brokers move into (Strimzi's migration procedure
+/// requires this name to keep node and PVC names).
+pub const MIGRATED_POOL: &str = "kafka";
+
+/// The KafkaNodePool `kafka` for the brokers of a ZooKeeper-mode Kafka `live` (its
+/// `spec.kafka.replicas` and `storage` as they are), in API version `api`.
+pub fn migrated_pool(live: &Value, api: &str) -> Option<Value> {
+    let replicas = live.pointer("/spec/kafka/replicas")?.as_u64()?;
+    let storage = live.pointer("/spec/kafka/storage")?.clone();
+    Some(json!({
+        "apiVersion": api, "kind": "KafkaNodePool",
+        "metadata": {"name": MIGRATED_POOL, "namespace": live["metadata"]["namespace"], "labels": {"strimzi.io/cluster": live["metadata"]["name"]}},
+        "spec": {"replicas": replicas, "roles": ["broker"], "storage": storage}
+    }))
+}
+
+/// A Strimzi resource in `v1` form (what `v1-api-conversion.sh convert-resource` changes
+/// for the resources homelab manages): the Kafka keeps no `spec.zookeeper` and no broker
+/// `replicas`/`storage` (they live in node pools); a KafkaUser's ACL `operation` becomes
+/// `operations`. Returns whether anything changed.
+pub fn to_v1_form(obj: &mut Value) -> bool {
+    let mut changed = false;
+    match obj["kind"].as_str() {
+        Some("Kafka") => {
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                changed |= spec.remove("zookeeper").is_some();
+                if let Some(k) = spec.get_mut("kafka").and_then(Value::as_object_mut) {
+                    changed |= k.remove("replicas").is_some();
+                    changed |= k.remove("storage").is_some();
+                }
+            }
+        }
+        Some("KafkaUser") => changed |= acl_operations(obj),
+        _ => {}
+    }
+    changed
+}
+
+/// `spec.authorization.acls[].operation: X` → `operations: [X]` (needed before Strimzi
+/// 0.49 is installed). Returns whether anything changed.
+pub fn acl_operations(user: &mut Value) -> bool {
+    let mut changed = false;
+    for acl in user.pointer_mut("/spec/authorization/acls").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(m) = acl.as_object_mut()
+            && let Some(op) = m.remove("operation")
+        {
+            let mut ops = m.get("operations").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+            m.insert("operations".into(), Value::Array(ops));
+            changed = true;
+        }
+    }
+    changed
+}
+
 fn claim(c: &VolumeClaim) -> Value {
     let mut v = json!({"type": "persistent-claim", "size": c.size, "deleteClaim": c.delete_claim});
     if let Some(class) = &c.class {
@@ -75,19 +132,22 @@ pub fn render(k: &Kafka) -> Vec<Value> {
             if let Some(mv) = &k.metadata_version {
                 spec_kafka.insert("metadataVersion".into(), json!(mv));
             }
-            let pool = |name: &str, replicas: u32, roles: &[&str], c: &VolumeClaim| {
+            let pool = |name: &str, replicas: u32, roles: &[&str], storage: Value| {
                 json!({
                     "apiVersion": api, "kind": "KafkaNodePool",
                     "metadata": {"name": name, "namespace": k.namespace, "labels": {"strimzi.io/cluster": k.name}},
-                    "spec": {"replicas": replicas, "roles": roles, "storage": jbod(c)}
+                    "spec": {"replicas": replicas, "roles": roles, "storage": storage}
                 })
             };
             match &k.controllers {
                 Some(ctl) => {
-                    out.push(pool("controller", ctl.replicas, &["controller"], &ctl.storage));
-                    out.push(pool("broker", k.replicas, &["broker"], &k.storage));
+                    out.push(pool("controller", ctl.replicas, &["controller"], jbod(&ctl.storage)));
+                    // The pool `kafka` holds brokers migrated from ZooKeeper: the same single
+                    // claim keeps the PVC names `data-<cluster>-kafka-<id>` (docs/day2.md §2.4).
+                    let storage = if k.broker_pool == MIGRATED_POOL { claim(&k.storage) } else { jbod(&k.storage) };
+                    out.push(pool(&k.broker_pool, k.replicas, &["broker"], storage));
                 }
-                None => out.push(pool("dual-role", k.replicas, &["controller", "broker"], &k.storage)),
+                None => out.push(pool("dual-role", k.replicas, &["controller", "broker"], jbod(&k.storage))),
             }
             if rel.node_pool_annotations {
                 annotations.insert("strimzi.io/node-pools".into(), json!("enabled"));

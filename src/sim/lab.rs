@@ -193,7 +193,7 @@ pub struct FullLab {
     pub hosts: Arc<super::hosts::SimHosts>,
     pub api: super::apiserver::SimApiServer,
     pub rook: Arc<super::operators::RookOperator>,
-    pub strimzi: Arc<super::operators::StrimziOperator>,
+    pub strimzi: Arc<super::strimzi::StrimziOperator>,
 }
 
 impl FullLab {
@@ -204,7 +204,7 @@ impl FullLab {
         let h = hosts.clone();
         api.set_nodes(Arc::new(move || h.nodes()));
         let rook = Arc::new(super::operators::RookOperator::with_ceph(opts.operator_step, opts.ceph.clone()));
-        let strimzi = Arc::new(super::operators::StrimziOperator::new(opts.operator_step));
+        let strimzi = Arc::new(super::strimzi::StrimziOperator::new(opts.operator_step));
         api.add_operator(rook.clone());
         api.add_operator(strimzi.clone());
         hosts.set_exec(toolbox(api.shared(), rook.clone()));

@@ -12,4 +12,5 @@ pub mod maas;
 pub mod operators;
 pub mod rook_upgrade;
 pub mod standin;
+pub mod strimzi;
 pub mod tap;

@@ -65,6 +65,23 @@ pub fn upgrade_target(seed: &str, channel: &str, rook: &str, ceph: &str) -> Stri
         .replace("  version: v1.10.10\n", &format!("  version: {rook}\n  cephImage: quay.io/ceph/ceph:{ceph}\n"))
 }
 
+/// The seed file's Kafka moved to Strimzi `strimzi` with Kafka `kafka` on KRaft: dedicated
+/// controllers, the brokers in the node pool `kafka` (the migration keeps them there), no
+/// ZooKeeper and no protocol pin (what a user edits before `homelab upgrade`).
+pub fn kraft_target(seed: &str, strimzi: &str, kafka: &str) -> String {
+    let out = seed
+        .replace("strimziVersion: 0.33.1", &format!("strimziVersion: {strimzi}"))
+        .replace("    version: 3.3.2\n", &format!("    version: {kafka}\n"))
+        .replace("    metadata: zookeeper\n", "    metadata: kraft\n    brokerPool: kafka\n")
+        .replace("      inter.broker.protocol.version: \"3.3\"\n", "")
+        .replace(
+            "    zookeeper: {replicas: 3, storage: {size: 100Gi, class: rook-ceph-block, deleteClaim: true}}\n",
+            "    controllers: {replicas: 3, storage: {size: 20Gi, class: rook-ceph-block, deleteClaim: true}}\n",
+        );
+    assert!(out.contains("controllers:") && out.contains(&format!("strimziVersion: {strimzi}")), "the seed changed");
+    out
+}
+
 /// The lab's manifest source: `upstream` (../shared/upstream) as the air-gapped directory.
 pub fn lab_source(
     lab: &homelab::sim::lab::FullLab,

@@ -17,6 +17,42 @@ use serde_json::Value;
 
 const PHASE: PhaseId = PhaseId::Kafka;
 
+pub const UPGRADE_HINT: &str = "`homelab upgrade` moves Strimzi one release that runs the running Kafka at a time, Kafka one supported version at a time and ZooKeeper to KRaft by Strimzi's migration (`homelab upgrade --plan` lists the hops)";
+
+/// What runs and differs from the file in a way only `upgrade` may change: the operator's
+/// release, the Kafka version, ZooKeeper under a file that declares KRaft.
+async fn version_drift(a: &Applier, k: &Kafka) -> Result<Option<String>> {
+    let Some(d) = a.get("apps/v1", "Deployment", Some(&k.namespace), "strimzi-cluster-operator").await? else {
+        return Ok(None);
+    };
+    let d = serde_json::to_value(d)?;
+    let img = d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
+    let running = img.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
+    if running != k.release.version {
+        return Ok(Some(format!("the Strimzi operator runs {img}, the file says {}", k.release.version)));
+    }
+    let Some(live) = a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await.ok().flatten() else {
+        return Ok(None);
+    };
+    let live = serde_json::to_value(&live)?;
+    let v = live.pointer("/spec/kafka/version").and_then(Value::as_str).unwrap_or_default();
+    if !v.is_empty() && v != k.version {
+        return Ok(Some(format!("Kafka {}/{} runs {v}, the file says {}", k.namespace, k.name, k.version)));
+    }
+    let zk = live.pointer("/spec/zookeeper").is_some()
+        || live.pointer("/status/kafkaMetadataState").and_then(Value::as_str) == Some("ZooKeeper");
+    if zk && k.mode == crate::config::model::MetadataMode::Kraft {
+        return Ok(Some(format!(
+            "Kafka {}/{} runs on ZooKeeper, the file declares KRaft (Strimzi {} {})",
+            k.namespace,
+            k.name,
+            k.release.version,
+            if k.release.zookeeper { "migrates it with `strimzi.io/kraft`" } else { "no longer runs ZooKeeper" }
+        )));
+    }
+    Ok(None)
+}
+
 #[derive(Default)]
 pub struct KafkaPhase {
     download: Download,
@@ -87,21 +123,12 @@ impl Phase for KafkaPhase {
         cx.ensure_lease().await?;
         let a = addons::applier(cx, PHASE).await?;
         let t = cx.opts.timings;
-        // An existing ZooKeeper cluster cannot be taken over by a Strimzi without ZooKeeper.
-        if !k.release.zookeeper
-            && let Some(live) = a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await.ok().flatten()
-        {
-            let live = serde_json::to_value(&live)?;
-            if live.pointer("/spec/zookeeper").is_some()
-                || live.pointer("/status/kafkaMetadataState").and_then(Value::as_str) == Some("ZooKeeper")
-            {
-                bail!(
-                    "Kafka {}/{} runs on ZooKeeper, which Strimzi {} no longer supports\n  hint: migrate it to KRaft first on Strimzi 0.45 (node pools, then `strimzi.io/kraft=migration`, see docs/rook-strimzi.md §6), or move to a fresh KRaft cluster",
-                    k.namespace,
-                    k.name,
-                    k.release.version
-                );
-            }
+        // A version change is `homelab upgrade`'s: the operator one release that runs the
+        // running Kafka at a time, Kafka one supported step at a time (two rolls), ZooKeeper →
+        // KRaft only by the migration. `up` reports it and leaves the Kafka alone.
+        if let Some(drift) = version_drift(&a, k).await? {
+            cx.drift(PHASE, &format!("{}/{}", k.namespace, k.name), drift, UPGRADE_HINT);
+            return Ok(());
         }
         let install = strimzi::install_objects(&k.release, &files, &k.namespace)?;
         addons::apply(

@@ -26,7 +26,8 @@ use std::time::Duration;
 pub fn phase_of(h: &Hop) -> PhaseId {
     match h {
         Hop::MicroK8s { .. } => PhaseId::Kubernetes,
-        _ => PhaseId::Storage,
+        Hop::Rook { .. } | Hop::Ceph { .. } => PhaseId::Storage,
+        _ => PhaseId::Kafka,
     }
 }
 
@@ -43,7 +44,7 @@ fn spec(cx: &Ctx, phase: PhaseId, target: &str, what: String, deadline: Duration
 
 /// Waits until nothing of an earlier hop is still rolling (the operator, the daemons, a
 /// node just refreshed): `upgrade` picks up where a stopped run left the cluster.
-pub async fn wait_settled(cx: &Arc<Ctx>, v: &Versions) -> Result<Observed> {
+pub async fn wait_settled(cx: &Arc<Ctx>, cat: &Catalog, v: &Versions) -> Result<Observed> {
     let s = spec(
         cx,
         PhaseId::Storage,
@@ -53,8 +54,8 @@ pub async fn wait_settled(cx: &Arc<Ctx>, v: &Versions) -> Result<Observed> {
         "`kubectl -n rook-ceph get deploy -L rook-version,ceph-version` shows which daemon lags; `homelab status` shows the nodes",
     );
     wait_for(&cx.ui, &s, || async {
-        let o = observe::observe(cx).await?;
-        Ok(match o.rolling(v) {
+        let o = observe::observe(cx, cat).await?;
+        Ok(match o.rolling(cat, v) {
             None => Probe::Ready(o),
             Some(m) => Probe::Pending(Some(m)),
         })
@@ -95,7 +96,7 @@ pub async fn check_gates(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, hop: &Hop
     let r = wait_for(&cx.ui, &s, || async {
         let o = match first.lock().ok().and_then(|mut f| f.take()) {
             Some(o) => o,
-            None => observe::observe(cx).await?,
+            None => observe::observe(cx, cat).await?,
         };
         let hard = gate::hard(cat, &o, now, hop);
         if !hard.is_empty() {
@@ -145,7 +146,8 @@ pub async fn finish_point(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions) -> Resul
     let rel = c.rook.as_ref().map(|r| r.release.clone()).ok_or_else(|| anyhow!("the file declares no `rook:`"))?;
     let files = rook_files(cx, &rel).await?;
     let a = addons::applier(cx, PhaseId::Storage).await?;
-    Box::pin(crate::engine::phases::storage::converge_cluster(cx, &a, &c, &files, true)).await
+    Box::pin(crate::engine::phases::storage::converge_cluster(cx, &a, &c, &files, true)).await?;
+    Box::pin(super::strimzi::finish_point(cx, cat, now)).await
 }
 
 /// Runs one hop. `now` are the versions before it.
@@ -155,11 +157,18 @@ pub async fn finish_round(cx: &Arc<Ctx>, cat: &Catalog, to: (u32, u32)) -> Resul
     microk8s_round(cx, cat, (to.0, to.1.saturating_sub(1)), to).await
 }
 
-pub async fn run_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, hop: &Hop) -> Result<()> {
+pub async fn run_hop(
+    cx: &Arc<Ctx>,
+    cat: &Catalog,
+    now: &Versions,
+    hop: &Hop,
+    o: super::strimzi::HopOptions,
+) -> Result<()> {
     match hop {
         Hop::MicroK8s { from, to } => Box::pin(microk8s_round(cx, cat, *from, *to)).await,
         Hop::Rook { to, .. } => Box::pin(rook_hop(cx, cat, now, to)).await,
         Hop::Ceph { to, .. } => Box::pin(ceph_hop(cx, cat, now, to)).await,
+        _ => Box::pin(super::strimzi::run_hop(cx, cat, now, hop, o)).await,
     }
 }
 
@@ -228,7 +237,7 @@ async fn microk8s_round(cx: &Arc<Ctx>, cat: &Catalog, from: (u32, u32), to: (u32
             }
             // The previous node must be whole again before this one goes down (a second OSD
             // down with size-2 pools stops I/O; a second voter down loses the datastore).
-            wait_clean(cx, host).await?;
+            wait_clean(cx, cat, host).await?;
             let drain_hint =
                 "a PodDisruptionBudget blocks it: `kubectl get pdb -A`; it frees once the other replicas are Ready";
             cx.act(phase, host, format!("drain {host} (cordon, evict its pods; PodDisruptionBudgets respected)"))
@@ -274,7 +283,7 @@ async fn microk8s_round(cx: &Arc<Ctx>, cat: &Catalog, from: (u32, u32), to: (u32
     }
     // The round ends with every node back and the cluster whole.
     let last = order.last().map(|m| m.hostname.clone()).unwrap_or_default();
-    wait_clean(cx, &last).await
+    wait_clean(cx, cat, &last).await
 }
 
 /// MicroK8s ready on the machine, then its Node Ready at the new minor.
@@ -310,7 +319,7 @@ async fn wait_node(cx: &Arc<Ctx>, host: &str, control_plane: bool, to: (u32, u32
 
 /// After a node came back: Ceph clean, Kafka Ready and the datastore's voters, before the
 /// next node goes down (a second OSD down with size-2 pools stops I/O).
-async fn wait_clean(cx: &Arc<Ctx>, host: &str) -> Result<()> {
+async fn wait_clean(cx: &Arc<Ctx>, cat: &Catalog, host: &str) -> Result<()> {
     let s = spec(
         cx,
         PhaseId::Kubernetes,
@@ -320,7 +329,7 @@ async fn wait_clean(cx: &Arc<Ctx>, host: &str) -> Result<()> {
         "`ceph status` in the Rook toolbox shows the recovery; `microk8s status` the voters",
     );
     wait_for(&cx.ui, &s, || async {
-        let o = observe::observe_health(cx).await?;
+        let o = observe::observe_health(cx, cat).await?;
         let b = gate::common(&o);
         Ok(if b.is_empty() { Probe::Ready(()) } else { Probe::Pending(Some(b.join("; "))) })
     })
@@ -383,7 +392,7 @@ async fn rook_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, to: &str) -> Res
         .await?;
     }
     let after = Versions { rook: to.to_owned(), ..now.clone() };
-    wait_daemons(cx, &after).await?;
+    wait_daemons(cx, cat, &after).await?;
     // The objects `up` renders, from this release's own examples, so that the cluster ends
     // each hop as a fresh install of that release would have it.
     let c = cluster_at(cat, &cx.cluster, &after)?;
@@ -444,7 +453,7 @@ async fn wait_rollout(cx: &Arc<Ctx>, deploy: &str, image: &str) -> Result<()> {
 }
 
 /// Every Ceph daemon at the versions of `v` (labels `rook-version`, `ceph-version`).
-async fn wait_daemons(cx: &Arc<Ctx>, v: &Versions) -> Result<()> {
+async fn wait_daemons(cx: &Arc<Ctx>, cat: &Catalog, v: &Versions) -> Result<()> {
     let s = spec(
         cx,
         PhaseId::Storage,
@@ -458,7 +467,7 @@ async fn wait_daemons(cx: &Arc<Ctx>, v: &Versions) -> Result<()> {
         "`kubectl -n rook-ceph get deploy -L rook-version,ceph-version`; the operator log says why one waits (`kubectl -n rook-ceph logs deploy/rook-ceph-operator`)",
     );
     wait_for(&cx.ui, &s, || async {
-        let o = observe::observe_health(cx).await?;
+        let o = observe::observe_health(cx, cat).await?;
         if o.health.as_deref() == Some("HEALTH_ERR") {
             return Ok(Probe::Failed(anyhow!(
                 "Ceph went HEALTH_ERR during the hop ({}); Rook stops upgrading in that state\n  hint: `ceph health detail` in the Rook toolbox; fix it, then run `homelab upgrade` again",
@@ -471,7 +480,7 @@ async fn wait_daemons(cx: &Arc<Ctx>, v: &Versions) -> Result<()> {
                 o.ceph_message
             )));
         }
-        Ok(match o.rolling(v) {
+        Ok(match o.rolling(cat, v) {
             None => Probe::Ready(()),
             Some(m) => Probe::Pending(Some(m)),
         })
@@ -491,5 +500,5 @@ async fn ceph_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, to: &str) -> Res
     // The CephCluster with the new image (as `up` renders it); Rook restarts mons, mgrs and
     // OSDs one at a time and refuses while Ceph is HEALTH_ERR.
     Box::pin(crate::engine::phases::storage::converge_cluster(cx, &a, &c, &files, true)).await?;
-    wait_daemons(cx, &after).await
+    wait_daemons(cx, cat, &after).await
 }

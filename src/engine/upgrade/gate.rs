@@ -66,6 +66,10 @@ pub struct Observed {
     pub daemons: Vec<Daemon>,
     /// None: the file declares no Kafka, or it does not exist.
     pub kafka_ready: Option<bool>,
+    /// What runs on the Strimzi side (see [`super::strimzi::observe`]).
+    pub strimzi: Option<super::strimzi::StrimziView>,
+    /// Broker pods that are not Ready (a Strimzi hop waits for every broker).
+    pub brokers_not_ready: Option<String>,
 }
 
 /// Health warnings a hop itself causes and that do not block the next one: Rook sets
@@ -75,6 +79,10 @@ pub const EXPECTED_WARNINGS: &[&str] = &["OSDMAP_FLAGS"];
 impl Observed {
     /// The versions that run, as the ladder starts from them.
     pub fn versions(&self, cat: &Catalog) -> Result<Versions, String> {
+        let kafka = match &self.strimzi {
+            Some(v) if v.operator.is_some() && v.kafka.is_some() => Some(v.at(cat)?),
+            _ => None,
+        };
         let k = self
             .nodes
             .iter()
@@ -90,12 +98,17 @@ impl Observed {
             .map(|r| r.version.clone())
             .ok_or_else(|| format!("the Rook operator runs {img}, a release the catalog does not pin"))?;
         let ceph = self.ceph_spec_image.clone().ok_or_else(|| "the CephCluster has no cephVersion.image".to_owned())?;
-        Ok(Versions { kubernetes: k, rook, ceph })
+        Ok(Versions { kubernetes: k, rook, ceph, kafka })
     }
 
     /// What is still rolling from a hop already made (a run that was stopped, or the hop
     /// just done): `None` when everything runs the versions the cluster is set to.
-    pub fn rolling(&self, v: &Versions) -> Option<String> {
+    pub fn rolling(&self, cat: &Catalog, v: &Versions) -> Option<String> {
+        if v.kafka.is_some()
+            && let Some(m) = self.strimzi.as_ref().and_then(|s| s.rolling(cat))
+        {
+            return Some(m);
+        }
         if !self.operator_rolled {
             return Some("the Rook operator Deployment is rolling out".into());
         }
@@ -145,6 +158,12 @@ impl Observed {
 pub fn gates(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<String> {
     let mut out = common(o);
     out.extend(specific(cat, o, now, hop));
+    // A Strimzi hop starts with every broker Ready.
+    if hop.component() == "strimzi"
+        && let Some(b) = &o.brokers_not_ready
+    {
+        out.push(b.clone());
+    }
     out
 }
 
@@ -241,6 +260,40 @@ fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Strin
                 out.push(format!("Rook {} refuses Ceph {}: {e}", r.version, crate::catalog::fmt_version(c)));
             }
         }
+        Hop::Strimzi { to, .. } => {
+            if let (Some(r), Some(k)) = (cat.strimzi(to), &now.kafka) {
+                if !r.supports(&k.version) {
+                    out.push(format!(
+                        "Unsupported Kafka.spec.kafka.version: {}. Supported versions are: [{}] (Strimzi {to})",
+                        k.version,
+                        r.kafka_versions().join(", ")
+                    ));
+                }
+                let old: Vec<String> = running
+                    .iter()
+                    .filter(|m| !r.kubernetes.contains(**m))
+                    .map(|m| format!("{}.{}", m.0, m.1))
+                    .collect();
+                if !old.is_empty() {
+                    out.push(format!(
+                        "Strimzi {to} needs Kubernetes {}, and nodes run {}",
+                        r.kubernetes.describe(),
+                        old.join(", ")
+                    ));
+                }
+            }
+        }
+        Hop::Kafka { to, .. } => {
+            if let Some(r) = now.kafka.as_ref().and_then(|k| cat.strimzi(&k.strimzi))
+                && !r.supports(to)
+            {
+                out.push(format!(
+                    "Unsupported Kafka.spec.kafka.version: {to}. Supported versions are: [{}]",
+                    r.kafka_versions().join(", ")
+                ));
+            }
+        }
+        Hop::Kraft | Hop::NodePools | Hop::StrimziV1 { .. } => {}
     }
     out
 }
@@ -286,7 +339,12 @@ mod tests {
             kafka_ready: Some(true),
             ..Default::default()
         };
-        let v = Versions { kubernetes: (1, 26), rook: "v1.10.10".into(), ceph: "quay.io/ceph/ceph:v17.2.5".into() };
+        let v = Versions {
+            kubernetes: (1, 26),
+            rook: "v1.10.10".into(),
+            ceph: "quay.io/ceph/ceph:v17.2.5".into(),
+            kafka: None,
+        };
         (o, v)
     }
 
@@ -295,7 +353,7 @@ mod tests {
         let cat = Catalog::embedded().unwrap();
         let (o, v) = healthy();
         assert_eq!(o.versions(&cat).unwrap(), v);
-        assert_eq!(o.rolling(&v), None);
+        assert_eq!(o.rolling(&cat, &v), None);
         let hop = Hop::Rook { from: "v1.10.10".into(), to: "v1.11.11".into() };
         assert!(gates(&cat, &o, &v, &hop).is_empty());
         let mut bad = o.clone();
@@ -324,11 +382,12 @@ mod tests {
 
     #[test]
     fn a_half_done_hop_is_rolling_not_refused() {
+        let cat = Catalog::embedded().unwrap();
         let (mut o, v) = healthy();
         o.daemons[0].rook_version = Some("v1.10.9".into());
-        assert!(o.rolling(&v).unwrap().contains("rook-ceph-mon-a"));
+        assert!(o.rolling(&cat, &v).unwrap().contains("rook-ceph-mon-a"));
         let (mut o, v) = healthy();
         o.nodes[0].kubelet = Some((1, 25));
-        assert!(o.rolling(&v).unwrap().contains("maas"));
+        assert!(o.rolling(&cat, &v).unwrap().contains("maas"));
     }
 }

@@ -6,14 +6,70 @@
 //! The rules: MicroK8s one minor per round (inside the running Rook's Kubernetes range);
 //! Rook one minor per hop (the next release must accept the Kubernetes and the Ceph that
 //! run); Ceph to a major the running Rook accepts and Ceph upgrades to from the running one.
+//! Strimzi (docs/day2.md §2.4): an operator hop to any later release that runs the Kafka
+//! version that runs and accepts the Kubernetes that runs (its minimum), never to a release
+//! without ZooKeeper before the cluster is on KRaft, never to 1.0+ before the Strimzi
+//! resources are stored as `v1`; a Kafka step to the highest version the running operator
+//! and a later one both run; the brokers into the node pool `kafka`, then the ZooKeeper →
+//! KRaft migration on a release that migrates (0.40–0.45, Kafka ≥ 3.7.0); the `v1`
+//! conversion on a release that serves both APIs (0.49–0.51).
 //! Among the ladders that reach the target, the one chosen has the fewest hops, then the
-//! fewest switches between components (each stage does one thing), then at the first
-//! difference prefers Rook, then Ceph, then MicroK8s. The choice depends on the versions
-//! alone, so a run that resumes half way chooses the rest of the same ladder. The seed's
-//! ladder reads: Rook to 1.15, Ceph 17 → 19, MicroK8s to 1.31, Rook 1.16 → 1.20.
+//! fewest MicroK8s stages (the rounds run back to back), then the least work done on a
+//! newer Kubernetes than needed (everything that can climb on the running Kubernetes does
+//! so before the next round), then the fewest switches between components, then at the
+//! first difference prefers Rook, then Ceph, then MicroK8s, then Strimzi. The choice
+//! depends on the versions alone, so a run that resumes half way chooses the rest of the
+//! same ladder. The seed's ladder reads: Rook to 1.15, Ceph 17 → 19, Strimzi to 0.47 with
+//! Kafka on KRaft, MicroK8s to 1.31, Rook 1.16 → 1.20, Strimzi to 1.2 on `v1`.
 
-use crate::catalog::{Catalog, RookRelease, fmt_version, parse_version};
+use crate::catalog::{Catalog, RookRelease, StrimziRelease, fmt_version, parse_version};
 use std::collections::{HashMap, HashSet};
+
+/// Where a Kafka keeps its metadata, as the ladder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metadata {
+    /// ZooKeeper, brokers in `spec.kafka`.
+    ZooKeeper,
+    /// ZooKeeper, brokers in the node pool `kafka`.
+    NodePools,
+    /// A ZooKeeper → KRaft migration was started and is not finished.
+    Migrating,
+    /// KRaft, ZooKeeper gone from the spec.
+    KRaft,
+}
+
+impl Metadata {
+    fn words(self) -> &'static str {
+        match self {
+            Metadata::ZooKeeper => "ZooKeeper",
+            Metadata::NodePools => "ZooKeeper, node pools",
+            Metadata::Migrating => "migrating to KRaft",
+            Metadata::KRaft => "KRaft",
+        }
+    }
+}
+
+/// The Strimzi side of one point of the ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaAt {
+    /// The operator release (`0.45.2`).
+    pub strimzi: String,
+    /// `spec.kafka.version`.
+    pub version: String,
+    pub metadata: Metadata,
+    /// Every Strimzi CRD stores `v1` (`status.storedVersions == [v1]`).
+    pub v1: bool,
+}
+
+fn v3(s: &str) -> (u32, u32, u32) {
+    parse_version(s).unwrap_or((0, 0, 0))
+}
+
+/// `3.9` of `3.9.1`: the protocol and message-format versions of a Kafka version.
+pub fn major_minor(v: &str) -> String {
+    let p = v3(v);
+    format!("{}.{}", p.0, p.1)
+}
 
 /// Versions of the three ladders at one point.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,6 +80,8 @@ pub struct Versions {
     pub rook: String,
     /// The Ceph image (`quay.io/ceph/ceph:v19.2.3`).
     pub ceph: String,
+    /// Strimzi and its Kafka (none: the file declares no Kafka, or none runs yet).
+    pub kafka: Option<KafkaAt>,
 }
 
 impl Versions {
@@ -34,13 +92,20 @@ impl Versions {
         parse_version(&self.rook).map(|v| (v.0, v.1)).unwrap_or((0, 0))
     }
     pub fn describe(&self) -> String {
-        format!(
+        let mut s = format!(
             "MicroK8s {}.{}, Rook {}, Ceph {}",
             self.kubernetes.0,
             self.kubernetes.1,
             self.rook,
             fmt_version(self.ceph_version())
-        )
+        );
+        if let Some(k) = &self.kafka {
+            s.push_str(&format!(", Strimzi {} with Kafka {} on {}", k.strimzi, k.version, k.metadata.words()));
+            if k.v1 {
+                s.push_str(" (v1)");
+            }
+        }
+        s
     }
 }
 
@@ -52,6 +117,17 @@ pub enum Hop {
     Rook { from: String, to: String },
     /// The Ceph image of the CephCluster.
     Ceph { from: String, to: String },
+    /// The Strimzi operator: the release's install files.
+    Strimzi { from: String, to: String },
+    /// `spec.kafka.version` with the protocol (ZooKeeper) or metadata version (KRaft)
+    /// pinned, a roll, then the protocol raised, a second roll.
+    Kafka { from: String, to: String, kraft: bool },
+    /// The brokers into the KafkaNodePool `kafka` (same replicas and storage).
+    NodePools,
+    /// ZooKeeper → KRaft, with the point of no return before `strimzi.io/kraft=enabled`.
+    Kraft,
+    /// Strimzi resources rewritten in `v1` form, every Strimzi CRD storing `v1`.
+    StrimziV1 { at: String },
 }
 
 fn minor_s(m: (u32, u32)) -> String {
@@ -65,6 +141,11 @@ impl Hop {
             Hop::MicroK8s { to, .. } => format!("microk8s-{}", minor_s(*to)),
             Hop::Rook { to, .. } => format!("rook-{to}"),
             Hop::Ceph { to, .. } => format!("ceph-{}", fmt_version(parse_version(to).unwrap_or((0, 0, 0)))),
+            Hop::Strimzi { to, .. } => format!("strimzi-{to}"),
+            Hop::Kafka { to, .. } => format!("kafka-{to}"),
+            Hop::NodePools => "kafka-node-pool".into(),
+            Hop::Kraft => "kraft".into(),
+            Hop::StrimziV1 { .. } => "strimzi-v1-api".into(),
         }
     }
 
@@ -74,6 +155,7 @@ impl Hop {
             Hop::MicroK8s { .. } => "microk8s",
             Hop::Rook { .. } => "rook",
             Hop::Ceph { .. } => "ceph",
+            _ => "strimzi",
         }
     }
 
@@ -95,6 +177,22 @@ impl Hop {
                 fmt_version(parse_version(from).unwrap_or((0, 0, 0))),
                 fmt_version(parse_version(to).unwrap_or((0, 0, 0)))
             ),
+            Hop::Strimzi { from, to } => format!(
+                "Strimzi {from} → {to} (apply its install files in the Kafka's namespace, objects it dropped deleted; the operator rolls the brokers onto its images)"
+            ),
+            Hop::Kafka { from, to, kraft: false } => format!(
+                "Kafka {from} → {to} with inter.broker.protocol.version pinned at {}, a roll, then the protocol raised to {}, a second roll",
+                major_minor(from),
+                major_minor(to)
+            ),
+            Hop::Kafka { from, to, kraft: true } => {
+                format!("Kafka {from} → {to} with metadataVersion pinned, a roll, then metadataVersion raised, a second roll")
+            }
+            Hop::NodePools => "the brokers into KafkaNodePool `kafka` (broker role, the same replicas and storage: pod names, PVC names and data stay), then strimzi.io/node-pools=enabled (no roll)".into(),
+            Hop::Kraft => "ZooKeeper → KRaft: the four version settings aligned, the `controller` pool created, strimzi.io/kraft=migration, KRaftMigration → KRaftDualWriting → KRaftPostMigration; POINT OF NO RETURN (the run stops unless --continue-kraft is given); then strimzi.io/kraft=enabled, PreKRaft → KRaft, then spec.zookeeper and the protocol settings removed".into(),
+            Hop::StrimziV1 { at } => format!(
+                "every Strimzi resource rewritten in v1 form and each Strimzi CRD's storage version moved to v1 (status.storedVersions [v1]), on Strimzi {at}, before 1.0 stops serving v1beta2"
+            ),
         }
     }
 
@@ -109,6 +207,17 @@ impl Hop {
                 "{common}; the running Rook accepts Ceph {}",
                 fmt_version(parse_version(to).unwrap_or((0, 0, 0)))
             ),
+            Hop::Strimzi { to, .. } => {
+                format!(
+                    "{common} with every broker ready; Strimzi {to} runs the Kafka version and the Kubernetes that run"
+                )
+            }
+            Hop::Kafka { to, .. } => format!("{common} with every broker ready; the running Strimzi runs Kafka {to}"),
+            Hop::NodePools => format!("{common} with every broker ready; the running Strimzi has node pools"),
+            Hop::Kraft => format!(
+                "{common} with every broker ready; the running Strimzi migrates (0.40–0.45), Kafka ≥ 3.7.0, the file declares dedicated controllers"
+            ),
+            Hop::StrimziV1 { .. } => format!("{common}; the running Strimzi serves v1 and v1beta2"),
         }
     }
 
@@ -126,6 +235,15 @@ impl Hop {
                 "every mon, mgr and OSD labelled ceph-version={}, the CephCluster's status.version at it, health not ERR",
                 fmt_version(parse_version(to).unwrap_or((0, 0, 0)))
             ),
+            Hop::Strimzi { to, .. } => format!(
+                "the operator rolled out on {to}; the Kafka reconciled by it (status.operatorLastSuccessfulVersion from 0.37, the broker pods' images before) and Ready"
+            ),
+            Hop::Kafka { to, .. } => format!(
+                "each roll: every broker pod on the image of Kafka {to}, the Kafka Ready at its generation (status.kafkaVersion from 0.37); NotReady timeouts of a slow roll are waited through"
+            ),
+            Hop::NodePools => "the pool's nodeIds the brokers' ids, the Kafka Ready at its generation".into(),
+            Hop::Kraft => "status.kafkaMetadataState through every state in order, the Kafka Ready after each".into(),
+            Hop::StrimziV1 { .. } => "every Strimzi CRD's status.storedVersions is [v1]".into(),
         }
     }
 
@@ -136,6 +254,13 @@ impl Hop {
             Hop::MicroK8s { .. } => 900 * nodes.max(1) as u64,
             Hop::Rook { .. } => 1800,
             Hop::Ceph { .. } => 900 * osds.max(1) as u64,
+            // Strimzi waits up to 5 minutes per pod (STRIMZI_OPERATION_TIMEOUT_MS, docs/day2.md
+            // §3.2); a roll takes every broker once (one per machine here).
+            Hop::Strimzi { .. } => 300 + 300 * nodes.max(1) as u64,
+            Hop::Kafka { .. } => 600 * nodes.max(1) as u64,
+            Hop::NodePools => 300,
+            Hop::Kraft => 600 + 1200 * nodes.max(1) as u64,
+            Hop::StrimziV1 { .. } => 300,
         }
     }
 
@@ -146,6 +271,31 @@ impl Hop {
             Hop::MicroK8s { to, .. } => n.kubernetes = *to,
             Hop::Rook { to, .. } => n.rook = to.clone(),
             Hop::Ceph { to, .. } => n.ceph = to.clone(),
+            Hop::Strimzi { to, .. } => {
+                if let Some(k) = n.kafka.as_mut() {
+                    k.strimzi = to.clone();
+                }
+            }
+            Hop::Kafka { to, .. } => {
+                if let Some(k) = n.kafka.as_mut() {
+                    k.version = to.clone();
+                }
+            }
+            Hop::NodePools => {
+                if let Some(k) = n.kafka.as_mut() {
+                    k.metadata = Metadata::NodePools;
+                }
+            }
+            Hop::Kraft => {
+                if let Some(k) = n.kafka.as_mut() {
+                    k.metadata = Metadata::KRaft;
+                }
+            }
+            Hop::StrimziV1 { .. } => {
+                if let Some(k) = n.kafka.as_mut() {
+                    k.v1 = true;
+                }
+            }
         }
         n
     }
@@ -241,8 +391,137 @@ fn moves(cat: &Catalog, v: &Versions, target: &Versions) -> (Vec<Hop>, Vec<Strin
     ([rook_moves, ceph_moves, k8s_moves].concat(), blocked)
 }
 
+/// Why release `r` cannot take over from what runs (`None`: it can).
+fn operator_refuses(r: &StrimziRelease, k8s: (u32, u32), k: &KafkaAt) -> Option<String> {
+    if !r.supports(&k.version) {
+        return Some(format!(
+            "Strimzi {} does not run Kafka {} (it runs {})",
+            r.version,
+            k.version,
+            r.kafka_versions().join(", ")
+        ));
+    }
+    if !r.kubernetes.contains(k8s) {
+        return Some(format!(
+            "Strimzi {} needs Kubernetes {}, and {} runs",
+            r.version,
+            r.kubernetes.describe(),
+            minor_s(k8s)
+        ));
+    }
+    if !r.zookeeper && k.metadata != Metadata::KRaft {
+        return Some(format!(
+            "Strimzi {} has no ZooKeeper: the Kafka must be on KRaft first (the migration runs on Strimzi 0.40–0.45)",
+            r.version
+        ));
+    }
+    if r.v1_api() && !k.v1 {
+        return Some(format!(
+            "Strimzi {} serves only the v1 API: the Strimzi resources must be stored as v1 first (converted on 0.49–0.51)",
+            r.version
+        ));
+    }
+    None
+}
+
+/// The Strimzi moves from `k` towards `t`: operator hops (the newest first), Kafka steps
+/// (the highest first), node pools, the KRaft migration, the `v1` conversion.
+fn strimzi_moves(cat: &Catalog, k8s: (u32, u32), k: &KafkaAt, t: &KafkaAt, blocked: &mut Vec<String>) -> Vec<Hop> {
+    let mut out = Vec::new();
+    let Some(cur) = cat.strimzi(&k.strimzi) else {
+        blocked.push(format!("Strimzi {} is not in the catalog", k.strimzi));
+        return out;
+    };
+    let (cv, tv) = (cur.semver(), v3(&t.strimzi));
+    let later: Vec<&StrimziRelease> =
+        cat.strimzi_ladder().into_iter().filter(|r| r.semver() > cv && r.semver() <= tv).collect();
+    if k.metadata == Metadata::Migrating {
+        // A started migration is finished (or rolled back) before anything else moves.
+        return vec![Hop::Kraft];
+    }
+    let mut first_refusal = None;
+    for r in later.iter().rev() {
+        // Storage already moved to v1 stays there: no release that stores v1beta2 again.
+        if k.v1 && !r.v1_api() {
+            continue;
+        }
+        match operator_refuses(r, k8s, k) {
+            None => out.push(Hop::Strimzi { from: k.strimzi.clone(), to: r.version.clone() }),
+            Some(why) => first_refusal = Some(why),
+        }
+    }
+    if !out.iter().any(|h| matches!(h, Hop::Strimzi { .. }))
+        && let Some(why) = first_refusal
+    {
+        blocked.push(why);
+    }
+    // Kafka: the target version, or the highest one the running operator and a later
+    // release both run (so that release can take over).
+    let (kv, tk) = (v3(&k.version), v3(&t.version));
+    if kv < tk {
+        let runs = |r: &StrimziRelease, x: &str| r.supports(x) && v3(x) > kv && v3(x) <= tk;
+        let mut cands: Vec<String> = Vec::new();
+        if cur.supports(&t.version) {
+            cands.push(t.version.clone());
+        }
+        for r in &later {
+            if let Some(x) =
+                cur.kafka_versions().into_iter().filter(|x| runs(cur, x) && r.supports(x)).max_by_key(|x| v3(x))
+            {
+                cands.push(x.to_owned());
+            }
+        }
+        cands.sort_by_key(|x| std::cmp::Reverse(v3(x)));
+        cands.dedup();
+        if cands.is_empty() && out.is_empty() {
+            blocked.push(format!(
+                "Strimzi {} runs Kafka {}: none of them is newer than {} and run by a later release",
+                cur.version,
+                cur.kafka_versions().join(", "),
+                k.version
+            ));
+        }
+        // Kafka steps come first: the running operator's newest Kafka before the next one.
+        let steps: Vec<Hop> = cands
+            .into_iter()
+            .map(|to| Hop::Kafka { from: k.version.clone(), to, kraft: k.metadata == Metadata::KRaft })
+            .collect();
+        out.splice(0..0, steps);
+    }
+    // The v1 conversion on a release that serves both APIs, before its operator hops.
+    if t.v1 && !k.v1 && cur.serves_v1_and_v1beta2() {
+        let at = out.iter().position(|h| matches!(h, Hop::Strimzi { .. })).unwrap_or(out.len());
+        out.insert(at, Hop::StrimziV1 { at: cur.version.clone() });
+    }
+    if t.metadata == Metadata::KRaft {
+        match k.metadata {
+            Metadata::ZooKeeper if cur.node_pools && cur.zookeeper => out.push(Hop::NodePools),
+            Metadata::NodePools if cur.migration && kv >= (3, 7, 0) => out.push(Hop::Kraft),
+            Metadata::NodePools => blocked.push(format!(
+                "the ZooKeeper → KRaft migration needs Strimzi 0.40–0.45 with Kafka 3.7.0 or newer, and Strimzi {} runs Kafka {}",
+                cur.version, k.version
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The ladder from `now` to `target`, or why none exists.
 pub fn plan(cat: &Catalog, now: &Versions, target: &Versions) -> Result<Vec<Hop>, Unreachable> {
+    plan_after(cat, now, target, None)
+}
+
+/// The ladder from `now`, reached by a hop of infrastructure component `last` (`microk8s`,
+/// `rook`, `ceph`; what `upgrade` keeps in the cluster): a run that resumes in the middle of
+/// a stage carries the stage on, as the whole ladder had it.
+pub fn plan_after(
+    cat: &Catalog,
+    now: &Versions,
+    target: &Versions,
+    last: Option<&str>,
+) -> Result<Vec<Hop>, Unreachable> {
+    let last: Option<&'static str> = ["microk8s", "rook", "ceph"].into_iter().find(|c| Some(*c) == last);
     // Refusals that no ladder can get around: going down.
     let (nr, tr) = (parse_version(&now.rook), parse_version(&target.rook));
     let (nc, tc) = (now.ceph_version(), target.ceph_version());
@@ -275,62 +554,235 @@ pub fn plan(cat: &Catalog, now: &Versions, target: &Versions) -> Result<Vec<Hop>
             format!("declare rook.cephImage {} (or a newer pinned build)", now.ceph),
         ));
     }
-    let mut memo = HashMap::new();
-    if let Some((_, path)) = best(cat, now, target, None, &mut memo) {
-        return Ok(path);
+    if let (Some(k), Some(t)) = (&now.kafka, &target.kafka) {
+        if v3(&k.strimzi) > v3(&t.strimzi) {
+            return Err(unreachable(
+                format!(
+                    "the operator runs Strimzi {}, the file declares {}: homelab does not downgrade Strimzi",
+                    k.strimzi, t.strimzi
+                ),
+                format!("declare kafka.strimziVersion {} (or newer)", k.strimzi),
+            ));
+        }
+        if v3(&k.version) > v3(&t.version) {
+            return Err(unreachable(
+                format!(
+                    "Kafka {} runs, the file declares {}: homelab does not downgrade Kafka (a raised metadata or protocol version cannot go back)",
+                    k.version, t.version
+                ),
+                format!("declare kafka.cluster.version {} (or newer)", k.version),
+            ));
+        }
+        if k.metadata == Metadata::KRaft && t.metadata != Metadata::KRaft {
+            return Err(unreachable(
+                "the Kafka runs on KRaft and the file declares ZooKeeper: a finished migration has no way back",
+                "declare `metadata: kraft` with `controllers:`",
+            ));
+        }
     }
+    // The infrastructure (MicroK8s, Rook, Ceph) first, then the Strimzi track placed on it.
+    let (infra_now, infra_target) =
+        (Versions { kafka: None, ..now.clone() }, Versions { kafka: None, ..target.clone() });
+    let mut memo = HashMap::new();
+    let Some(infra) =
+        best(cat, &infra_now, &infra_target, last, &mut memo).map(|_| walk(&infra_now, &infra_target, last, &memo))
+    else {
+        return Err(no_ladder(cat, &infra_now, &infra_target, target));
+    };
+    match (&now.kafka, &target.kafka) {
+        (Some(k), Some(t)) if k != t => merge_strimzi(cat, now, &infra, last, k, t),
+        _ => Ok(infra),
+    }
+}
+
+fn no_ladder(cat: &Catalog, now: &Versions, target: &Versions, whole: &Versions) -> Unreachable {
     // No ladder: find how far one gets, and what blocks there.
     let mut seen: HashSet<Versions> = HashSet::new();
     let mut deepest: (usize, Versions, Option<Vec<String>>) = (0, now.clone(), None);
     furthest(cat, now, target, 0, &mut seen, &mut deepest);
     let (_, at, blocked) = deepest;
     let blocked = blocked.unwrap_or_default();
-    let mut reason = format!("no ladder of supported hops reaches {}", target.describe());
+    let mut reason = format!("no ladder of supported hops reaches {}", whole.describe());
     if at != *now {
         reason.push_str(&format!("; the furthest one can climb is {}", at.describe()));
     }
     if !blocked.is_empty() {
         reason.push_str(&format!(", where {}", blocked.join("; ")));
     }
-    Err(unreachable(
+    unreachable(
         reason,
-        "declare versions the ladder reaches: `homelab upgrade --plan` with a target file shows the hops; every Rook minor accepts only some Kubernetes minors and Ceph majors (docs/day2.md §2.3)",
-    ))
+        "declare versions the ladder reaches: `homelab upgrade --plan` with a target file shows the hops; every Rook minor accepts only some Kubernetes minors and Ceph majors, every Strimzi release only some Kafka versions and a minimum Kubernetes (docs/day2.md §2.3, §2.4)",
+    )
+}
+
+/// (Strimzi hops, the Kubernetes minors they run on).
+type TrackCost = (usize, u64);
+type TrackMemo = HashMap<(KafkaAt, usize), Option<(TrackCost, Option<Hop>)>>;
+
+/// Places the Strimzi track on the infrastructure ladder: at each point of it (the
+/// Kubernetes minor `k8s[i]`) the Strimzi moves that run there, or on to the next point.
+/// Fewest hops, then each hop on the oldest Kubernetes it can run on; a state's best
+/// suffix does not depend on how it was reached, so a resumed run takes the same track.
+/// `open[i]`: Strimzi hops may run at point `i` (not between two MicroK8s rounds of one
+/// stage: a stage is not split).
+fn track(
+    cat: &Catalog,
+    k: &KafkaAt,
+    i: usize,
+    k8s: &[(u32, u32)],
+    open: &[bool],
+    t: &KafkaAt,
+    memo: &mut TrackMemo,
+) -> Option<TrackCost> {
+    if k == t {
+        return Some((0, 0));
+    }
+    let key = (k.clone(), i);
+    if let Some(r) = memo.get(&key) {
+        return r.as_ref().map(|(c, _)| *c);
+    }
+    memo.insert(key.clone(), None);
+    // On to the next point first: at equal cost a Strimzi hop goes last among the hops on
+    // its Kubernetes minor (after Rook and Ceph, right before the next MicroK8s round).
+    let mut found: Option<(TrackCost, Option<Hop>)> =
+        if i + 1 < k8s.len() { track(cat, k, i + 1, k8s, open, t, memo).map(|c| (c, None)) } else { None };
+    let mut blocked = Vec::new();
+    let at = Versions { kubernetes: k8s[i], rook: String::new(), ceph: String::new(), kafka: Some(k.clone()) };
+    let moves = if open[i] { strimzi_moves(cat, k8s[i], k, t, &mut blocked) } else { vec![] };
+    for h in moves {
+        let Some(next) = h.apply(&at).kafka else { continue };
+        if let Some((n, late)) = track(cat, &next, i, k8s, open, t, memo) {
+            let cost = (n + 1, late + u64::from(k8s[i].1));
+            if found.as_ref().is_none_or(|(fc, _)| cost < *fc) {
+                found = Some((cost, Some(h)));
+            }
+        }
+    }
+    memo.insert(key, found.clone());
+    found.map(|(c, _)| c)
+}
+
+fn merge_strimzi(
+    cat: &Catalog,
+    now: &Versions,
+    infra: &[Hop],
+    last: Option<&'static str>,
+    k: &KafkaAt,
+    t: &KafkaAt,
+) -> Result<Vec<Hop>, Unreachable> {
+    let mut k8s = vec![now.kubernetes];
+    let mut v = Versions { kafka: None, ..now.clone() };
+    for h in infra {
+        v = h.apply(&v);
+        k8s.push(v.kubernetes);
+    }
+    let is_round = |i: usize| -> bool {
+        if i == 0 { last == Some("microk8s") } else { matches!(infra.get(i - 1), Some(Hop::MicroK8s { .. })) }
+    };
+    let open: Vec<bool> =
+        (0..k8s.len()).map(|i| !(is_round(i) && matches!(infra.get(i), Some(Hop::MicroK8s { .. })))).collect();
+    let mut memo = TrackMemo::new();
+    if track(cat, k, 0, &k8s, &open, t, &mut memo).is_none() {
+        // How far the track gets on the final Kubernetes, and what blocks there.
+        let last = *k8s.last().unwrap_or(&now.kubernetes);
+        let mut at = k.clone();
+        let mut blocked = Vec::new();
+        let mut seen = HashSet::new();
+        while seen.insert(at.clone()) {
+            blocked.clear();
+            let moves = strimzi_moves(cat, last, &at, t, &mut blocked);
+            let Some(h) = moves.into_iter().next() else { break };
+            let probe =
+                Versions { kubernetes: last, rook: String::new(), ceph: String::new(), kafka: Some(at.clone()) };
+            match h.apply(&probe).kafka {
+                Some(n) => at = n,
+                None => break,
+            }
+        }
+        let mut reason = format!(
+            "no ladder of supported hops takes Strimzi {} with Kafka {} to Strimzi {} with Kafka {} on {}",
+            k.strimzi,
+            k.version,
+            t.strimzi,
+            t.version,
+            t.metadata.words()
+        );
+        if at != *k {
+            reason.push_str(&format!("; it gets as far as Strimzi {} with Kafka {}", at.strimzi, at.version));
+        }
+        if !blocked.is_empty() {
+            reason.push_str(&format!(", where {}", blocked.join("; ")));
+        }
+        return Err(unreachable(
+            reason,
+            "declare versions the ladder reaches: every Strimzi release runs only some Kafka versions and needs a minimum Kubernetes (docs/day2.md §2.4)",
+        ));
+    }
+    let mut out = Vec::new();
+    let (mut cur, mut i) = (k.clone(), 0usize);
+    loop {
+        match memo.get(&(cur.clone(), i)) {
+            Some(Some((_, Some(h)))) => {
+                let probe =
+                    Versions { kubernetes: k8s[i], rook: String::new(), ceph: String::new(), kafka: Some(cur.clone()) };
+                cur = h.apply(&probe).kafka.unwrap_or(cur);
+                out.push(h.clone());
+            }
+            Some(Some((_, None))) if i < infra.len() => {
+                out.push(infra[i].clone());
+                i += 1;
+            }
+            _ => break,
+        }
+        if cur == *t {
+            break;
+        }
+    }
+    out.extend(infra[i..].iter().cloned());
+    Ok(out)
 }
 
 /// (hops, switches between components).
 type Cost = (usize, usize);
-type Memo = HashMap<(Versions, Option<&'static str>), Option<(Cost, Vec<Hop>)>>;
+/// The best cost from a point (after a hop of a component) and the first hop of it.
+type Memo = HashMap<(Versions, Option<&'static str>), Option<(Cost, Option<Hop>)>>;
 
-/// The best ladder from `v` (after a hop of component `last`) to `target`.
-fn best(
-    cat: &Catalog,
-    v: &Versions,
-    target: &Versions,
-    last: Option<&'static str>,
-    memo: &mut Memo,
-) -> Option<(Cost, Vec<Hop>)> {
+/// The cost of the best ladder from `v` (after a hop of component `last`) to `target`.
+fn best(cat: &Catalog, v: &Versions, target: &Versions, last: Option<&'static str>, memo: &mut Memo) -> Option<Cost> {
     if v == target {
-        return Some(((0, 0), vec![]));
+        return Some((0, 0));
     }
     let key = (v.clone(), last);
     if let Some(r) = memo.get(&key) {
-        return r.clone();
+        return r.as_ref().map(|(c, _)| *c);
     }
-    let mut found: Option<(Cost, Vec<Hop>)> = None;
+    // Every hop raises a version, so no loop forms; the mark ends a defect's recursion.
+    memo.insert(key.clone(), None);
+    let mut found: Option<(Cost, Option<Hop>)> = None;
     let (hops, _) = moves(cat, v, target);
     for h in hops {
         let c = h.component();
-        let Some(((n, sw), rest)) = best(cat, &h.apply(v), target, Some(c), memo) else { continue };
+        let Some((n, sw)) = best(cat, &h.apply(v), target, Some(c), memo) else { continue };
         let cost = (n + 1, sw + usize::from(last.is_some_and(|l| l != c)));
         if found.as_ref().is_none_or(|(fc, _)| cost < *fc) {
-            let mut path = vec![h];
-            path.extend(rest);
-            found = Some((cost, path));
+            found = Some((cost, Some(h)));
         }
     }
     memo.insert(key, found.clone());
-    found
+    found.map(|(c, _)| c)
+}
+
+/// The ladder the memo of [`best`] describes from `now`.
+fn walk(now: &Versions, target: &Versions, last: Option<&'static str>, memo: &Memo) -> Vec<Hop> {
+    let mut out = Vec::new();
+    let (mut v, mut last) = (now.clone(), last);
+    while v != *target {
+        let Some(Some((_, Some(h)))) = memo.get(&(v.clone(), last)) else { break };
+        last = Some(h.component());
+        v = h.apply(&v);
+        out.push(h.clone());
+    }
+    out
 }
 
 /// Walks every point reachable from `v` (no ladder reaches the target), keeping the first
@@ -395,7 +847,121 @@ mod tests {
     use super::*;
 
     fn v(k: u32, rook: &str, ceph: &str) -> Versions {
-        Versions { kubernetes: (1, k), rook: rook.into(), ceph: format!("quay.io/ceph/ceph:{ceph}") }
+        Versions { kubernetes: (1, k), rook: rook.into(), ceph: format!("quay.io/ceph/ceph:{ceph}"), kafka: None }
+    }
+
+    fn with_kafka(mut v: Versions, strimzi: &str, kafka: &str, metadata: Metadata, v1: bool) -> Versions {
+        v.kafka = Some(KafkaAt { strimzi: strimzi.into(), version: kafka.into(), metadata, v1 });
+        v
+    }
+
+    fn seed() -> Versions {
+        with_kafka(v(26, "v1.10.10", "v17.2.5"), "0.33.1", "3.3.2", Metadata::ZooKeeper, false)
+    }
+
+    fn current() -> Versions {
+        with_kafka(v(33, "v1.20.6", "v20.2.4"), "1.2.0", "4.3.1", Metadata::KRaft, true)
+    }
+
+    #[test]
+    fn the_strimzi_ladder_is_the_documented_one_interleaved() {
+        let cat = Catalog::embedded().unwrap();
+        let hops = plan(&cat, &seed(), &current()).unwrap();
+        let names: Vec<String> = hops.iter().map(Hop::name).collect();
+        let strimzi: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| n.starts_with("strimzi") || n.starts_with("kafka") || *n == "kraft")
+            .collect();
+        assert_eq!(
+            strimzi,
+            [
+                "strimzi-0.35.1",
+                "kafka-3.4.0",
+                "strimzi-0.37.0",
+                "kafka-3.5.1",
+                "strimzi-0.39.0",
+                "kafka-3.6.1",
+                "strimzi-0.42.0",
+                "kafka-3.7.1",
+                "strimzi-0.44.0",
+                "kafka-3.8.0",
+                "strimzi-0.45.2",
+                "kafka-3.9.1",
+                "kafka-node-pool",
+                "kraft",
+                "strimzi-0.47.0",
+                "kafka-4.0.0",
+                "strimzi-0.50.1",
+                "kafka-4.1.1",
+                "strimzi-v1-api",
+                "strimzi-1.0.1",
+                "kafka-4.2.0",
+                "strimzi-1.2.0",
+                "kafka-4.3.1",
+            ]
+        );
+        // The first Strimzi stage runs on the seed's Kubernetes, after Rook 1.15 and Ceph 19,
+        // before the first MicroK8s round; 0.50.1 (Kubernetes ≥ 1.27) after the rounds.
+        let at = |n: &str| names.iter().position(|x| x == n).unwrap();
+        assert!(at("ceph-19.2.6") < at("strimzi-0.35.1"), "{names:?}");
+        assert!(at("strimzi-0.47.0") < at("microk8s-1.27"), "{names:?}");
+        assert!(at("microk8s-1.31") < at("strimzi-0.50.1"), "{names:?}");
+        assert!(at("rook-v1.20.6") < at("strimzi-0.50.1"), "{names:?}");
+        assert_eq!(names.last().map(String::as_str), Some("microk8s-1.33"));
+        // Each operator hop runs the Kafka that runs; no release is skipped that the Kafka needed.
+        let mut cur = seed();
+        for h in &hops {
+            if let Hop::Strimzi { to, .. } = h {
+                let k = cur.kafka.as_ref().unwrap();
+                assert!(cat.strimzi(to).unwrap().supports(&k.version), "{to} with {}", k.version);
+            }
+            cur = h.apply(&cur);
+        }
+        assert_eq!(cur, current());
+    }
+
+    #[test]
+    fn a_resumed_strimzi_ladder_is_the_rest_of_the_same_one() {
+        let cat = Catalog::embedded().unwrap();
+        let whole = plan(&cat, &seed(), &current()).unwrap();
+        let mut at = seed();
+        let mut last = None;
+        for i in 0..whole.len() {
+            assert_eq!(plan_after(&cat, &at, &current(), last).unwrap(), whole[i..].to_vec(), "resumed after {i} hops");
+            at = whole[i].apply(&at);
+            if whole[i].component() != "strimzi" {
+                last = Some(whole[i].component());
+            }
+        }
+        // A migration stopped half way is finished first.
+        let mut m = seed();
+        m.kafka = Some(KafkaAt {
+            strimzi: "0.45.2".into(),
+            version: "3.9.1".into(),
+            metadata: Metadata::Migrating,
+            v1: false,
+        });
+        let hops =
+            strimzi_moves(&cat, (1, 26), m.kafka.as_ref().unwrap(), current().kafka.as_ref().unwrap(), &mut vec![]);
+        assert_eq!(hops, [Hop::Kraft]);
+    }
+
+    #[test]
+    fn strimzi_targets_no_ladder_reaches_say_why() {
+        let cat = Catalog::embedded().unwrap();
+        // A ZooKeeper target on a release without ZooKeeper is refused by validation; here a
+        // KRaft file with the Kubernetes too old for 1.2 (it needs 1.30).
+        let t = with_kafka(v(26, "v1.10.10", "v17.2.5"), "1.2.0", "4.3.1", Metadata::KRaft, true);
+        let e = plan(&cat, &seed(), &t).unwrap_err();
+        assert!(e.reason.contains("needs Kubernetes"), "{}", e.reason);
+        // Going down.
+        let mut down = seed();
+        down.kafka.as_mut().unwrap().version = "3.2.3".into();
+        assert!(plan(&cat, &seed(), &down).unwrap_err().reason.contains("does not downgrade Kafka"));
+        let mut zk = current();
+        zk.kafka.as_mut().unwrap().metadata = Metadata::ZooKeeper;
+        assert!(plan(&cat, &current(), &zk).unwrap_err().reason.contains("no way back"));
     }
 
     #[test]
@@ -437,7 +1003,8 @@ mod tests {
         let whole = plan(&cat, &seed, &goal).unwrap();
         let mut at = seed;
         for i in 0..whole.len() {
-            assert_eq!(plan(&cat, &at, &goal).unwrap(), whole[i..].to_vec(), "resumed after {i} hops");
+            let last = i.checked_sub(1).map(|p| whole[p].component());
+            assert_eq!(plan_after(&cat, &at, &goal, last).unwrap(), whole[i..].to_vec(), "resumed after {i} hops");
             at = whole[i].apply(&at);
         }
     }
@@ -460,6 +1027,7 @@ mod tests {
                 Hop::MicroK8s { from, to } => assert_eq!(to.1, from.1 + 1),
                 Hop::Rook { .. } => assert_eq!(n.rook_minor().1, cur.rook_minor().1 + 1),
                 Hop::Ceph { .. } => assert!(cat.ceph_step(cur.ceph_version().0, n.ceph_version().0).is_ok()),
+                _ => {}
             }
             cur = n;
         }

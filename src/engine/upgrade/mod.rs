@@ -10,6 +10,7 @@ pub mod act;
 pub mod gate;
 pub mod ladder;
 pub mod observe;
+pub mod strimzi;
 
 use crate::catalog::Catalog;
 use crate::config::{Cluster, Kubernetes, validate_bytes};
@@ -32,6 +33,10 @@ pub struct UpgradeRequest {
     pub until: Option<String>,
     /// Run the hops (without it the ladder is printed and nothing changes).
     pub yes: bool,
+    /// Go past the ZooKeeper → KRaft migration's point of no return.
+    pub continue_kraft: bool,
+    /// Take a migration stopped at its point of no return back to ZooKeeper.
+    pub rollback_kraft: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +57,8 @@ pub struct UpgradeReport {
     /// Hops run by this invocation.
     pub done: Vec<HopTiming>,
     pub elapsed_s: f64,
+    /// The run stopped on purpose before this hop's point of no return.
+    pub stopped_at: Option<String>,
 }
 
 /// The versions the file declares.
@@ -66,7 +73,16 @@ pub fn declared(cluster: &Cluster) -> Result<Versions> {
             "homelab upgrade needs the `rook:` section (the ladder interleaves MicroK8s with Rook and Ceph)".into(),
         )
     })?;
-    Ok(Versions { kubernetes: *minor, rook: r.release.version.clone(), ceph: r.ceph_image.clone() })
+    let kafka = cluster.kafka.as_ref().map(|k| ladder::KafkaAt {
+        strimzi: k.release.version.clone(),
+        version: k.version.clone(),
+        metadata: match k.mode {
+            crate::config::model::MetadataMode::Kraft => ladder::Metadata::KRaft,
+            crate::config::model::MetadataMode::Zookeeper => ladder::Metadata::ZooKeeper,
+        },
+        v1: k.release.v1_api(),
+    });
+    Ok(Versions { kubernetes: *minor, rook: r.release.version.clone(), ceph: r.ceph_image.clone(), kafka })
 }
 
 /// Prints the ladder: hop, what changes, the gate before, the wait after, the budget.
@@ -99,6 +115,32 @@ pub fn print_plan(ui: &Ui, from: &Versions, target: &Versions, hops: &[Hop], upt
     }
     t.push_str(&format!("  budget on real hardware: {}", fmt_secs(total as f64)));
     ui.out(&t);
+}
+
+/// Where `upgrade` keeps the component of the last MicroK8s, Rook or Ceph hop it made (a
+/// ConfigMap in `kube-system`): it only breaks ties between equally short ladders, so that a
+/// run resumed between two rounds of a MicroK8s stage carries that stage on. Versions are
+/// always read from what runs.
+pub const LAST_HOP: &str = "homelab-upgrade";
+
+async fn last_component(cx: &Ctx) -> Option<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(cx.kube().await.ok()?, "kube-system");
+    let cm = api.get_opt(LAST_HOP).await.ok()??;
+    cm.data?.get("lastComponent").cloned()
+}
+
+async fn record_component(cx: &Ctx, component: &str) -> Result<()> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(cx.kube().await?, "kube-system");
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": LAST_HOP, "namespace": "kube-system", "labels": {"app.kubernetes.io/managed-by": "homelab"}},
+        "data": {"lastComponent": component}
+    });
+    api.patch(LAST_HOP, &kube::api::PatchParams::apply("homelab").force(), &kube::api::Patch::Apply(cm))
+        .await
+        .map(drop)
+        .map_err(|e| anyhow!("recording the last upgrade hop in kube-system/{LAST_HOP}: {e}"))
 }
 
 /// Runs `upgrade` of the file at `path` with a world for the cluster (`make_env`).
@@ -142,30 +184,41 @@ pub async fn upgrade(
     r
 }
 
-async fn strimzi_check(cx: &Arc<Ctx>) -> Result<()> {
-    let Some(k) = &cx.cluster.kafka else { return Ok(()) };
-    let a = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Kafka).await?;
-    let d = a.get("apps/v1", "Deployment", Some(&k.namespace), "strimzi-cluster-operator").await?;
-    let img = d
-        .and_then(|d| serde_json::to_value(d).ok())
-        .and_then(|d| d.pointer("/spec/template/spec/containers/0/image").and_then(|i| i.as_str()).map(str::to_owned));
-    if let Some(img) = img
-        && !img.ends_with(&format!(":{}", k.release.version))
-    {
-        bail!(
-            "the Strimzi operator runs {img} and the file declares Strimzi {}: `homelab upgrade` climbs MicroK8s, Rook and Ceph; the Strimzi and Kafka ladder is not built yet\n  hint: keep `kafka.strimziVersion` at what runs while upgrading the rest (nothing was changed)",
-            k.release.version
-        );
-    }
-    Ok(())
-}
-
 async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versions) -> Result<UpgradeReport> {
     let started = Instant::now();
-    strimzi_check(cx).await?;
-    let o = observe::observe(cx).await?;
+    if req.rollback_kraft {
+        if !req.yes {
+            bail!(Failure::Usage(
+                "nothing was changed: `homelab upgrade --rollback-kraft --yes` takes a migration stopped at KRaftPostMigration back to ZooKeeper".into()
+            ));
+        }
+        cx.ensure_lease().await?;
+        Box::pin(strimzi::rollback_kraft(cx, cat)).await?;
+        return Ok(UpgradeReport { elapsed_s: started.elapsed().as_secs_f64(), ..Default::default() });
+    }
+    let o = observe::observe(cx, cat).await?;
     let from = o.versions(cat).map_err(|e| anyhow!("cannot tell what runs: {e}\n  hint: `homelab up` of the file the cluster was built from brings it to a known state first"))?;
-    let hops = ladder::plan(cat, &from, target).map_err(|u| {
+    let mut target = target.clone();
+    if from.kafka.is_none() {
+        // No Kafka runs yet: `up` installs the declared one; the ladder leaves it alone.
+        target.kafka = None;
+    }
+    let target = &target;
+    if let (Some(k), Some(t)) = (&from.kafka, &target.kafka)
+        && k.metadata != ladder::Metadata::KRaft
+        && t.metadata == ladder::Metadata::KRaft
+    {
+        if let Some(note) = strimzi::cluster_note(&cx.cluster) {
+            bail!(Failure::Usage(format!("refusing to upgrade: {note}\n  (nothing was changed)")));
+        }
+        if cx.cluster.kafka.as_ref().is_some_and(|k| k.controllers.is_none()) {
+            bail!(Failure::Usage(
+                "refusing to upgrade: the ZooKeeper → KRaft migration needs dedicated controllers, and the file declares none\n  hint: add `controllers: {replicas: 3, storage: {size: 20Gi, class: rook-ceph-block}}` and `brokerPool: kafka` under kafka.cluster\n  (nothing was changed)".into()
+            ));
+        }
+    }
+    let last = last_component(cx).await;
+    let hops = ladder::plan_after(cat, &from, target, last.as_deref()).map_err(|u| {
         anyhow::Error::new(Failure::Usage(format!(
             "refusing to upgrade: {}\n  hint: {}\n  (nothing was changed)",
             u.reason, u.hint
@@ -190,6 +243,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
         )));
     }
     cx.ensure_lease().await?;
+    let hop_options = strimzi::HopOptions { continue_kraft: req.continue_kraft };
     let st = ladder::stages(&hops);
     let mut now = from;
     // A round a stopped run left with a node drained, whose refreshes are all done: finish
@@ -210,16 +264,16 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
     // when a stopped run did not get to it.
     if hops.is_empty() {
         if let Some(o) = first.take()
-            && o.rolling(&now).is_some()
+            && o.rolling(cat, &now).is_some()
         {
-            act::wait_settled(cx, &now).await?;
+            act::wait_settled(cx, cat, &now).await?;
         }
         Box::pin(act::finish_point(cx, cat, &now)).await?;
     }
     for (i, hop) in hops.iter().enumerate().take(upto) {
         let o = match first.take() {
             Some(o) => o,
-            None => observe::observe(cx).await?,
+            None => observe::observe(cx, cat).await?,
         };
         let seen = o.versions(cat).map_err(|e| {
             anyhow!("cannot tell what runs before hop {}: {e}\n  hint: `homelab status` shows each layer; once it answers again, `homelab upgrade` goes on from what runs", hop.name())
@@ -245,7 +299,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             cx.ui.err(&format!("{}: a round was stopped half way; going on from where it stopped", hop.name()));
             o
         } else {
-            let o = if o.rolling(&now).is_some() { act::wait_settled(cx, &now).await? } else { o };
+            let o = if o.rolling(cat, &now).is_some() { act::wait_settled(cx, cat, &now).await? } else { o };
             Box::pin(act::check_gates(cx, cat, &now, hop, o)).await?
         };
         drop(o);
@@ -264,7 +318,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
         });
         let t = Instant::now();
         let changes_before = cx.total_changes();
-        let r = Box::pin(act::run_hop(cx, cat, &now, hop)).await;
+        let r = Box::pin(act::run_hop(cx, cat, &now, hop, hop_options)).await;
         let timing = HopTiming {
             hop: hop.name(),
             words: hop.words(),
@@ -279,9 +333,23 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             elapsed_s: timing.elapsed_s,
             budget_s: budget as f64,
         });
+        if let Err(e) = &r
+            && let Some(p) = e.downcast_ref::<strimzi::PointOfNoReturn>()
+        {
+            cx.ui.out(&p.to_string());
+            report.stopped_at = Some(hop.name());
+            report.elapsed_s = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
         r.map_err(|e| e.context(format!("hop {} ({})", hop.name(), hop.words())))?;
+        if hop.component() != "strimzi" {
+            record_component(cx, hop.component()).await?;
+        }
         report.done.push(timing);
         now = hop.apply(&now);
+    }
+    if upto == hops.len() && !hops.is_empty() {
+        Box::pin(strimzi::converge_declared(cx, &now)).await?;
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
     if !cx.ui.is_json() {

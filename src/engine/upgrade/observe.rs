@@ -6,6 +6,7 @@
 //! orders them.
 
 use super::gate::{Daemon, NodeView, Observed};
+use crate::catalog::Catalog;
 use crate::config::Rook;
 use crate::engine::context::Ctx;
 use crate::microk8s as mk;
@@ -107,17 +108,17 @@ pub fn rolled(d: &Deployment) -> bool {
 }
 
 /// Everything the gates and the planner read.
-pub async fn observe(cx: &Arc<Ctx>) -> Result<Observed> {
-    observe_with(cx, true).await
+pub async fn observe(cx: &Arc<Ctx>, cat: &Catalog) -> Result<Observed> {
+    Box::pin(observe_with(cx, cat, true)).await
 }
 
 /// What the waits inside a hop read: the same without each machine's snap (one SSH command
 /// per machine fewer on every poll; nodes then carry no tracking channel).
-pub async fn observe_health(cx: &Arc<Ctx>) -> Result<Observed> {
-    observe_with(cx, false).await
+pub async fn observe_health(cx: &Arc<Ctx>, cat: &Catalog) -> Result<Observed> {
+    Box::pin(observe_with(cx, cat, false)).await
 }
 
-async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
+async fn observe_with(cx: &Arc<Ctx>, cat: &Catalog, with_snaps: bool) -> Result<Observed> {
     let order = round_order(cx);
     let client = cx.kube().await?;
     let deps: Api<Deployment> = Api::namespaced(client.clone(), Rook::NAMESPACE);
@@ -126,13 +127,11 @@ async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
         futures::future::join_all(order.iter().map(|m| async move {
             if with_snaps { snap_of(cx, &m.hostname).await } else { Ok((String::new(), false)) }
         }));
-    let kafka = async {
-        match &cx.cluster.kafka {
-            Some(k) => a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await,
-            None => Ok(None),
-        }
-    };
-    let (snaps, nodes, ds, operator, cluster, daemons, kafka) = tokio::join!(
+    let strimzi = Box::pin(async {
+        let ka = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Kafka).await?;
+        super::strimzi::observe(cx, cat, &ka).await
+    });
+    let (snaps, nodes, ds, operator, cluster, daemons, strimzi) = tokio::join!(
         snaps,
         nodes(cx),
         datastore(cx),
@@ -143,10 +142,10 @@ async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
                 .await
                 .map_err(anyhow::Error::from)
         },
-        kafka,
+        strimzi,
     );
-    let (nodes, (ds_host, ds), operator, cluster, daemons, kafka) =
-        (nodes?, ds?, operator?, cluster?, daemons?, kafka?);
+    let (nodes, (ds_host, ds), operator, cluster, daemons, strimzi) =
+        (nodes?, ds?, operator?, cluster?, daemons?, strimzi?);
     let mut o = Observed {
         voters: ds.voters.len(),
         voters_wanted: cx.cluster.control_planes().count().min(3),
@@ -208,10 +207,11 @@ async fn observe_with(cx: &Arc<Ctx>, with_snaps: bool) -> Result<Observed> {
         o.osds_up = st.osds_up;
         o.osds_in = st.osds_in;
     }
-    if cx.cluster.kafka.is_some() {
-        o.kafka_ready = kafka
-            .and_then(|v| serde_json::to_value(v).ok())
-            .map(|v| crate::kube::wait::Expect::condition("Ready", "True").unmet(&v).is_none());
+    if let Some(v) = &strimzi {
+        o.kafka_ready =
+            v.kafka.as_ref().map(|k| crate::kube::wait::Expect::condition("Ready", "True").unmet(k).is_none());
+        o.brokers_not_ready = v.brokers_not_ready();
     }
+    o.strimzi = strimzi;
     Ok(o)
 }

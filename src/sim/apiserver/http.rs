@@ -238,8 +238,15 @@ pub(in crate::sim::apiserver) async fn handle(
                     &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}),
                 );
             }
+            let mut out = Vec::with_capacity(items.len());
+            for i in &items {
+                match kind.convert_out(i, &av) {
+                    Ok(o) => out.push(o),
+                    Err(e) => return status_body(500, "InternalError", &e),
+                }
+            }
             ok_json(
-                &json!({"apiVersion": av, "kind": format!("{}List", kind.kind), "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}),
+                &json!({"apiVersion": av, "kind": format!("{}List", kind.kind), "metadata": {"resourceVersion": st.rv.to_string()}, "items": out}),
             )
         }
         ("GET", Some(name)) => {
@@ -249,7 +256,10 @@ pub(in crate::sim::apiserver) async fn handle(
                 st.get(&kind.group, &kind.plural, &ns, name).cloned()
             };
             match obj {
-                Some(o) => ok_json(&o),
+                Some(o) => match kind.convert_out(&o, &av) {
+                    Ok(o) => ok_json(&o),
+                    Err(e) => status_body(500, "InternalError", &e),
+                },
                 None => status_body(
                     404,
                     "NotFound",
@@ -297,6 +307,40 @@ pub(in crate::sim::apiserver) async fn handle(
                     return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
                 };
                 merge(&mut cur["status"], &patch["status"]);
+                // A CRD's storedVersions must keep the storage version, and name only defined ones.
+                if kind.kind == "CustomResourceDefinition"
+                    && let Some(sv) = cur.pointer("/status/storedVersions").and_then(Value::as_array)
+                {
+                    let all: Vec<&str> = cur["spec"]["versions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v["name"].as_str())
+                        .collect();
+                    let storage = cur["spec"]["versions"]
+                        .as_array()
+                        .and_then(|a| a.iter().find(|v| v["storage"] == true))
+                        .and_then(|v| v["name"].as_str())
+                        .unwrap_or_default();
+                    let bad = sv.iter().enumerate().find(|(_, v)| !v.as_str().is_some_and(|v| all.contains(&v)));
+                    let msg = match bad {
+                        Some((i, v)) => Some(format!(
+                            "status.storedVersions[{i}]: Invalid value: {v}: must appear in spec.versions"
+                        )),
+                        None if !sv.iter().any(|v| v == storage) => Some(format!(
+                            "status.storedVersions: Invalid value: {}: must have the storage version {storage}",
+                            Value::Array(sv.clone())
+                        )),
+                        None => None,
+                    };
+                    if let Some(msg) = msg {
+                        return status_body(
+                            422,
+                            "Invalid",
+                            &format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {msg}"),
+                        );
+                    }
+                }
                 let s = cur["status"].clone();
                 st.set_status(&kind.group, &kind.plural, &ns, name, s);
                 return ok_json(st.get(&kind.group, &kind.plural, &ns, name).unwrap_or(&Value::Null));
@@ -373,8 +417,22 @@ pub(in crate::sim::apiserver) async fn handle(
             if kind.has_status {
                 obj["status"] = cur["status"].clone();
             }
+            obj["apiVersion"] = json!(kind.stored_av(&av));
+            if !kind.schemas.is_empty() {
+                let version = av.rsplit('/').next().unwrap_or("");
+                let mut check = obj.clone();
+                check["apiVersion"] = json!(av);
+                if let Err(msg) = validate(&mut st, &kind, version, &check) {
+                    return status_body(
+                        422,
+                        "Invalid",
+                        &format!("{}.{} \"{name}\" is invalid: {msg}", kind.kind, kind.group),
+                    );
+                }
+            }
             st.put(&kind.group, &kind.plural, &ns, obj);
-            ok_json(st.get(&kind.group, &kind.plural, &ns, name).unwrap_or(&Value::Null))
+            let stored = st.get(&kind.group, &kind.plural, &ns, name).cloned().unwrap_or(Value::Null);
+            ok_json(&kind.convert_out(&stored, &av).unwrap_or(stored))
         }
         ("DELETE", Some(name)) => {
             if st.get(&kind.group, &kind.plural, &ns, name).is_none() {

@@ -78,6 +78,7 @@ impl SimApiServer {
                 ),
                 served_at: None,
                 schemas: HashMap::new(),
+                storage: None,
             })
             .collect();
         let state = Arc::new(Mutex::new(ApiState {

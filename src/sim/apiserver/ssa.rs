@@ -55,6 +55,11 @@ pub(in crate::sim::apiserver) fn apply(
     if precondition.is_some() && cur.is_none() {
         return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
     }
+    let cur = match cur.as_ref().map(|c| kind.convert_out(c, av)) {
+        Some(Err(e)) => return status_body(500, "InternalError", &e),
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
     let mut next =
         cur.clone().unwrap_or_else(|| json!({"apiVersion": av, "kind": kind.kind, "metadata": {"name": name}}));
     merge(&mut next, &patch);
@@ -74,7 +79,10 @@ pub(in crate::sim::apiserver) fn apply(
         next["metadata"]["managedFields"] = Value::Array(managed);
     }
     if let Some(c) = &cur {
-        if is_no_write(c, &next) {
+        // Stored under another version, a write rewrites it (what a storage migration does).
+        let restore = st.get(&kind.group, &kind.plural, ns, name).and_then(|s| s["apiVersion"].as_str())
+            != Some(kind.stored_av(av).as_str());
+        if is_no_write(c, &next) && !restore {
             return ok_json(c);
         }
         let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -105,8 +113,25 @@ pub(in crate::sim::apiserver) fn apply(
             &format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {msg}"),
         );
     }
+    // A CRD whose storage version changed lists the new one in status.storedVersions too.
+    if kind.kind == "CustomResourceDefinition"
+        && let Some(stored) = cur.as_ref().and_then(|c| c.pointer("/status/storedVersions")).cloned()
+        && let Some(sv) = next["spec"]["versions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|v| v["storage"] == true))
+            .and_then(|v| v["name"].as_str())
+    {
+        let mut list = stored.as_array().cloned().unwrap_or_default();
+        if !list.iter().any(|x| x == sv) {
+            list.push(json!(sv));
+        }
+        next["status"]["storedVersions"] = Value::Array(list);
+    }
+    let answer_av = av.to_owned();
+    next["apiVersion"] = json!(kind.stored_av(av));
     st.put(&kind.group, &kind.plural, ns, next);
-    ok_json(st.get(&kind.group, &kind.plural, ns, name).unwrap_or(&Value::Null))
+    let stored = st.get(&kind.group, &kind.plural, ns, name).cloned().unwrap_or(Value::Null);
+    ok_json(&kind.convert_out(&stored, &answer_av).unwrap_or(stored))
 }
 
 /// The leaf fields a request sets, as dotted paths (lists count as one field, as for
@@ -258,7 +283,25 @@ pub(in crate::sim::apiserver) fn register_crd(st: &mut ApiState, crd: &Value) ->
             schemas.insert(n.to_owned(), s.clone());
         }
     }
+    let storage = spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["storage"] == true)
+        .and_then(|v| v["name"].as_str())
+        .map(str::to_owned);
+    // Every version objects may still be stored in must stay defined (the real server's
+    // validation of an update).
+    let all: Vec<&str> = spec["versions"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+    for (i, sv) in crd.pointer("/status/storedVersions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Some(sv) = sv.as_str()
+            && !all.contains(&sv)
+        {
+            return Err(format!("status.storedVersions[{i}]: Invalid value: \"{sv}\": must appear in spec.versions"));
+        }
+    }
     let entry = Kind {
+        storage,
         group: group.clone(),
         versions,
         kind,

@@ -112,6 +112,35 @@ pub struct Kind {
     /// CRDs only: when served by discovery, and the schema per version.
     pub served_at: Option<Instant>,
     pub schemas: HashMap<String, Value>,
+    /// CRDs only: the version objects are stored in (`strategy: None` conversion rewrites
+    /// only `apiVersion`, so an object is stored as the storage version of its last write).
+    pub storage: Option<String>,
+}
+
+impl Kind {
+    /// The object as a client asking for `av` reads it: its stored version must still be
+    /// one the CRD defines, or the server cannot convert it (apiextensions-apiserver's
+    /// `nopConverter` error).
+    pub fn convert_out(&self, obj: &Value, av: &str) -> Result<Value, String> {
+        if self.storage.is_none() {
+            return Ok(obj.clone());
+        }
+        let stored = obj["apiVersion"].as_str().unwrap_or_default();
+        let sv = stored.rsplit('/').next().unwrap_or_default();
+        if !self.versions.iter().any(|v| v == sv) {
+            return Err(format!("request to convert CR from an invalid group/version: {stored}"));
+        }
+        let mut o = obj.clone();
+        o["apiVersion"] = json!(av);
+        Ok(o)
+    }
+    /// The `apiVersion` an object written now is stored under.
+    pub fn stored_av(&self, av: &str) -> String {
+        match &self.storage {
+            Some(s) => format!("{}/{s}", self.group),
+            None => av.to_owned(),
+        }
+    }
 }
 
 pub type Key = (String, String, String, String); // group, plural, namespace, name

@@ -106,6 +106,21 @@ impl Semantic<'_> {
                 "use 3 or 5",
             );
         }
+        if let Some(p) = &c.broker_pool {
+            if mode != MetadataMode::Kraft || c.controllers.is_none() {
+                self.err_key(
+                    "/kafka/cluster/brokerPool",
+                    "`brokerPool` names the brokers' node pool beside dedicated `controllers`",
+                    "remove it, or declare `metadata: kraft` with `controllers:`",
+                );
+            } else if p == "controller" {
+                self.err(
+                    "/kafka/cluster/brokerPool",
+                    "the brokers' pool cannot be named `controller`: that is the controllers' pool",
+                    "use `broker`, or `kafka` for a cluster migrated from ZooKeeper",
+                );
+            }
+        }
         if let Some(ctl) = &c.controllers
             && ctl.replicas % 2 == 0
         {
@@ -235,6 +250,7 @@ impl Semantic<'_> {
             listeners,
             config: cfg,
             zookeeper,
+            broker_pool: c.broker_pool.clone().unwrap_or_else(|| "broker".into()),
             controllers,
             entity_operator,
             release,
