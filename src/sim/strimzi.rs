@@ -429,7 +429,7 @@ impl SimOperator for StrimziOperator {
             let tok = token(target_state.unwrap_or(&state));
             let mut pool_status = Vec::new();
             if uses_pools {
-                // IDs once given stay; a pool `kafka` takes over the ZooKeeper-era brokers 0..n.
+                // IDs once given stay.
                 let mut used: HashSet<u64> = HashSet::new();
                 let mut given: Vec<(String, Vec<u64>)> = Vec::new();
                 for p in &pools {
@@ -444,15 +444,14 @@ impl SimOperator for StrimziOperator {
                         given.push((name_of(p), ids));
                     }
                 }
-                if !has_zk_spec || !pools.iter().any(|p| name_of(p) == "kafka") {
-                    // (ZooKeeper-era broker IDs are only reserved while they exist.)
-                } else {
+                // The pool `kafka` of a ZooKeeper cluster takes over its brokers' IDs 0..n.
+                if has_zk_spec
+                    && pools.iter().any(|p| name_of(p) == "kafka")
+                    && !given.iter().any(|(g, _)| g == "kafka")
+                {
                     let n = k.pointer("/spec/kafka/replicas").and_then(Value::as_u64).unwrap_or(0);
-                    if !given.iter().any(|(g, _)| g == "kafka") {
-                        let ids: Vec<u64> = (0..n).collect();
-                        used.extend(ids.iter().copied());
-                        given.push(("kafka".into(), ids));
-                    }
+                    used.extend(0..n);
+                    given.push(("kafka".into(), (0..n).collect()));
                 }
                 for p in &pools {
                     let pname = name_of(p);

@@ -214,6 +214,11 @@ pub fn hard(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Strin
     out
 }
 
+/// Strimzi's refusal of a Kafka version a release does not run (`KafkaVersion.java`).
+fn unsupported(r: &crate::catalog::StrimziRelease, v: &str) -> String {
+    format!("Unsupported Kafka.spec.kafka.version: {v}. Supported versions are: [{}]", r.kafka_versions().join(", "))
+}
+
 /// The gates of one kind of hop: the next version's ranges contain what runs.
 fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<String> {
     let mut out = Vec::new();
@@ -263,11 +268,7 @@ fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Strin
         Hop::Strimzi { to, .. } => {
             if let (Some(r), Some(k)) = (cat.strimzi(to), &now.kafka) {
                 if !r.supports(&k.version) {
-                    out.push(format!(
-                        "Unsupported Kafka.spec.kafka.version: {}. Supported versions are: [{}] (Strimzi {to})",
-                        k.version,
-                        r.kafka_versions().join(", ")
-                    ));
+                    out.push(format!("{} (Strimzi {to})", unsupported(r, &k.version)));
                 }
                 let old: Vec<String> = running
                     .iter()
@@ -287,10 +288,7 @@ fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Strin
             if let Some(r) = now.kafka.as_ref().and_then(|k| cat.strimzi(&k.strimzi))
                 && !r.supports(to)
             {
-                out.push(format!(
-                    "Unsupported Kafka.spec.kafka.version: {to}. Supported versions are: [{}]",
-                    r.kafka_versions().join(", ")
-                ));
+                out.push(unsupported(r, to));
             }
         }
         Hop::Kraft | Hop::NodePools | Hop::StrimziV1 { .. } => {}

@@ -264,6 +264,20 @@ impl Hop {
         }
     }
 
+    /// The Strimzi side after this hop (unchanged by MicroK8s, Rook and Ceph hops).
+    pub fn apply_kafka(&self, k: &KafkaAt) -> KafkaAt {
+        let mut n = k.clone();
+        match self {
+            Hop::Strimzi { to, .. } => n.strimzi = to.clone(),
+            Hop::Kafka { to, .. } => n.version = to.clone(),
+            Hop::NodePools => n.metadata = Metadata::NodePools,
+            Hop::Kraft => n.metadata = Metadata::KRaft,
+            Hop::StrimziV1 { .. } => n.v1 = true,
+            Hop::MicroK8s { .. } | Hop::Rook { .. } | Hop::Ceph { .. } => {}
+        }
+        n
+    }
+
     /// The versions after this hop.
     pub fn apply(&self, v: &Versions) -> Versions {
         let mut n = v.clone();
@@ -271,31 +285,7 @@ impl Hop {
             Hop::MicroK8s { to, .. } => n.kubernetes = *to,
             Hop::Rook { to, .. } => n.rook = to.clone(),
             Hop::Ceph { to, .. } => n.ceph = to.clone(),
-            Hop::Strimzi { to, .. } => {
-                if let Some(k) = n.kafka.as_mut() {
-                    k.strimzi = to.clone();
-                }
-            }
-            Hop::Kafka { to, .. } => {
-                if let Some(k) = n.kafka.as_mut() {
-                    k.version = to.clone();
-                }
-            }
-            Hop::NodePools => {
-                if let Some(k) = n.kafka.as_mut() {
-                    k.metadata = Metadata::NodePools;
-                }
-            }
-            Hop::Kraft => {
-                if let Some(k) = n.kafka.as_mut() {
-                    k.metadata = Metadata::KRaft;
-                }
-            }
-            Hop::StrimziV1 { .. } => {
-                if let Some(k) = n.kafka.as_mut() {
-                    k.v1 = true;
-                }
-            }
+            _ => n.kafka = n.kafka.as_ref().map(|k| self.apply_kafka(k)),
         }
         n
     }
@@ -647,10 +637,9 @@ fn track(
     let mut found: Option<(TrackCost, Option<Hop>)> =
         if i + 1 < k8s.len() { track(cat, k, i + 1, k8s, open, t, memo).map(|c| (c, None)) } else { None };
     let mut blocked = Vec::new();
-    let at = Versions { kubernetes: k8s[i], rook: String::new(), ceph: String::new(), kafka: Some(k.clone()) };
     let moves = if open[i] { strimzi_moves(cat, k8s[i], k, t, &mut blocked) } else { vec![] };
     for h in moves {
-        let Some(next) = h.apply(&at).kafka else { continue };
+        let next = h.apply_kafka(k);
         if let Some((n, late)) = track(cat, &next, i, k8s, open, t, memo) {
             let cost = (n + 1, late + u64::from(k8s[i].1));
             if found.as_ref().is_none_or(|(fc, _)| cost < *fc) {
@@ -692,12 +681,7 @@ fn merge_strimzi(
             blocked.clear();
             let moves = strimzi_moves(cat, last, &at, t, &mut blocked);
             let Some(h) = moves.into_iter().next() else { break };
-            let probe =
-                Versions { kubernetes: last, rook: String::new(), ceph: String::new(), kafka: Some(at.clone()) };
-            match h.apply(&probe).kafka {
-                Some(n) => at = n,
-                None => break,
-            }
+            at = h.apply_kafka(&at);
         }
         let mut reason = format!(
             "no ladder of supported hops takes Strimzi {} with Kafka {} to Strimzi {} with Kafka {} on {}",
@@ -723,9 +707,7 @@ fn merge_strimzi(
     loop {
         match memo.get(&(cur.clone(), i)) {
             Some(Some((_, Some(h)))) => {
-                let probe =
-                    Versions { kubernetes: k8s[i], rook: String::new(), ceph: String::new(), kafka: Some(cur.clone()) };
-                cur = h.apply(&probe).kafka.unwrap_or(cur);
+                cur = h.apply_kafka(&cur);
                 out.push(h.clone());
             }
             Some(Some((_, None))) if i < infra.len() => {

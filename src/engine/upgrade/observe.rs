@@ -127,10 +127,8 @@ async fn observe_with(cx: &Arc<Ctx>, cat: &Catalog, with_snaps: bool) -> Result<
         futures::future::join_all(order.iter().map(|m| async move {
             if with_snaps { snap_of(cx, &m.hostname).await } else { Ok((String::new(), false)) }
         }));
-    let strimzi = Box::pin(async {
-        let ka = crate::engine::phases::manifests::applier(cx, crate::foundation::phase_id::PhaseId::Kafka).await?;
-        super::strimzi::observe(cx, cat, &ka).await
-    });
+    // (The same applier and its discovery serve the Strimzi reads.)
+    let strimzi = Box::pin(super::strimzi::observe(cx, cat, &a));
     let (snaps, nodes, ds, operator, cluster, daemons, strimzi) = tokio::join!(
         snaps,
         nodes(cx),

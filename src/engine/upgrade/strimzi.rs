@@ -304,9 +304,8 @@ fn spec(cx: &Ctx, target: &str, what: String, deadline: Duration, hint: &str) ->
     }
 }
 
-async fn view(cx: &Ctx, cat: &Catalog) -> Result<StrimziView> {
-    let a = addons::applier(cx, PHASE).await?;
-    observe(cx, cat, &a).await?.ok_or_else(|| anyhow!("the file declares no `kafka:`"))
+async fn view(cx: &Ctx, cat: &Catalog, a: &Applier) -> Result<StrimziView> {
+    observe(cx, cat, a).await?.ok_or_else(|| anyhow!("the file declares no `kafka:`"))
 }
 
 /// Waits until the Kafka is reconciled by the running operator at its generation, every
@@ -315,6 +314,7 @@ async fn view(cx: &Ctx, cat: &Catalog) -> Result<StrimziView> {
 async fn wait_reconciled(
     cx: &Arc<Ctx>,
     cat: &Catalog,
+    a: &Applier,
     what: String,
     deadline: Duration,
     done: impl Fn(&StrimziView) -> Option<String>,
@@ -332,7 +332,7 @@ async fn wait_reconciled(
         ),
     );
     wait_for(&cx.ui, &s, || async {
-        let v = view(cx, cat).await?;
+        let v = view(cx, cat, a).await?;
         if let Some(r) = v.refusal() {
             return Ok(Probe::Failed(anyhow!(
                 "the Strimzi operator refuses: {r}\n  hint: nothing of the next step was started; run `homelab upgrade --plan` to see the ladder from what runs"
@@ -346,9 +346,8 @@ async fn wait_reconciled(
     .await
 }
 
-async fn patch_kafka(cx: &Ctx, api: &str, patch: &Value) -> Result<()> {
+async fn patch_kafka(cx: &Ctx, a: &Applier, api: &str, patch: &Value) -> Result<()> {
     let k = kafka_of(cx)?;
-    let a = addons::applier(cx, PHASE).await?;
     a.merge_patch(api, "Kafka", Some(&k.namespace), &k.name, patch).await
 }
 
@@ -439,7 +438,7 @@ async fn operator_hop(cx: &Arc<Ctx>, cat: &Catalog, from: &str, to: &str) -> Res
         &format!("`kubectl -n {ns} describe deploy {OPERATOR}` and its pod's events"),
     );
     wait_for(&cx.ui, &s, || async {
-        let v = view(cx, cat).await?;
+        let v = view(cx, cat, &a).await?;
         Ok(if v.operator.as_deref() == Some(to) && v.operator_rolled {
             Probe::Ready(())
         } else {
@@ -450,6 +449,7 @@ async fn operator_hop(cx: &Arc<Ctx>, cat: &Catalog, from: &str, to: &str) -> Res
     wait_reconciled(
         cx,
         cat,
+        &a,
         format!("Kafka {} reconciled by Strimzi {to}, every broker rolled onto its images", k.name),
         cx.cluster.timeouts.kafka,
         |_| None,
@@ -482,9 +482,10 @@ fn metadata_of(cat: &Catalog, strimzi: &str, v: &str) -> Option<String> {
 
 async fn kafka_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, from: &str, to: &str, kraft: bool) -> Result<()> {
     let k = kafka_of(cx)?;
+    let a = &addons::applier(cx, PHASE).await?;
     let strimzi = now.kafka.as_ref().map(|k| k.strimzi.clone()).unwrap_or_default();
     let target = format!("{}/{}", k.namespace, k.name);
-    let v = view(cx, cat).await?;
+    let v = view(cx, cat, a).await?;
     let api = v.api.clone();
     // 1. The version, with the protocol (or metadata) version pinned at what runs.
     if v.version() != Some(to) {
@@ -507,22 +508,22 @@ async fn kafka_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, from: &str, to:
                 .await?;
             json!({"spec": {"kafka": {"version": to, "config": cfg}}})
         };
-        patch_kafka(cx, &api, &patch).await?;
+        patch_kafka(cx, a, &api, &patch).await?;
     }
-    wait_reconciled(cx, cat, format!("every broker rolled onto Kafka {to}"), cx.cluster.timeouts.kafka, |_| None)
+    wait_reconciled(cx, cat, a, format!("every broker rolled onto Kafka {to}"), cx.cluster.timeouts.kafka, |_| None)
         .await?;
     // 2. The protocol (or metadata) version raised: a second roll.
-    raise_protocol(cx, cat, &strimzi, to, kraft).await
+    raise_protocol(cx, cat, a, &strimzi, to, kraft).await
 }
 
 /// Raises the protocol version (ZooKeeper: `inter.broker.protocol.version`, and
 /// `log.message.format.version` when set) or the metadata version (KRaft) to Kafka `v`'s,
 /// and waits for the roll. Nothing when it is there already (or, in ZooKeeper mode, unset:
 /// Strimzi then uses the version's default).
-async fn raise_protocol(cx: &Arc<Ctx>, cat: &Catalog, strimzi: &str, v: &str, kraft: bool) -> Result<()> {
+async fn raise_protocol(cx: &Arc<Ctx>, cat: &Catalog, a: &Applier, strimzi: &str, v: &str, kraft: bool) -> Result<()> {
     let k = kafka_of(cx)?;
     let target = format!("{}/{}", k.namespace, k.name);
-    let view = view(cx, cat).await?;
+    let view = view(cx, cat, a).await?;
     let patch = if kraft {
         let want = metadata_of(cat, strimzi, v).unwrap_or_else(|| major_minor(v));
         let has = view.kafka().and_then(|k| s(k, "/spec/kafka/metadataVersion")).map(str::to_owned);
@@ -547,10 +548,11 @@ async fn raise_protocol(cx: &Arc<Ctx>, cat: &Catalog, strimzi: &str, v: &str, kr
         cx.act(PHASE, &target, format!("raise inter.broker.protocol.version to {want}")).await?;
         json!({"spec": {"kafka": {"config": cfg}}})
     };
-    patch_kafka(cx, &view.api, &patch).await?;
+    patch_kafka(cx, a, &view.api, &patch).await?;
     wait_reconciled(
         cx,
         cat,
+        a,
         format!("every broker rolled onto the protocol of Kafka {v}"),
         cx.cluster.timeouts.kafka,
         |_| None,
@@ -563,9 +565,10 @@ async fn raise_protocol(cx: &Arc<Ctx>, cat: &Catalog, strimzi: &str, v: &str, kr
 /// left with its protocol version still pinned is raised (a second roll).
 pub async fn finish_point(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions) -> Result<()> {
     let Some(k) = &now.kafka else { return Ok(()) };
+    let a = &addons::applier(cx, PHASE).await?;
     match k.metadata {
-        Metadata::KRaft => raise_protocol(cx, cat, &k.strimzi, &k.version, true).await?,
-        Metadata::ZooKeeper | Metadata::NodePools => raise_protocol(cx, cat, &k.strimzi, &k.version, false).await?,
+        Metadata::KRaft => raise_protocol(cx, cat, a, &k.strimzi, &k.version, true).await?,
+        Metadata::ZooKeeper | Metadata::NodePools => raise_protocol(cx, cat, a, &k.strimzi, &k.version, false).await?,
         Metadata::Migrating => return Ok(()),
     }
     converge_declared(cx, now).await
@@ -604,35 +607,48 @@ pub async fn converge_declared(cx: &Arc<Ctx>, now: &Versions) -> Result<()> {
 
 // ---- node pools -----------------------------------------------------------------------
 
+/// Server-side apply of one KafkaNodePool (field manager homelab), counted as `up` counts it.
+async fn apply_pool(cx: &Ctx, a: &Applier, target: &str, what: &str, pool: Value) -> Result<()> {
+    addons::apply(cx, PHASE, a, target, what, &[pool]).await.map(drop)
+}
+
 async fn node_pools_hop(cx: &Arc<Ctx>, cat: &Catalog) -> Result<()> {
     let k = kafka_of(cx)?;
+    let a = &addons::applier(cx, PHASE).await?;
     let target = format!("{}/{}", k.namespace, k.name);
-    let v = view(cx, cat).await?;
-    let live = v.kafka().cloned().ok_or_else(|| anyhow!("Kafka {target} is gone"))?;
+    let v = view(cx, cat, a).await?;
+    let live = v.kafka().cloned().ok_or_else(|| {
+        anyhow!("Kafka {target} is gone\n  hint: `homelab up` with the file the cluster was built from puts it back; then run `homelab upgrade` again")
+    })?;
     if v.pool(render::MIGRATED_POOL).is_none() {
         let pool = render::migrated_pool(&live, &v.api)
-            .ok_or_else(|| anyhow!("Kafka {target} has no spec.kafka.replicas and storage to move into a node pool"))?;
-        let a = addons::applier(cx, PHASE).await?;
-        addons::apply(
-            cx,
-            PHASE,
-            &a,
-            &target,
-            "KafkaNodePool kafka (the brokers' replicas and storage, broker role)",
-            std::slice::from_ref(&pool),
-        )
-        .await?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "Kafka {target} has no spec.kafka.replicas and storage to move into a node pool\n  hint: `kubectl -n {} get kafka {} -o yaml` shows its spec; a ZooKeeper-mode Kafka homelab built has both (nothing was changed)",
+                    k.namespace,
+                    k.name
+                )
+            })?;
+        apply_pool(cx, a, &target, "KafkaNodePool kafka (the brokers' replicas and storage, broker role)", pool)
+            .await?;
     }
     if s(&live, "/metadata/annotations/strimzi.io~1node-pools") != Some("enabled") {
         cx.act(PHASE, &target, format!("annotate {NODE_POOLS}=enabled")).await?;
-        patch_kafka(cx, &v.api, &json!({"metadata": {"annotations": {NODE_POOLS: "enabled"}}})).await?;
+        patch_kafka(cx, a, &v.api, &json!({"metadata": {"annotations": {NODE_POOLS: "enabled"}}})).await?;
     }
     let replicas = live.pointer("/spec/kafka/replicas").and_then(Value::as_u64).unwrap_or(0);
-    wait_reconciled(cx, cat, "the brokers taken over by the node pool `kafka`".into(), cx.cluster.timeouts.kafka, |v| {
-        let ids = v.pool(render::MIGRATED_POOL).and_then(|p| p.pointer("/status/nodeIds")).cloned();
-        let want: Vec<u64> = (0..replicas).collect();
-        (ids != Some(json!(want))).then(|| format!("the pool's nodeIds are not {want:?} yet"))
-    })
+    wait_reconciled(
+        cx,
+        cat,
+        a,
+        "the brokers taken over by the node pool `kafka`".into(),
+        cx.cluster.timeouts.kafka,
+        |v| {
+            let ids = v.pool(render::MIGRATED_POOL).and_then(|p| p.pointer("/status/nodeIds")).cloned();
+            let want: Vec<u64> = (0..replicas).collect();
+            (ids != Some(json!(want))).then(|| format!("the pool's nodeIds are not {want:?} yet"))
+        },
+    )
     .await
     .map(drop)
 }
@@ -654,10 +670,10 @@ fn controller_pool(k: &Kafka, api: &str) -> Result<Value> {
     Ok(pool)
 }
 
-async fn wait_state(cx: &Arc<Ctx>, cat: &Catalog, states: &[&str]) -> Result<StrimziView> {
+async fn wait_state(cx: &Arc<Ctx>, cat: &Catalog, a: &Applier, states: &[&str]) -> Result<StrimziView> {
     let want = states.join(" or ");
     let budget = cx.cluster.timeouts.kafka * 2;
-    wait_reconciled(cx, cat, format!("status.kafkaMetadataState {want}"), budget, |v| {
+    wait_reconciled(cx, cat, a, format!("status.kafkaMetadataState {want}"), budget, |v| {
         let st = v.state().unwrap_or("none");
         (!states.contains(&st)).then(|| format!("kafkaMetadataState {st}"))
     })
@@ -666,8 +682,9 @@ async fn wait_state(cx: &Arc<Ctx>, cat: &Catalog, states: &[&str]) -> Result<Str
 
 async fn kraft_hop(cx: &Arc<Ctx>, cat: &Catalog, o: HopOptions) -> Result<()> {
     let k = kafka_of(cx)?;
+    let a = &addons::applier(cx, PHASE).await?;
     let target = format!("{}/{}", k.namespace, k.name);
-    let mut v = view(cx, cat).await?;
+    let mut v = view(cx, cat, a).await?;
     let api = v.api.clone();
     let ctl = controller_pool(k, &api)?;
     let state = v.state().unwrap_or("ZooKeeper").to_owned();
@@ -687,48 +704,45 @@ async fn kraft_hop(cx: &Arc<Ctx>, cat: &Catalog, o: HopOptions) -> Result<()> {
                 format!("align the version settings for the migration: metadataVersion {md}, {IBP} and {LMF} {mm}"),
             )
             .await?;
-            patch_kafka(cx, &api, &json!({"spec": {"kafka": {"metadataVersion": md, "config": {IBP: mm, LMF: mm}}}}))
-                .await?;
+            patch_kafka(
+                cx,
+                a,
+                &api,
+                &json!({"spec": {"kafka": {"metadataVersion": md, "config": {IBP: mm, LMF: mm}}}}),
+            )
+            .await?;
             wait_reconciled(
                 cx,
                 cat,
+                a,
                 "the brokers rolled with the aligned versions".into(),
                 cx.cluster.timeouts.kafka,
                 |_| None,
             )
             .await?;
         }
-        let a = addons::applier(cx, PHASE).await?;
-        addons::apply(
-            cx,
-            PHASE,
-            &a,
-            &target,
-            "KafkaNodePool controller (the KRaft controllers)",
-            std::slice::from_ref(&ctl),
-        )
-        .await?;
+        apply_pool(cx, a, &target, "KafkaNodePool controller (the KRaft controllers)", ctl).await?;
         cx.act(PHASE, &target, format!("annotate {KRAFT}=migration (the migration starts)")).await?;
-        patch_kafka(cx, &api, &json!({"metadata": {"annotations": {KRAFT: "migration"}}})).await?;
+        patch_kafka(cx, a, &api, &json!({"metadata": {"annotations": {KRAFT: "migration"}}})).await?;
     }
     if !matches!(v.state(), Some("PreKRaft" | "KRaft")) || v.kraft_annotation() != Some("enabled") {
-        v = wait_state(cx, cat, &["KRaftPostMigration", "PreKRaft", "KRaft"]).await?;
+        v = wait_state(cx, cat, a, &["KRaftPostMigration", "PreKRaft", "KRaft"]).await?;
     }
     if v.state() == Some("KRaftPostMigration") && v.kraft_annotation() != Some("enabled") {
         if !o.continue_kraft {
             return Err(PointOfNoReturn { kafka: target }.into());
         }
         cx.act(PHASE, &target, format!("annotate {KRAFT}=enabled (past the point of no return)")).await?;
-        patch_kafka(cx, &api, &json!({"metadata": {"annotations": {KRAFT: "enabled"}}})).await?;
+        patch_kafka(cx, a, &api, &json!({"metadata": {"annotations": {KRAFT: "enabled"}}})).await?;
     }
-    v = wait_state(cx, cat, &["KRaft"]).await?;
+    v = wait_state(cx, cat, a, &["KRaft"]).await?;
     // ZooKeeper and the protocol settings leave the spec (one more roll).
     if v.has_zookeeper() || v.config(IBP).is_some() || v.config(LMF).is_some() {
         cx.act(PHASE, &target, format!("remove spec.zookeeper, {IBP} and {LMF}")).await?;
-        patch_kafka(cx, &api, &json!({"spec": {"zookeeper": null, "kafka": {"config": {IBP: null, LMF: null}}}}))
+        patch_kafka(cx, a, &api, &json!({"spec": {"zookeeper": null, "kafka": {"config": {IBP: null, LMF: null}}}}))
             .await?;
     }
-    wait_reconciled(cx, cat, "the Kafka on KRaft without ZooKeeper".into(), cx.cluster.timeouts.kafka, |v| {
+    wait_reconciled(cx, cat, a, "the Kafka on KRaft without ZooKeeper".into(), cx.cluster.timeouts.kafka, |v| {
         v.has_zookeeper().then(|| "spec.zookeeper is still there".to_owned())
     })
     .await
@@ -739,8 +753,9 @@ async fn kraft_hop(cx: &Arc<Ctx>, cat: &Catalog, o: HopOptions) -> Result<()> {
 /// ZooKeeper (`rollback`, the controller pool and its claims deleted, `disabled`).
 pub async fn rollback_kraft(cx: &Arc<Ctx>, cat: &Catalog) -> Result<()> {
     let k = kafka_of(cx)?;
+    let a = &addons::applier(cx, PHASE).await?;
     let target = format!("{}/{}", k.namespace, k.name);
-    let v = view(cx, cat).await?;
+    let v = view(cx, cat, a).await?;
     let api = v.api.clone();
     let (state, ann) = (v.state().unwrap_or("none").to_owned(), v.kraft_annotation().map(str::to_owned));
     match (state.as_str(), ann.as_deref()) {
@@ -759,9 +774,9 @@ pub async fn rollback_kraft(cx: &Arc<Ctx>, cat: &Catalog) -> Result<()> {
     }
     if state == "KRaftPostMigration" && ann.as_deref() != Some("rollback") {
         cx.act(PHASE, &target, format!("annotate {KRAFT}=rollback")).await?;
-        patch_kafka(cx, &api, &json!({"metadata": {"annotations": {KRAFT: "rollback"}}})).await?;
+        patch_kafka(cx, a, &api, &json!({"metadata": {"annotations": {KRAFT: "rollback"}}})).await?;
     }
-    let v = if state != "KRaftDualWriting" { wait_state(cx, cat, &["KRaftDualWriting"]).await? } else { v };
+    let v = if state != "KRaftDualWriting" { wait_state(cx, cat, a, &["KRaftDualWriting"]).await? } else { v };
     if let Some(pool) = v.pool("controller") {
         let ids: Vec<u64> = pool
             .pointer("/status/nodeIds")
@@ -770,7 +785,6 @@ pub async fn rollback_kraft(cx: &Arc<Ctx>, cat: &Catalog) -> Result<()> {
             .flatten()
             .filter_map(Value::as_u64)
             .collect();
-        let a = addons::applier(cx, PHASE).await?;
         cx.act(PHASE, &target, "delete KafkaNodePool controller").await?;
         a.delete(&api, "KafkaNodePool", Some(&k.namespace), "controller").await?;
         for id in ids {
@@ -783,8 +797,8 @@ pub async fn rollback_kraft(cx: &Arc<Ctx>, cat: &Catalog) -> Result<()> {
         }
     }
     cx.act(PHASE, &target, format!("annotate {KRAFT}=disabled")).await?;
-    patch_kafka(cx, &api, &json!({"metadata": {"annotations": {KRAFT: "disabled"}}})).await?;
-    wait_state(cx, cat, &["ZooKeeper"]).await?;
+    patch_kafka(cx, a, &api, &json!({"metadata": {"annotations": {KRAFT: "disabled"}}})).await?;
+    wait_state(cx, cat, a, &["ZooKeeper"]).await?;
     cx.ui.out(&format!(
         "{target} is back on ZooKeeper. Before a new attempt, delete the /migration znode (`zookeeper-shell.sh localhost:12181 delete /migration` in a ZooKeeper pod)"
     ));
