@@ -38,7 +38,9 @@ fn rbac(ns: &str, sa: &str, role: &str) -> String {
 }
 
 /// The stand-in text for one pinned file, or `None` for files the demo does not need.
-pub fn standin(project: &str, version: &str, path: &str) -> Option<String> {
+/// `kafka`: the Kafka versions a Strimzi release runs (its Deployment lists them in
+/// `STRIMZI_KAFKA_IMAGES`, which the simulated operator reads as the real one does).
+pub fn standin(project: &str, version: &str, path: &str, kafka: &[String]) -> Option<String> {
     let head = format!(
         "# homelab demo stand-in for {project} {version} {path}; NOT the upstream file (the demo could not download it).\n"
     );
@@ -74,7 +76,13 @@ pub fn standin(project: &str, version: &str, path: &str) -> Option<String> {
         ("strimzi", name) if name.starts_with("021-ClusterRoleBinding") => "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: strimzi-cluster-operator\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: strimzi-cluster-operator-namespaced\nsubjects:\n- kind: ServiceAccount\n  name: strimzi-cluster-operator\n  namespace: myproject\n".to_owned(),
         ("strimzi", name) if name.starts_with("040-Crd-kafka.") => crd("kafka.strimzi.io", "Kafka", "kafkas", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
         ("strimzi", name) if name.contains("Crd-kafkanodepool") => crd("kafka.strimzi.io", "KafkaNodePool", "kafkanodepools", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
-        ("strimzi", name) if name.starts_with("060-") => deployment("default", "strimzi-cluster-operator", "quay.io/strimzi/operator:stand-in").replace("  namespace: default\n", ""),
+        ("strimzi", name) if name.starts_with("060-") => {
+            let images: String =
+                kafka.iter().map(|k| format!("            {k}=quay.io/strimzi/kafka:{version}-kafka-{k}\n")).collect();
+            deployment("default", "strimzi-cluster-operator", &format!("quay.io/strimzi/operator:{version}"))
+                .replace("  namespace: default\n", "")
+                + &format!("        env:\n        - name: STRIMZI_KAFKA_IMAGES\n          value: |\n{images}")
+        }
         ("strimzi", _) => String::new(),
         _ => return None,
     };
@@ -85,9 +93,9 @@ pub fn standin(project: &str, version: &str, path: &str) -> Option<String> {
 /// returns the catalog with their checksums.
 pub fn write_all(catalog: &Catalog, dir: &Path) -> anyhow::Result<Catalog> {
     let mut cat = catalog.clone();
-    let fix = |project: &str, version: &str, files: &mut Vec<PinnedFile>| -> anyhow::Result<()> {
+    let fix = |project: &str, version: &str, kafka: &[String], files: &mut Vec<PinnedFile>| -> anyhow::Result<()> {
         for f in files.iter_mut() {
-            let text = standin(project, version, &f.path)
+            let text = standin(project, version, &f.path, kafka)
                 .unwrap_or_else(|| format!("# homelab demo stand-in for {project} {version} {}; empty\n", f.path));
             let p = dir.join(project).join(version).join(&f.path);
             if let Some(d) = p.parent() {
@@ -101,13 +109,14 @@ pub fn write_all(catalog: &Catalog, dir: &Path) -> anyhow::Result<Catalog> {
     };
     for r in &mut cat.rook {
         let v = r.version.clone();
-        fix("rook", &v, &mut r.files)?;
+        fix("rook", &v, &[], &mut r.files)?;
         // The stand-in operator runs `rook/ceph:<version>`, the default of an empty entry.
         r.operator_image.clear();
     }
     for s in &mut cat.strimzi {
         let v = s.version.clone();
-        fix("strimzi", &v, &mut s.files)?;
+        let kafka: Vec<String> = s.kafka.iter().map(|k| k.version.clone()).collect();
+        fix("strimzi", &v, &kafka, &mut s.files)?;
     }
     Ok(cat)
 }
