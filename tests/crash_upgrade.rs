@@ -9,14 +9,15 @@
 //! finish the ladder with every hop done once: five refreshes per machine in order, one hold
 //! per machine, one backup per round, one operator image change per Rook hop, one Ceph
 //! upgrade, the end state of an uninterrupted upgrade (`tests/upgrade.rs`), and an `up` that
-//! changes nothing.
+//! changes nothing. The second test does the same across the Strimzi ladder (0.33.1 / Kafka
+//! 3.3.2 on ZooKeeper to 0.47.0 / Kafka 4.0.0 on KRaft), 33 points, the migration included.
 
 mod support;
 
 use homelab::sim::lab::FullLabOptions;
 use std::path::Path;
 use std::time::Duration;
-use support::crash::{run_and_kill_when, run_to_end};
+use support::crash::{is_change, run_and_kill_on_call, run_to_end};
 use support::subproc::World;
 
 fn target(seed: &str) -> String {
@@ -155,13 +156,11 @@ fn kill_points(api: &Api) -> Vec<(String, Pred)> {
     p
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upgrade_killed_across_the_ladder_finishes_with_every_hop_done_once() {
-    let Some(upstream) = support::mirror::upstream() else { return };
-    let w = prepare(&upstream).await;
-    let yaml = w.yaml.to_str().unwrap().to_owned();
-    let args = ["upgrade", &yaml, "--yes", "-o", "json"];
-    let points = kill_points(&w.lab.api.shared());
+/// Runs `args` again and again, each run killed at the first remaining point it reaches
+/// (reads included, so a point can be a wait), until every point is used up or a run ends
+/// on its own; then one more run to the end, which must succeed. Asserts at least 20 kills
+/// landed and at most a tenth of the points were never reached; returns what was hit.
+async fn kill_through(w: &World, upstream: &Path, args: &[&str], points: Vec<(String, Pred)>) -> Vec<String> {
     let total = points.len();
     let remaining = std::sync::Arc::new(std::sync::Mutex::new(points));
     let mut hits = Vec::new();
@@ -169,9 +168,9 @@ async fn upgrade_killed_across_the_ladder_finishes_with_every_hop_done_once() {
         let t = std::time::Instant::now();
         let matched = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
         let (rem, m) = (remaining.clone(), matched.clone());
-        let pred = move |w: &str| {
+        let pred = move |c: &str| {
             let mut r = rem.lock().unwrap();
-            match r.iter().position(|(_, p)| p(w)) {
+            match r.iter().position(|(_, p)| p(c)) {
                 Some(i) => {
                     *m.lock().unwrap() = Some(r.remove(i).0);
                     true
@@ -179,7 +178,7 @@ async fn upgrade_killed_across_the_ladder_finishes_with_every_hop_done_once() {
                 None => false,
             }
         };
-        match run_and_kill_when(&w, &upstream, &args, pred).await {
+        match run_and_kill_on_call(w, upstream, args, pred).await {
             Some(what) => {
                 let label = matched.lock().unwrap().clone().unwrap_or_default();
                 hits.push(format!("killed at {label}: {what} ({:.1}s)", t.elapsed().as_secs_f64()));
@@ -191,15 +190,203 @@ async fn upgrade_killed_across_the_ladder_finishes_with_every_hop_done_once() {
             }
         }
     }
-    let (code, out) = run_to_end(&w, &upstream, &args, Duration::from_secs(600)).await;
-    eprintln!("{}", hits.join("\n"));
-    assert_eq!(code, 0, "the run after the last kill failed:\n{out}");
-    check(&w, &format!("after {} kills", hits.len()));
+    let (code, out) = run_to_end(w, upstream, args, Duration::from_secs(600)).await;
+    assert_eq!(code, 0, "the run after the last kill failed:\n{out}\n{hits:#?}");
     let killed = hits.iter().filter(|h| h.starts_with("killed")).count();
     assert!(killed >= 20, "only {killed} kills landed: {hits:#?}");
     let missed: Vec<String> = remaining.lock().unwrap().iter().map(|(l, _)| l.clone()).collect();
     assert!(missed.len() * 10 <= total, "kill points never reached: {missed:?}");
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrade_killed_across_the_ladder_finishes_with_every_hop_done_once() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let w = prepare(&upstream).await;
+    let yaml = w.yaml.to_str().unwrap().to_owned();
+    let args = ["upgrade", &yaml, "--yes", "-o", "json"];
+    // Points on changes only (each right after a write or a mutating command).
+    let points = kill_points(&w.lab.api.shared())
+        .into_iter()
+        .map(|(l, p)| -> (String, Pred) { (l, Box::new(move |c: &str| is_change(c) && p(c))) })
+        .collect();
+    let hits = kill_through(&w, &upstream, &args, points).await;
+    check(&w, &format!("after {} kills", hits.len()));
     // Then `up` of the upgraded file changes nothing.
+    let (code, out) = run_to_end(&w, &upstream, &["up", &yaml], Duration::from_secs(180)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("converged: no changes"), "{out}");
+}
+
+// ---- the Strimzi ladder ------------------------------------------------------------------
+
+fn kafka_obj(api: &Api) -> serde_json::Value {
+    let st = api.lock().unwrap_or_else(|e| e.into_inner());
+    st.get("kafka.strimzi.io", "kafkas", "kafka", "my-cluster").cloned().unwrap_or_default()
+}
+
+fn strimzi_image(api: &Api) -> String {
+    let st = api.lock().unwrap_or_else(|e| e.into_inner());
+    st.get("apps", "deployments", "kafka", "strimzi-cluster-operator")
+        .and_then(|o| o.pointer("/spec/template/spec/containers/0/image").and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A write to `path` while (after which) the Strimzi operator runs release `v`.
+fn operator_write(api: &Api, path: &'static str, v: &str) -> Pred {
+    let (api, tag) = (api.clone(), format!(":{v}"));
+    Box::new(move |w| is_write(w) && w.contains(path) && strimzi_image(&api).ends_with(&tag))
+}
+
+/// A write to the Kafka after which `holds` is true of it.
+fn kafka_write(api: &Api, holds: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static) -> Pred {
+    let api = api.clone();
+    Box::new(move |w| is_write(w) && w.contains("/kafkas/my-cluster") && holds(&kafka_obj(&api)))
+}
+
+fn is_write(w: &str) -> bool {
+    is_change(w) && !w.contains("dryRun")
+}
+
+/// A read while the migration is in `state` (the run is waiting, not writing).
+fn waiting_in(api: &Api, state: &'static str) -> Pred {
+    let api = api.clone();
+    Box::new(move |w| {
+        w.starts_with("GET")
+            && w.contains("/kafkas/my-cluster")
+            && kafka_obj(&api)["status"]["kafkaMetadataState"] == state
+    })
+}
+
+fn at(k: &serde_json::Value, p: &str) -> String {
+    k.pointer(p).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+}
+
+/// The kill points of the Strimzi ladder from 0.33.1 / Kafka 3.3.2 on ZooKeeper to 0.47.0 /
+/// Kafka 4.0.0 on KRaft: each operator hop's image set (and the middle of some install
+/// applies), each Kafka step's version raise and protocol raise, the node pool and its
+/// annotation, and every write and two waits of the migration (in KRaftDualWriting, in
+/// PreKRaft).
+fn strimzi_points(api: &Api) -> Vec<(String, Pred)> {
+    let mut p: Vec<(String, Pred)> = Vec::new();
+    let ops = ["0.33.1", "0.35.1", "0.37.0", "0.39.0", "0.42.0", "0.44.0", "0.45.2", "0.47.0"];
+    let kafkas: [&'static str; 6] = ["3.4.0", "3.5.1", "3.6.1", "3.7.1", "3.8.0", "3.9.1"];
+    for (i, pair) in ops.windows(2).enumerate() {
+        let (from, to) = (pair[0], pair[1]);
+        if i % 3 == 0 {
+            let crd = "/customresourcedefinitions/kafkas.kafka.strimzi.io";
+            p.push((format!("Strimzi {to}: mid install apply"), operator_write(api, crd, from)));
+        }
+        p.push((
+            format!("Strimzi {to}: operator image set"),
+            operator_write(api, "/deployments/strimzi-cluster-operator", to),
+        ));
+        if let Some(&v) = kafkas.get(i) {
+            let mm: String = v.rsplit_once('.').map(|x| x.0.to_owned()).unwrap_or_default();
+            p.push((
+                format!("Kafka {v}: version raised"),
+                kafka_write(api, move |k| at(k, "/spec/kafka/version") == v),
+            ));
+            p.push((
+                format!("Kafka {v}: protocol raised"),
+                kafka_write(api, move |k| {
+                    at(k, "/spec/kafka/version") == v && at(k, "/spec/kafka/config/inter.broker.protocol.version") == mm
+                }),
+            ));
+        }
+    }
+    let api2 = api.clone();
+    p.push((
+        "node pool kafka created".into(),
+        Box::new(move |w| {
+            is_write(w)
+                && w.contains("/kafkanodepools/kafka")
+                && kafka_obj(&api2)["metadata"]["annotations"]["strimzi.io/node-pools"] != "enabled"
+        }),
+    ));
+    p.push((
+        "node pools annotation".into(),
+        kafka_write(api, |k| k["metadata"]["annotations"]["strimzi.io/node-pools"] == "enabled"),
+    ));
+    p.push((
+        "migration: versions aligned".into(),
+        kafka_write(api, |k| {
+            !at(k, "/spec/kafka/metadataVersion").is_empty()
+                && k["metadata"]["annotations"].get("strimzi.io/kraft").is_none()
+        }),
+    ));
+    p.push((
+        "migration: controller pool created".into(),
+        Box::new(|w| is_write(w) && w.contains("/kafkanodepools/controller")),
+    ));
+    p.push((
+        "migration: annotated".into(),
+        kafka_write(api, |k| k["metadata"]["annotations"]["strimzi.io/kraft"] == "migration"),
+    ));
+    p.push(("migration: waiting in KRaftDualWriting".into(), waiting_in(api, "KRaftDualWriting")));
+    p.push((
+        "migration: enabled".into(),
+        kafka_write(api, |k| k["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"),
+    ));
+    p.push(("migration: waiting in PreKRaft".into(), waiting_in(api, "PreKRaft")));
+    p.push((
+        "migration: ZooKeeper removed".into(),
+        kafka_write(api, |k| k["spec"].get("zookeeper").is_none() && k["status"]["kafkaMetadataState"] == "KRaft"),
+    ));
+    p.push(("Kafka 4.0.0: version raised".into(), kafka_write(api, |k| at(k, "/spec/kafka/version") == "4.0.0")));
+    p.push((
+        "Kafka 4.0.0: metadata version raised".into(),
+        kafka_write(api, |k| {
+            at(k, "/spec/kafka/version") == "4.0.0" && at(k, "/spec/kafka/metadataVersion").starts_with("4.0")
+        }),
+    ));
+    p
+}
+
+fn pvc_uids(w: &World) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = w
+        .lab
+        .api
+        .objects("", "persistentvolumeclaims", Some("kafka"))
+        .iter()
+        .filter(|p| p["metadata"]["name"].as_str().unwrap_or("").starts_with("data-my-cluster-kafka-"))
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+                p["metadata"]["uid"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strimzi_upgrade_killed_across_its_ladder_and_the_migration_finishes_with_every_step_done_once() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let w = World::start(FullLabOptions::default(), "seed-2023.yaml").await;
+    let yaml = w.yaml.to_str().unwrap().to_owned();
+    let (code, out) = run_to_end(&w, &upstream, &["up", &yaml, "-o", "json"], Duration::from_secs(180)).await;
+    assert_eq!(code, 0, "{out}");
+    let claims = pvc_uids(&w);
+    assert_eq!(claims.len(), 3, "{claims:?}");
+    let seed = std::fs::read_to_string(&w.yaml).unwrap();
+    std::fs::write(&w.yaml, support::kraft_target(&seed, "0.47.0", "4.0.0")).unwrap();
+    w.lab.api.clear_log();
+    let args = ["upgrade", &yaml, "--yes", "--continue-kraft", "-o", "json"];
+    let hits = kill_through(&w, &upstream, &args, strimzi_points(&w.lab.api.shared())).await;
+    // Every operator release and Kafka version once, in order; the migration through every
+    // state once; the brokers' claims the same.
+    let history: Vec<String> = w.lab.strimzi.history.lock().unwrap().clone();
+    let want = support::strimzi_history("4.0.0");
+    assert_eq!(history, want, "{hits:#?}");
+    let log = w.lab.strimzi.metadata_log.lock().unwrap().clone();
+    assert_eq!(log, support::MIGRATION_LOG);
+    assert_eq!(pvc_uids(&w), claims, "the brokers' claims were replaced");
+    let k = kafka_obj(&w.lab.api.shared());
+    assert_eq!(k["status"]["kafkaVersion"], "4.0.0", "{k}");
+    assert!(k["spec"].get("zookeeper").is_none(), "{k}");
+    assert!(support::kafka_ready(&w.lab), "Kafka not Ready");
     let (code, out) = run_to_end(&w, &upstream, &["up", &yaml], Duration::from_secs(180)).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("converged: no changes"), "{out}");

@@ -197,43 +197,10 @@ async fn the_seed_kafka_climbs_to_strimzi_12_on_kraft_with_its_data_then_up_is_a
     );
     // The migration went through every state once, in order.
     let log = lab.strimzi.metadata_log.lock().unwrap().clone();
-    assert_eq!(
-        log,
-        [
-            "kafka/my-cluster: ZooKeeper → KRaftMigration",
-            "kafka/my-cluster: KRaftMigration → KRaftDualWriting",
-            "kafka/my-cluster: KRaftDualWriting → KRaftPostMigration",
-            "kafka/my-cluster: KRaftPostMigration → PreKRaft",
-            "kafka/my-cluster: PreKRaft → KRaft",
-        ]
-    );
+    assert_eq!(log, support::MIGRATION_LOG);
     // Every operator release and Kafka version once, in the ladder's order.
     let history = lab.strimzi.history.lock().unwrap().clone();
-    let want: Vec<String> = [
-        "strimzi 0.33.1 → 0.35.1",
-        "kafka 3.3.2 → 3.4.0",
-        "strimzi 0.35.1 → 0.37.0",
-        "kafka 3.4.0 → 3.5.1",
-        "strimzi 0.37.0 → 0.39.0",
-        "kafka 3.5.1 → 3.6.1",
-        "strimzi 0.39.0 → 0.42.0",
-        "kafka 3.6.1 → 3.7.1",
-        "strimzi 0.42.0 → 0.44.0",
-        "kafka 3.7.1 → 3.8.0",
-        "strimzi 0.44.0 → 0.45.2",
-        "kafka 3.8.0 → 3.9.1",
-        "strimzi 0.45.2 → 0.47.0",
-        "kafka 3.9.1 → 4.0.0",
-        "strimzi 0.47.0 → 0.50.1",
-        "kafka 4.0.0 → 4.1.1",
-        "strimzi 0.50.1 → 1.0.1",
-        "kafka 4.1.1 → 4.2.0",
-        "strimzi 1.0.1 → 1.2.0",
-        "kafka 4.2.0 → 4.3.1",
-    ]
-    .iter()
-    .map(|h| format!("kafka/my-cluster: {h}"))
-    .collect();
+    let want = support::strimzi_history("4.3.1");
     assert_eq!(history, want);
     // `up` of the upgraded file changes nothing; the next upgrade has no hop.
     let (r, out) = support::up_lab(&lab, &goal, &upstream).await;

@@ -117,12 +117,23 @@ pub async fn run_and_kill_when(
     args: &[&str],
     pred: impl Fn(&str) -> bool + Send + Sync + 'static,
 ) -> Option<String> {
+    run_and_kill_on_call(w, up, args, move |what| is_change(what) && pred(what)).await
+}
+
+/// Like [`run_and_kill_when`], but `pred` sees every call, reads included: to kill a run
+/// while it waits (a GET of a resource in some state) rather than right after a change.
+pub async fn run_and_kill_on_call(
+    w: &World,
+    up: &std::path::Path,
+    args: &[&str],
+    pred: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> Option<String> {
     let pid = Arc::new(AtomicI32::new(0));
     let hit: Arc<Mutex<Option<String>>> = Arc::default();
     let hook = {
         let (pid, hit) = (pid.clone(), hit.clone());
         Arc::new(move |what: &str| {
-            if !is_change(what) || hit.lock().unwrap().is_some() || !pred(what) {
+            if hit.lock().unwrap().is_some() || !pred(what) {
                 return;
             }
             *hit.lock().unwrap() = Some(what.to_owned());

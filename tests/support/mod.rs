@@ -125,3 +125,44 @@ pub fn kafka_ready(lab: &homelab::sim::lab::FullLab) -> bool {
         .object("kafka.strimzi.io", "kafkas", "kafka", "my-cluster")
         .is_some_and(|k| k["status"]["conditions"][0]["type"] == "Ready")
 }
+
+/// The simulated Strimzi operator's history of the seed's Kafka climbing the whole ladder
+/// (every operator release, every Kafka version, once and in order), up to and including
+/// the Kafka step to `through`.
+pub fn strimzi_history(through: &str) -> Vec<String> {
+    let all = [
+        "strimzi 0.33.1 → 0.35.1",
+        "kafka 3.3.2 → 3.4.0",
+        "strimzi 0.35.1 → 0.37.0",
+        "kafka 3.4.0 → 3.5.1",
+        "strimzi 0.37.0 → 0.39.0",
+        "kafka 3.5.1 → 3.6.1",
+        "strimzi 0.39.0 → 0.42.0",
+        "kafka 3.6.1 → 3.7.1",
+        "strimzi 0.42.0 → 0.44.0",
+        "kafka 3.7.1 → 3.8.0",
+        "strimzi 0.44.0 → 0.45.2",
+        "kafka 3.8.0 → 3.9.1",
+        "strimzi 0.45.2 → 0.47.0",
+        "kafka 3.9.1 → 4.0.0",
+        "strimzi 0.47.0 → 0.50.1",
+        "kafka 4.0.0 → 4.1.1",
+        "strimzi 0.50.1 → 1.0.1",
+        "kafka 4.1.1 → 4.2.0",
+        "strimzi 1.0.1 → 1.2.0",
+        "kafka 4.2.0 → 4.3.1",
+    ];
+    let end = all.iter().position(|h| h.starts_with("kafka") && h.ends_with(&format!("→ {through}")));
+    let end = end.unwrap_or_else(|| panic!("no Kafka step to {through} on the ladder"));
+    all[..=end].iter().map(|h| format!("kafka/my-cluster: {h}")).collect()
+}
+
+/// The simulated operator's `kafkaMetadataState` transitions of one whole ZooKeeper → KRaft
+/// migration of the seed's Kafka.
+pub const MIGRATION_LOG: [&str; 5] = [
+    "kafka/my-cluster: ZooKeeper → KRaftMigration",
+    "kafka/my-cluster: KRaftMigration → KRaftDualWriting",
+    "kafka/my-cluster: KRaftDualWriting → KRaftPostMigration",
+    "kafka/my-cluster: KRaftPostMigration → PreKRaft",
+    "kafka/my-cluster: PreKRaft → KRaft",
+];
