@@ -422,3 +422,52 @@ async fn objects_still_stored_as_v1beta2_are_unreadable_once_the_crd_drops_it() 
             .contains("request to convert CR from an invalid group/version: kafka.strimzi.io/v1beta2")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_still_on_zookeeper_is_listed_then_rewritten_line_by_line_with_write() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let (lab, seed) = seed_lab(&upstream).await;
+    let file: PathBuf = lab.lab.path("cluster.yaml");
+    // The user changes one line: the Strimzi release.
+    let bumped = seed.replace("strimziVersion: 0.33.1", "strimziVersion: 0.47.0");
+    std::fs::write(&file, &bumped).unwrap();
+    // A run is refused with the lines that change; nothing is written, in the file or the cluster.
+    lab.api.clear_log();
+    let (r, out) = run(&lab, &file, UpgradeRequest { continue_kraft: true, ..yes() }, &upstream).await;
+    let e = format!("{:#}", r.unwrap_err());
+    for want in [
+        "declares Strimzi 0.47.0, which runs only KRaft",
+        "- version: 3.3.2\n       + version: 4.0.0",
+        "- metadata: zookeeper\n       + metadata: kraft\n       + brokerPool: kafka",
+        "- inter.broker.protocol.version: \"3.3\"",
+        "- zookeeper: {replicas: 3, storage: {size: 100Gi, class: rook-ceph-block, deleteClaim: true}}\n       + controllers: {replicas: 3, storage: {size: 100Gi, class: rook-ceph-block, deleteClaim: true}}",
+        "`homelab upgrade --write`",
+    ] {
+        assert!(e.contains(want), "wanted {want:?} in:\n{e}\n{out}");
+    }
+    assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), bumped);
+    // The plan is made with the changed lines in memory; the file stays.
+    let (r, out) = run(&lab, &file, UpgradeRequest { plan_only: true, ..Default::default() }, &upstream).await;
+    let planned: Vec<String> = r.unwrap_or_else(|e| panic!("{e:#}\n{out}")).planned.iter().map(|h| h.name()).collect();
+    assert!(out.contains("`--write` writes them into"), "{out}");
+    assert_eq!(planned.last().map(String::as_str), Some("kafka-4.0.0"), "{planned:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), bumped);
+    // --write rewrites exactly those lines, and the run climbs to the end with that file.
+    let (r, out) = run(&lab, &file, UpgradeRequest { continue_kraft: true, write: true, ..yes() }, &upstream).await;
+    let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
+    assert_eq!(r.done.iter().map(|h| h.hop.clone()).collect::<Vec<_>>(), planned, "{out}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let want = bumped
+        .replace("    version: 3.3.2\n", "    version: 4.0.0\n")
+        .replace("    metadata: zookeeper\n", "    metadata: kraft\n    brokerPool: kafka\n")
+        .replace("      inter.broker.protocol.version: \"3.3\"\n", "")
+        .replace("    zookeeper: {replicas", "    controllers: {replicas");
+    assert_eq!(written, want);
+    let (r, out) = support::up_lab(&lab, &written, &upstream).await;
+    assert_eq!(r.changes, 0, "{out}");
+    // Nothing left to list.
+    let (r, out) = run(&lab, &file, yes(), &upstream).await;
+    assert!(r.unwrap_or_else(|e| panic!("{e:#}\n{out}")).planned.is_empty(), "{out}");
+    assert!(!out.contains("runs only KRaft"), "{out}");
+}

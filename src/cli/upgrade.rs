@@ -38,6 +38,10 @@ pub struct UpgradeArgs {
     /// Take a migration stopped at its point of no return back to ZooKeeper (with --yes).
     #[arg(long, conflicts_with = "continue_kraft")]
     pub rollback_kraft: bool,
+    /// Write the lines of the file that the ZooKeeper → KRaft migration changes (every other
+    /// byte stays); without it they are listed and a run with --yes is refused.
+    #[arg(long)]
+    pub write: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -52,6 +56,7 @@ pub async fn run(a: UpgradeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
         yes: a.yes,
         continue_kraft: a.continue_kraft,
         rollback_kraft: a.rollback_kraft,
+        write: a.write,
     };
     let manifests = a.change.manifests.clone();
     upgrade(&path, &req, &cat, &ui, opts, &|c| real_world(c, &manifests, true)).await?;

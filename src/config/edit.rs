@@ -71,19 +71,7 @@ pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
     };
     // The last item ends at its last line indented deeper than its dash (comments and blank
     // lines after it stay where they are).
-    let mut end = start_line; // 1-based, inclusive
-    for (i, l) in lines.iter().enumerate().skip(start_line) {
-        let t = l.trim_end_matches(['\n', '\r']);
-        if t.trim().is_empty() || t.trim_start().starts_with('#') {
-            continue;
-        }
-        let indent = t.len() - t.trim_start().len();
-        if indent > dash_col {
-            end = i + 1;
-        } else {
-            break;
-        }
-    }
+    let end = block_end(&lines, start_line, dash_col); // 1-based, inclusive
     let after_dash = &item_line[dash_col + 2..];
     let entry = if after_dash.trim_start().starts_with('{') {
         format!("{}- {}{nl}", " ".repeat(dash_col), flow_entry(m))
@@ -111,6 +99,25 @@ pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
         out.push_str(l);
     }
     verify(text, &out, m)
+}
+
+/// The last line (1-based, inclusive) of the block item or entry that starts on line
+/// `start` (1-based) at column `col`: the lines after it indented deeper (blank lines and
+/// comments after it belong to what follows).
+pub(super) fn block_end(lines: &[&str], start: usize, col: usize) -> usize {
+    let mut end = start;
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        let t = l.trim_end_matches(['\n', '\r']);
+        if t.trim().is_empty() || t.trim_start().starts_with('#') {
+            continue;
+        }
+        if t.len() - t.trim_start().len() > col {
+            end = i + 1;
+        } else {
+            break;
+        }
+    }
+    end
 }
 
 /// The edited text parses, has exactly one more machine (the new one, last), and nothing
@@ -163,18 +170,7 @@ pub fn remove_machine(text: &str, hostname: &str) -> Result<String> {
     let Some(dash) = line.find("- ").filter(|&c| line[..c].trim().is_empty()) else {
         bail!("the machines list is not a block list (`- …` lines); {}", by_hand());
     };
-    let mut end = start;
-    for (j, l) in lines.iter().enumerate().skip(start) {
-        let t = l.trim_end_matches(['\n', '\r']);
-        if t.trim().is_empty() || t.trim_start().starts_with('#') {
-            continue;
-        }
-        if t.len() - t.trim_start().len() > dash {
-            end = j + 1;
-        } else {
-            break;
-        }
-    }
+    let end = block_end(&lines, start, dash);
     let out: String = lines[..start - 1].iter().chain(lines[end..].iter()).copied().collect();
     let after =
         tree::parse(&out).map_err(|e| anyhow!("the edit would break the file ({}); {}", e.message, by_hand()))?;

@@ -5,6 +5,7 @@ pub mod accept;
 pub mod diag;
 pub mod draft;
 pub mod edit;
+pub mod kraft_edit;
 pub mod model;
 pub mod resolved;
 pub mod schema;

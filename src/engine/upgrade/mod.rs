@@ -37,6 +37,8 @@ pub struct UpgradeRequest {
     pub continue_kraft: bool,
     /// Take a migration stopped at its point of no return back to ZooKeeper.
     pub rollback_kraft: bool,
+    /// Write the lines of the file that the ZooKeeper → KRaft migration changes.
+    pub write: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -157,6 +159,7 @@ pub async fn upgrade(
         crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file).map_err(|e| {
             Failure::Usage(format!("{e}\n  hint: give the cluster's file (default ./cluster.yaml) with --file"))
         })?;
+    let text = kraft_lines(path, &file, text, catalog, req, ui)?;
     let mut cluster =
         crate::config::accept::accept_validated(validate_bytes(text.as_bytes(), &file, catalog), &file, ui)?;
     cluster.anchor(path);
@@ -182,6 +185,41 @@ pub async fn upgrade(
         tracing::warn!("could not give the homelab locks back within 5s; they expire on their own");
     }
     r
+}
+
+/// A file that declares a Strimzi release without ZooKeeper while its Kafka is still
+/// described on ZooKeeper: the lines the migration changes are listed; `--write` writes
+/// them (every other byte stays), a plan is made with them in memory, and a run without
+/// either is refused before anything changes. Any other file is returned as it is.
+fn kraft_lines(path: &Path, file: &str, text: String, cat: &Catalog, req: &UpgradeRequest, ui: &Ui) -> Result<String> {
+    let declared = crate::config::tree::parse(&text)
+        .ok()
+        .and_then(|t| t.value.pointer("/kafka/strimziVersion").and_then(|v| v.as_str()).map(str::to_owned));
+    let Some(release) = declared.as_deref().and_then(|v| cat.strimzi(v)) else { return Ok(text) };
+    let edit = crate::config::kraft_edit::to_kraft(&text, release).map_err(|e| {
+        Failure::Usage(format!(
+            "{file} declares Strimzi {}, which runs only KRaft, and describes its Kafka on ZooKeeper: {e:#}\n  (nothing was changed)",
+            release.version
+        ))
+    })?;
+    let Some(edit) = edit else { return Ok(text) };
+    let lines = format!(
+        "{file} declares Strimzi {}, which runs only KRaft; after the migration its Kafka is described by these lines:\n{}",
+        release.version,
+        edit.describe().trim_end()
+    );
+    if req.write {
+        crate::foundation::files::write_atomic(path, edit.text.as_bytes(), crate::foundation::files::Mode::Keep)
+            .map_err(|e| anyhow!("writing {file}: {e}\n  hint: make the changes below yourself\n{lines}"))?;
+        ui.err(&format!("{lines}\nwrote them into {file} (every other byte as it was)"));
+    } else if req.yes {
+        bail!(Failure::Usage(format!(
+            "refusing to upgrade: {lines}\n  hint: `homelab upgrade --write` writes these lines into {file} (every other byte stays), or edit them yourself\n  (nothing was changed)"
+        )));
+    } else {
+        ui.err(&format!("{lines}\n(the ladder is planned with these lines; `--write` writes them into {file})"));
+    }
+    Ok(edit.text)
 }
 
 async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versions) -> Result<UpgradeReport> {
