@@ -50,6 +50,11 @@ fn final_state(w: &World) -> Final {
         ("ceph.rook.io", "cephblockpools"),
         ("storage.k8s.io", "storageclasses"),
         ("kafka.strimzi.io", "kafkas"),
+        ("kafka.strimzi.io", "kafkatopics"),
+        ("kafka.strimzi.io", "kafkausers"),
+        ("kafka.strimzi.io", "kafkabridges"),
+        ("postgresql.cnpg.io", "clusters"),
+        ("", "secrets"),
         ("apps", "deployments"),
         ("apiextensions.k8s.io", "customresourcedefinitions"),
     ] {

@@ -231,7 +231,8 @@ async fn upgrade_the_seed_over_real_ssh_to_microk8s_131_rook_120_ceph_19() {
     let done: Vec<String> = r.done.iter().map(|h| h.hop.clone()).collect();
     let planned: Vec<String> = r.planned.iter().map(|h| h.name()).collect();
     assert_eq!(done, planned);
-    assert_eq!(done.len(), 16, "{done:?}");
+    assert_eq!(done.len(), 17, "{done:?}");
+    assert!(done.contains(&"cloudnative-pg-v1.30.0".to_owned()), "{done:?}");
     for h in ["maas", "kvm4", "kvm5"] {
         assert_eq!(lab.hosts.count(h, "snap refresh microk8s --channel"), 5, "{h}");
         assert_eq!(lab.hosts.count(h, "snap refresh --hold=forever microk8s"), 1, "{h}");

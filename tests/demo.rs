@@ -94,7 +94,7 @@ async fn seed_dry_run_plan_is_pinned_in_text_and_json() {
             }
             v
         });
-    assert_eq!(order, ["machines", "hosts", "kubernetes", "storage", "kafka"]);
+    assert_eq!(order, ["machines", "hosts", "kubernetes", "storage", "kafka", "database"]);
     insta::assert_snapshot!("seed-dry-run-text", normalize(&cap.stdout()));
     let (ui, cap) = Ui::capture(OutputFormat::Json);
     let cx = lab.ctx(&yaml, ui, RunOptions { dry_run: true, ..RunOptions::fast() }, src).unwrap();

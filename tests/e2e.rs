@@ -27,13 +27,13 @@ async fn up(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn seed_2023_converges_through_all_five_phases() {
+async fn seed_2023_converges_through_all_six_phases() {
     let Some(upstream) = support::mirror::upstream() else { return };
     let lab = FullLab::start(FullLabOptions::default()).await.unwrap();
     let yaml = example(&lab, "seed-2023.yaml");
     let (r, cap) = up(&lab, &yaml, &upstream).await;
     let r = r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-    assert_eq!(r.phases.len(), 5, "{:?}", r.phases);
+    assert_eq!(r.phases.len(), 6, "{:?}", r.phases);
     // Rook got the MicroK8s kubelet path in the ConfigMap v1.10 reads.
     let cm = lab.api.object("", "configmaps", "rook-ceph", "rook-ceph-operator-config").unwrap();
     assert_eq!(cm["data"]["ROOK_CSI_KUBELET_DIR_PATH"], "/var/snap/microk8s/common/var/lib/kubelet");

@@ -139,7 +139,8 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     let ceph = r.ceph.as_ref().unwrap();
     assert_eq!(ceph.osds, 3);
     assert_eq!(ceph.usable_bytes, ceph.raw_bytes / 2);
-    assert!(r.pvcs.iter().all(|p| p.phase == "Bound") && r.pvcs.len() == 6, "{:?}", r.pvcs);
+    // Kafka's 3 + ZooKeeper's 3, and the database's 3 data and 3 WAL volumes.
+    assert!(r.pvcs.iter().all(|p| p.phase == "Bound") && r.pvcs.len() == 12, "{:?}", r.pvcs);
     let k = r.kafka.as_ref().unwrap();
     assert!(k.ready && k.brokers == 3 && k.bootstrap.iter().any(|(l, _)| l == "external"));
     assert_eq!(r.totals.cores, 12);

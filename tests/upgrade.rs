@@ -102,11 +102,14 @@ async fn the_seed_climbs_to_microk8s_131_rook_120_ceph_19_readable_throughout_th
     .await;
     let plan = plan.unwrap_or_else(|e| panic!("{e:#}\n{plan_out}"));
     let planned: Vec<String> = plan.planned.iter().map(|h| h.name()).collect();
-    assert_eq!(planned.len(), 16, "{planned:?}");
+    assert_eq!(planned.len(), 17, "{planned:?}");
     assert_eq!(planned[4], "rook-v1.15.9");
     assert_eq!(planned[5], "ceph-19.2.3");
     assert_eq!(planned[10], "microk8s-1.31");
-    assert_eq!(planned[15], "rook-v1.20.6");
+    // CloudNativePG right after the stage of MicroK8s rounds that reaches a Kubernetes
+    // v1.30.0 accepts (the rounds are not split).
+    assert_eq!(planned[11], "cloudnative-pg-v1.30.0");
+    assert_eq!(planned[16], "rook-v1.20.6");
     let (stop, watch) = support::watch_readable(&lab);
     let (r, out) = run_upgrade(&lab, &file, yes(), &upstream, RunOptions::fast()).await;
     stop.store(true, Ordering::Relaxed);
@@ -176,7 +179,9 @@ async fn gates_refuse_with_nothing_changed() {
     // The file itself is refused (Rook 1.20 does not run Ceph 17), before anything is read.
     check(r, &out, "Rook v1.20.6 refuses Ceph 17.2.5");
     // A valid file no ladder reaches: MicroK8s never goes back a minor.
-    std::fs::write(&file, target(&seed, "1.25/stable", "v1.10.10", "v17.2.5")).unwrap();
+    // (Without the database: no pinned CloudNativePG runs on 1.25, which validation says first.)
+    std::fs::write(&file, support::without_section(&target(&seed, "1.25/stable", "v1.10.10", "v17.2.5"), "database:"))
+        .unwrap();
     let (r, out) = run_upgrade(&lab, &file, yes(), &upstream, RunOptions::fast()).await;
     check(r, &out, "refusing to upgrade: the cluster runs Kubernetes 1.26, the file declares 1.25");
     assert!(writes(&lab).is_empty(), "{:?}", writes(&lab));
@@ -218,7 +223,7 @@ fn the_plan_of_the_seed_to_current_ladder() {
     use homelab::engine::upgrade::ladder::{Versions, plan};
     let cat = Catalog::embedded().unwrap();
     use homelab::engine::upgrade::ladder::{KafkaAt, Metadata};
-    // examples/seed-2023.yaml: Strimzi 0.33.1 with Kafka 3.3.2 on ZooKeeper.
+    // examples/seed-2023.yaml: Strimzi 0.33.1 with Kafka 3.3.2 on ZooKeeper, CloudNativePG v1.22.5.
     let seed = Versions {
         kubernetes: (1, 26),
         rook: "v1.10.10".into(),
@@ -229,14 +234,16 @@ fn the_plan_of_the_seed_to_current_ladder() {
             metadata: Metadata::ZooKeeper,
             v1: false,
         }),
+        cnpg: Some("v1.22.5".into()),
     };
     // examples/current-2026.yaml: MicroK8s 1.33, Rook v1.20.6 with its default Ceph,
-    // Strimzi 1.2.0 with Kafka 4.3.1 on KRaft.
+    // Strimzi 1.2.0 with Kafka 4.3.1 on KRaft, CloudNativePG v1.30.0.
     let current = Versions {
         kubernetes: (1, 33),
         rook: "v1.20.6".into(),
         ceph: "quay.io/ceph/ceph:v20.2.4".into(),
         kafka: Some(KafkaAt { strimzi: "1.2.0".into(), version: "4.3.1".into(), metadata: Metadata::KRaft, v1: true }),
+        cnpg: Some("v1.30.0".into()),
     };
     let hops = plan(&cat, &seed, &current).unwrap();
     let (ui, cap) = Ui::capture(OutputFormat::Text);

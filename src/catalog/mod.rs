@@ -29,6 +29,9 @@ pub struct Catalog {
     /// Ceph majors: the builds homelab pins and which majors each upgrades from.
     #[serde(default)]
     pub ceph: Vec<CephRelease>,
+    /// CloudNativePG releases (the `database` section).
+    #[serde(default)]
+    pub cloudnativepg: Vec<CnpgRelease>,
     /// What loading a user catalog changed that the user must hear about (replaced pins).
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -314,6 +317,54 @@ impl StrimziRelease {
     }
 }
 
+/// A CloudNativePG release: its Kubernetes range, its install manifest, the PostgreSQL
+/// image homelab pins for it when the file names none.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CnpgRelease {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces_pinned: bool,
+    #[serde(default)]
+    pub released: Option<String>,
+    pub kubernetes: KubeRange,
+    #[serde(default)]
+    pub default_image: Option<String>,
+    pub files: Vec<PinnedFile>,
+}
+
+impl CnpgRelease {
+    pub fn semver(&self) -> (u32, u32, u32) {
+        parse_version(&self.version).unwrap_or((0, 0, 0))
+    }
+}
+
+/// Adds the releases of a user catalog to `mine`: one with the version of a pinned release
+/// replaces it only when it says `replacesPinned: true` (noted in `notes`).
+fn merge_releases<R>(
+    mine: &mut Vec<R>,
+    extra: Vec<R>,
+    project: &str,
+    notes: &mut Vec<String>,
+    key: impl Fn(&R) -> (&String, bool),
+) -> Result<(), String> {
+    for r in extra {
+        let (v, replaces) = key(&r);
+        let v = v.clone();
+        if mine.iter().any(|m| *key(m).0 == v) {
+            if !replaces {
+                return Err(format!(
+                    "{project} {v} is a release homelab pins; to replace it (its files and checksums), set `replacesPinned: true` on that entry, or give your release another version name"
+                ));
+            }
+            notes.push(format!("the user catalog replaces the pinned release {project} {v}"));
+            mine.retain(|m| *key(m).0 != v);
+        }
+        mine.push(r);
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// The embedded catalog. It is part of the binary, so a parse failure is a build defect
     /// caught by the test suite; it is still reported as an error, not a panic.
@@ -353,7 +404,8 @@ impl Catalog {
             .rook
             .iter()
             .map(|r| ("rook", &r.version, &r.files))
-            .chain(self.strimzi.iter().map(|s| ("strimzi", &s.version, &s.files)));
+            .chain(self.strimzi.iter().map(|s| ("strimzi", &s.version, &s.files)))
+            .chain(self.cloudnativepg.iter().map(|c| ("cloudnative-pg", &c.version, &c.files)));
         for (project, version, files) in releases {
             if let Err(e) = check_relative(version, &format!("{project} version")) {
                 out.push(e);
@@ -376,31 +428,13 @@ impl Catalog {
     /// Adds the releases of `extra`. One with the version of a release already here replaces
     /// it only when it says `replacesPinned: true`; each replacement is noted in `notes`.
     pub fn merge(&mut self, extra: Catalog) -> Result<(), String> {
-        let refuse = |project: &str, v: &str| {
-            format!(
-                "{project} {v} is a release homelab pins; to replace it (its files and checksums), set `replacesPinned: true` on that entry, or give your release another version name"
-            )
-        };
-        for r in extra.rook {
-            if self.rook(&r.version).is_some() {
-                if !r.replaces_pinned {
-                    return Err(refuse("rook", &r.version));
-                }
-                self.notes.push(format!("the user catalog replaces the pinned release rook {}", r.version));
-                self.rook.retain(|x| x.version != r.version);
-            }
-            self.rook.push(r);
-        }
-        for s in extra.strimzi {
-            if self.strimzi(&s.version).is_some() {
-                if !s.replaces_pinned {
-                    return Err(refuse("strimzi", &s.version));
-                }
-                self.notes.push(format!("the user catalog replaces the pinned release strimzi {}", s.version));
-                self.strimzi.retain(|x| x.version != s.version);
-            }
-            self.strimzi.push(s);
-        }
+        merge_releases(&mut self.rook, extra.rook, "rook", &mut self.notes, |r| (&r.version, r.replaces_pinned))?;
+        merge_releases(&mut self.strimzi, extra.strimzi, "strimzi", &mut self.notes, |r| {
+            (&r.version, r.replaces_pinned)
+        })?;
+        merge_releases(&mut self.cloudnativepg, extra.cloudnativepg, "cloudnative-pg", &mut self.notes, |r| {
+            (&r.version, r.replaces_pinned)
+        })?;
         for t in extra.microk8s {
             self.microk8s.retain(|x| x.track != t.track);
             self.microk8s.push(t);
@@ -412,6 +446,14 @@ impl Catalog {
         Ok(())
     }
 
+    pub fn cnpg(&self, version: &str) -> Option<&CnpgRelease> {
+        self.cloudnativepg.iter().find(|r| r.version == version)
+    }
+    /// The CloudNativePG release for Kubernetes `minor`: the newest whose documented range
+    /// holds it.
+    pub fn cnpg_for(&self, minor: (u32, u32)) -> Option<&CnpgRelease> {
+        self.cloudnativepg.iter().filter(|r| r.kubernetes.contains(minor)).max_by_key(|r| r.semver())
+    }
     pub fn rook(&self, version: &str) -> Option<&RookRelease> {
         self.rook.iter().find(|r| r.version == version)
     }

@@ -4,6 +4,7 @@
 
 pub mod add_node;
 pub mod completions;
+pub mod connect;
 pub mod demo;
 pub mod init;
 pub mod kubeconfig;
@@ -72,6 +73,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
     Kubeconfig(kubeconfig::KubeconfigArgs),
+    Connect(connect::ConnectArgs),
     Init(init::InitArgs),
     Demo(demo::DemoArgs),
     Completions(completions::CompletionsArgs),
@@ -124,6 +126,7 @@ pub async fn run(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(a, &g, ui),
         Command::Schema(a) => schema::run(a, ui),
         Command::Kubeconfig(a) => kubeconfig::run(a, &g, ui).await,
+        Command::Connect(a) => connect::run(a, &g, ui).await,
         Command::Init(a) => init::run(a, &g, ui).await,
         Command::Demo(a) => demo::run(a, &g, ui).await,
         Command::Completions(a) => completions::run(a),

@@ -30,6 +30,10 @@ pub struct UpArgs {
     /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
     #[arg(long)]
     pub redeploy_failed: bool,
+    /// Delete the Kafka topics, users and bridge homelab created that the file no longer
+    /// declares (a topic's messages go with it); without it they are reported and kept.
+    #[arg(long)]
+    pub prune: bool,
     /// Machines preflighted at once over SSH (long waits on the machines, such as the snap
     /// download, run for all of them together).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -64,6 +68,7 @@ async fn run_once(a: &UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
         dry_run: a.dry_run,
         selection,
         redeploy_failed: a.redeploy_failed,
+        prune: a.prune,
         parallel: a.parallel.max(1),
         timings: Timings::from_env(),
         only_machines: None,

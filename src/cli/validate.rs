@@ -51,6 +51,22 @@ pub fn run(a: ValidateArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
                     .replace("strimzi", "Strimzi")
                     .replace("kafka ", "Kafka "),
             );
+            let n = |k: usize, w: &str| format!("{k} {w}{}", if k == 1 { "" } else { "s" });
+            if !kf.topics.is_empty() || !kf.users.is_empty() {
+                parts.push(format!("{}, {}", n(kf.topics.len(), "topic"), n(kf.users.len(), "Kafka user")));
+            }
+            if let Some(b) = &kf.bridge {
+                parts.push(format!("HTTP bridge {}", b.name));
+            }
+        }
+        if let Some(d) = &c.database {
+            parts.push(format!(
+                "PostgreSQL {} ({} instance{}, CloudNativePG {})",
+                d.name,
+                d.instances,
+                if d.instances == 1 { "" } else { "s" },
+                d.release.version
+            ));
         }
         ui.out(&format!("{}: valid — cluster `{}`: {}", path.display(), c.name, parts.join(", ")));
     }

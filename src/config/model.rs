@@ -38,6 +38,9 @@ pub struct ClusterFile {
     /// Strimzi and one Kafka cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaSpec>,
+    /// A shared PostgreSQL cluster run by CloudNativePG on the cluster's block storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseSpec>,
     /// Deadlines of the waits (e.g. `30m`, `90s`); raise them for slow old PCs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,
@@ -259,6 +262,188 @@ pub struct KafkaSpec {
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub namespace: Option<String>,
     pub cluster: KafkaClusterSpec,
+    /// Topics (KafkaTopic resources) the applications use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<TopicSpec>,
+    /// Users (KafkaUser resources): credentials in a Secret, ACLs, quotas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserSpec>,
+    /// The HTTP bridge (KafkaBridge) and the NodePort that exposes it on the LAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopicSpec {
+    /// The KafkaTopic's name, and the topic's unless `topicName` is given.
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$"))]
+    pub name: String,
+    /// The topic's name in Kafka when it is not a valid Kubernetes name (cannot change later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,249}$"))]
+    pub topic_name: Option<String>,
+    /// Partitions (default: the brokers' `num.partitions`); can grow, never shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub partitions: Option<u32>,
+    /// Replicas of each partition (default: `default.replication.factor`); cannot change later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replicas: Option<u32>,
+    /// Topic configuration passed through (`retention.ms`, `cleanup.policy`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum UserAuthentication {
+    /// A password (SCRAM-SHA-512) the User Operator generates.
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512,
+    /// A client certificate (mutual TLS) signed by the clients CA.
+    #[serde(rename = "tls")]
+    Tls,
+}
+
+impl UserAuthentication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserAuthentication::ScramSha512 => "scram-sha-512",
+            UserAuthentication::Tls => "tls",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserSpec {
+    /// The KafkaUser's name: the SCRAM user name, the certificate's `CN` (at most 64 for TLS).
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"))]
+    pub name: String,
+    pub authentication: UserAuthentication,
+    /// The listener this user connects through; homelab turns its authentication on
+    /// (default: the first TLS listener for `tls`, the first listener for `scram-sha-512`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    /// ACLs (simple authorization: homelab turns `authorization: simple` on for the Kafka).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<AclSpec>,
+    /// Quotas passed through (`producerByteRate`, `consumerByteRate`, `requestPercentage`,
+    /// `controllerMutationRate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<Quotas>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AclSpec {
+    pub resource: AclResource,
+    #[schemars(length(min = 1))]
+    pub operations: Vec<AclOperation>,
+    /// `allow` (default) or `deny`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AclType>,
+    /// The client host the rule applies to (default `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AclResource {
+    #[serde(rename = "type")]
+    pub kind: AclResourceType,
+    /// The topic, group or transactional id (not for `cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `literal` (default) or `prefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_type: Option<PatternType>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum AclResourceType {
+    Topic,
+    Group,
+    Cluster,
+    TransactionalId,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PatternType {
+    Literal,
+    Prefix,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AclType {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum AclOperation {
+    Read,
+    Write,
+    Create,
+    Delete,
+    Alter,
+    Describe,
+    ClusterAction,
+    AlterConfigs,
+    DescribeConfigs,
+    IdempotentWrite,
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quotas {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_byte_rate: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_byte_rate: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100))]
+    pub request_percentage: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_mutation_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BridgeSpec {
+    /// The KafkaBridge's name (default `bridge`; its Deployment is `<name>-bridge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$"))]
+    pub name: Option<String>,
+    /// Bridge pods (default 1; consumers live in one pod's memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// HTTP port (default 8080).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1023, max = 65535))]
+    pub port: Option<u16>,
+    /// The `scram-sha-512` or `tls` user (from `kafka.users`) it authenticates as; without it
+    /// the bridge uses a listener without authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Expose it on every node's address: `{nodePort: 30080}` (a homelab-owned NodePort
+    /// Service; Strimzi creates only a ClusterIP one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<Expose>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expose {
+    /// The node port (30000–32767).
+    #[schemars(range(min = 30000, max = 32767))]
+    pub node_port: u16,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -385,4 +570,61 @@ pub struct Timeouts {
     /// Kafka Ready (default `20m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<String>,
+    /// The PostgreSQL cluster healthy with every instance ready (default `15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// The `database` section: one PostgreSQL cluster (a CloudNativePG `Cluster`). The
+/// CloudNativePG release follows the cluster's Kubernetes version (the catalog).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// The Cluster's name: pods `<name>-1`, `<name>-2`, …; Services `<name>-rw` (the
+    /// primary), `-ro`, `-r`; the application's credentials in Secret `<name>-app`.
+    #[schemars(regex(pattern = r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$"))]
+    pub name: String,
+    /// Namespace (default `databases`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// PostgreSQL instances: one primary, the rest streaming replicas (default 1; 3 survive
+    /// the loss of a PC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 9))]
+    pub instances: Option<u32>,
+    /// Each instance's data volume; it can grow, never shrink.
+    pub storage: DatabaseVolume,
+    /// A separate volume for the write-ahead log; once set it cannot be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_storage: Option<DatabaseVolume>,
+    /// The database created at bootstrap (default `app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_]{0,62}$"))]
+    pub database: Option<String>,
+    /// Its owner, the application's role (default: the database's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_]{0,62}$"))]
+    pub owner: Option<String>,
+    /// PostgreSQL parameters (`max_connections: 200`, `shared_buffers: 512MB`); values are
+    /// passed as strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// The PostgreSQL image, pinned by tag or digest (default: the one the catalog pins for
+    /// the CloudNativePG release, else the operator's own default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Expose the primary (`-rw`) on every node's address: `{nodePort: 30432}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<Expose>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseVolume {
+    /// Kubernetes quantity, e.g. `20Gi`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// StorageClass (default: the Rook pool marked default, else the cluster's default class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }

@@ -22,6 +22,7 @@ pub struct Cluster {
     pub kubernetes: Kubernetes,
     pub rook: Option<Rook>,
     pub kafka: Option<Kafka>,
+    pub database: Option<Database>,
     pub timeouts: Timeouts,
 }
 
@@ -225,6 +226,63 @@ pub struct Kafka {
     /// migration from ZooKeeper).
     pub broker_pool: String,
     pub entity_operator: Map<String, Value>,
+    pub topics: Vec<crate::config::model::TopicSpec>,
+    pub users: Vec<KafkaUser>,
+    pub bridge: Option<Bridge>,
+    /// `authorization: simple` on the Kafka (a user has ACLs).
+    pub authorization: bool,
+}
+
+impl Kafka {
+    /// The listener named `name`.
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
+/// A KafkaUser and the listener it connects through (whose authentication homelab sets).
+#[derive(Debug, Clone)]
+pub struct KafkaUser {
+    pub spec: crate::config::model::UserSpec,
+    pub listener: String,
+}
+
+/// The KafkaBridge: where it connects, as whom, and its NodePort.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    pub name: String,
+    pub replicas: u32,
+    pub port: u16,
+    /// The KafkaUser it authenticates as, with its authentication.
+    pub user: Option<(String, crate::config::model::UserAuthentication)>,
+    /// The listener it connects to: name, port, TLS.
+    pub listener: (String, u32, bool),
+    pub node_port: Option<u16>,
+}
+
+/// The PostgreSQL cluster and the CloudNativePG release that runs it.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub release: crate::catalog::CnpgRelease,
+    pub namespace: String,
+    pub name: String,
+    pub instances: u32,
+    /// Size and StorageClass of each instance's data volume.
+    pub storage: (String, String),
+    pub wal: Option<(String, String)>,
+    pub database: String,
+    pub owner: String,
+    /// PostgreSQL parameters, as the strings CloudNativePG takes.
+    pub parameters: std::collections::BTreeMap<String, String>,
+    pub image: Option<String>,
+    pub node_port: Option<u16>,
+}
+
+impl Database {
+    /// The Secret with the application's credentials (`<name>-app`).
+    pub fn app_secret(&self) -> String {
+        format!("{}-app", self.name)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +309,7 @@ pub struct Timeouts {
     pub operator: Duration,
     pub ceph: Duration,
     pub kafka: Duration,
+    pub database: Duration,
 }
 
 impl Default for Timeouts {
@@ -265,6 +324,7 @@ impl Default for Timeouts {
             operator: m(10),
             ceph: m(30),
             kafka: m(20),
+            database: m(15),
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct RunOptions {
     /// Stop at Ctrl-C (SIGINT), release the cluster lease and fail with a hint (the CLI sets
     /// it; tests and embedders leave the signal alone).
     pub stop_on_ctrl_c: bool,
+    /// Delete what homelab created for applications (topics, users, the bridge) that the
+    /// file no longer declares (`up --prune`); without it they are reported and kept.
+    pub prune: bool,
 }
 
 impl RunOptions {
@@ -110,6 +113,7 @@ impl Default for RunOptions {
             only_machines: None,
             lock_timeout: Duration::ZERO,
             stop_on_ctrl_c: false,
+            prune: false,
         }
     }
 }
@@ -144,7 +148,7 @@ pub struct Ctx {
     facts: Mutex<HashMap<String, MachineFacts>>,
     facts_changed: tokio::sync::Notify,
     remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Remote>>>,
-    changes: [AtomicU32; 5],
+    changes: [AtomicU32; PhaseId::ALL.len()],
     kube: tokio::sync::Mutex<Option<kube::Client>>,
     /// Kubeconfig text of this cluster once known (MicroK8s: fetched by the kubernetes phase).
     pub kubeconfig: Mutex<Option<String>>,

@@ -67,7 +67,7 @@ mod tests {
         let all = PhaseId::ALL;
         assert_eq!(Selection::default().resolve(&all), all.to_vec());
         let s = Selection { from: Some(PhaseId::Kubernetes), skip: vec![PhaseId::Storage], ..Default::default() };
-        assert_eq!(s.resolve(&all), vec![PhaseId::Kubernetes, PhaseId::Kafka]);
+        assert_eq!(s.resolve(&all), vec![PhaseId::Kubernetes, PhaseId::Kafka, PhaseId::Database]);
         let s = Selection { only: vec![PhaseId::Hosts], ..Default::default() };
         assert_eq!(s.resolve(&all), vec![PhaseId::Hosts]);
     }

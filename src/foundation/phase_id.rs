@@ -17,11 +17,13 @@ pub enum PhaseId {
     Storage,
     /// Strimzi/Kafka: operator, Kafka, bootstrap addresses.
     Kafka,
+    /// CloudNativePG: operator, webhook certificates, the PostgreSQL cluster.
+    Database,
 }
 
 impl PhaseId {
-    pub const ALL: [PhaseId; 5] =
-        [PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes, PhaseId::Storage, PhaseId::Kafka];
+    pub const ALL: [PhaseId; 6] =
+        [PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes, PhaseId::Storage, PhaseId::Kafka, PhaseId::Database];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +32,7 @@ impl PhaseId {
             PhaseId::Kubernetes => "kubernetes",
             PhaseId::Storage => "storage",
             PhaseId::Kafka => "kafka",
+            PhaseId::Database => "database",
         }
     }
 }

@@ -388,7 +388,11 @@ impl Applier {
                 }
                 Err(e) => {
                     let code = status_code(&e);
+                    // An admission webhook the server cannot call is the caller's to wait
+                    // for (with its deadline and its words), not a blip to retry here.
+                    let webhook = code == Some(500) && e.to_string().contains("failed calling webhook");
                     let retry = match code {
+                        Some(500) if webhook => false,
                         Some(409 | 429 | 500 | 502 | 503 | 504) => true,
                         Some(404) => {
                             self.refresh_discovery(Some(&gvk.api_version()));

@@ -157,6 +157,10 @@ pub fn render(k: &Kafka) -> Vec<Value> {
     }
     spec_kafka.insert("listeners".into(), Value::Array(listeners));
     spec_kafka.insert("config".into(), config);
+    if k.authorization {
+        // The users' ACLs need it (docs/apps.md); adding it to a running Kafka rolls it.
+        spec_kafka.insert("authorization".into(), json!({"type": "simple"}));
+    }
     let mut spec = json!({"kafka": Value::Object(spec_kafka), "entityOperator": eo});
     if let (MetadataMode::Zookeeper, Some(z)) = (k.mode, &k.zookeeper) {
         spec["zookeeper"] = json!({"replicas": z.replicas, "storage": claim(&z.storage)});

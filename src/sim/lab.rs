@@ -194,6 +194,8 @@ pub struct FullLab {
     pub api: super::apiserver::SimApiServer,
     pub rook: Arc<super::operators::RookOperator>,
     pub strimzi: Arc<super::strimzi::StrimziOperator>,
+    pub strimzi_apps: Arc<super::strimzi_apps::StrimziAppsOperator>,
+    pub cnpg: Arc<super::cnpg::CnpgOperator>,
 }
 
 impl FullLab {
@@ -206,9 +208,13 @@ impl FullLab {
         let rook = Arc::new(super::operators::RookOperator::with_ceph(opts.operator_step, opts.ceph.clone()));
         let strimzi = Arc::new(super::strimzi::StrimziOperator::new(opts.operator_step));
         api.add_operator(rook.clone());
+        let strimzi_apps = Arc::new(super::strimzi_apps::StrimziAppsOperator::new(opts.operator_step));
         api.add_operator(strimzi.clone());
+        api.add_operator(strimzi_apps.clone());
+        let cnpg = Arc::new(super::cnpg::CnpgOperator::new(opts.operator_step));
+        api.add_operator(cnpg.clone());
         hosts.set_exec(toolbox(api.shared(), rook.clone()));
-        Ok(FullLab { lab, hosts, api, rook, strimzi })
+        Ok(FullLab { lab, hosts, api, rook, strimzi, strimzi_apps, cnpg })
     }
 
     /// A run context; manifests come from `manifests` (a directory with the mirror layout).

@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod ceph;
+pub mod cnpg;
 pub mod demo;
 pub mod hosts;
 pub mod hosts_http;
@@ -13,4 +14,5 @@ pub mod operators;
 pub mod rook_upgrade;
 pub mod standin;
 pub mod strimzi;
+pub mod strimzi_apps;
 pub mod tap;

@@ -1,6 +1,7 @@
 //! Stand-in manifests for `homelab demo` on a machine that cannot download the pinned
 //! releases (no network): small files written by homelab, with the same names, kinds,
-//! object names and shapes the phases rely on (CRDs, RBAC, the operator ConfigMap or
+//! object names and shapes the phases rely on (CRDs, among them the topic, user and bridge
+//! ones the applications' part of the kafka phase applies, RBAC, CloudNativePG's webhooks, the operator ConfigMap or
 //! OperatorConfig, operator Deployments, the CephCluster and StorageClass templates). They
 //! are NOT the upstream files: every one starts with a comment saying so, and the demo says
 //! so too. They go through the same download-verify-apply path, with a catalog whose
@@ -76,6 +77,9 @@ pub fn standin(project: &str, version: &str, path: &str, kafka: &[String]) -> Op
         ("strimzi", name) if name.starts_with("021-ClusterRoleBinding") => "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: strimzi-cluster-operator\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: strimzi-cluster-operator-namespaced\nsubjects:\n- kind: ServiceAccount\n  name: strimzi-cluster-operator\n  namespace: myproject\n".to_owned(),
         ("strimzi", name) if name.starts_with("040-Crd-kafka.") => crd("kafka.strimzi.io", "Kafka", "kafkas", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
         ("strimzi", name) if name.contains("Crd-kafkanodepool") => crd("kafka.strimzi.io", "KafkaNodePool", "kafkanodepools", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
+        ("strimzi", name) if name.contains("Crd-kafkatopic") => crd("kafka.strimzi.io", "KafkaTopic", "kafkatopics", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
+        ("strimzi", name) if name.contains("Crd-kafkauser") => crd("kafka.strimzi.io", "KafkaUser", "kafkausers", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
+        ("strimzi", name) if name.contains("Crd-kafkabridge") => crd("kafka.strimzi.io", "KafkaBridge", "kafkabridges", &[if version.starts_with("1.") { "v1" } else { "v1beta2" }], true),
         ("strimzi", name) if name.starts_with("060-") => {
             let images: String =
                 kafka.iter().map(|k| format!("            {k}=quay.io/strimzi/kafka:{version}-kafka-{k}\n")).collect();
@@ -84,6 +88,23 @@ pub fn standin(project: &str, version: &str, path: &str, kafka: &[String]) -> Op
                 + &format!("        env:\n        - name: STRIMZI_KAFKA_IMAGES\n          value: |\n{images}")
         }
         ("strimzi", _) => String::new(),
+        ("cloudnative-pg", name) if name.starts_with("cnpg-") => {
+            let tag = version.trim_start_matches('v');
+            let webhooks = |kind: &str, prefix: &str| {
+                format!(
+                    "---\napiVersion: admissionregistration.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: cnpg-{}-webhook-configuration\nwebhooks:\n- admissionReviewVersions: [v1]\n  clientConfig:\n    service:\n      name: cnpg-webhook-service\n      namespace: cnpg-system\n      path: /{prefix}-postgresql-cnpg-io-v1-cluster\n  failurePolicy: Fail\n  name: {}cluster.cnpg.io\n  rules:\n  - apiGroups: [postgresql.cnpg.io]\n    apiVersions: [v1]\n    operations: [CREATE, UPDATE]\n    resources: [clusters]\n  sideEffects: None\n",
+                    if kind.starts_with("Mutating") { "mutating" } else { "validating" },
+                    &prefix[..1]
+                )
+            };
+            "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: cnpg-system\n".to_owned()
+                + &crd("postgresql.cnpg.io", "Cluster", "clusters", &["v1"], true)
+                + &rbac("cnpg-system", "cnpg-manager", "cnpg-manager")
+                + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: cnpg-webhook-service\n  namespace: cnpg-system\nspec:\n  ports:\n  - port: 443\n    targetPort: 9443\n  selector:\n    app: cnpg-controller-manager\n"
+                + &deployment("cnpg-system", "cnpg-controller-manager", &format!("ghcr.io/cloudnative-pg/cloudnative-pg:{tag}"))
+                + &webhooks("MutatingWebhookConfiguration", "mutate")
+                + &webhooks("ValidatingWebhookConfiguration", "validate")
+        }
         _ => return None,
     };
     Some(head + &body)
@@ -117,6 +138,10 @@ pub fn write_all(catalog: &Catalog, dir: &Path) -> anyhow::Result<Catalog> {
         let v = s.version.clone();
         let kafka: Vec<String> = s.kafka.iter().map(|k| k.version.clone()).collect();
         fix("strimzi", &v, &kafka, &mut s.files)?;
+    }
+    for c in &mut cat.cloudnativepg {
+        let v = c.version.clone();
+        fix("cloudnative-pg", &v, &[], &mut c.files)?;
     }
     Ok(cat)
 }

@@ -118,6 +118,23 @@ fn cfg(k: &Value, key: &str) -> Option<String> {
     Some(v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
 }
 
+/// The brokers' security configuration: each listener's authentication and the
+/// authorization (changing either rolls the brokers, docs/apps.md §1.1).
+fn security(k: &Value) -> String {
+    let listeners = k.pointer("/spec/kafka/listeners").and_then(Value::as_array).into_iter().flatten();
+    let mut s: Vec<String> = listeners
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["name"].as_str().unwrap_or(""),
+                l.pointer("/authentication/type").and_then(Value::as_str).unwrap_or("")
+            )
+        })
+        .collect();
+    s.push(k.pointer("/spec/kafka/authorization/type").and_then(Value::as_str).unwrap_or("").to_owned());
+    s.join(",")
+}
+
 /// The brokers' configuration token of a metadata state (what rolls them when it changes:
 /// twice during the migration, once more into KRaft).
 fn token(state: &str) -> &'static str {
@@ -417,8 +434,9 @@ impl SimOperator for StrimziOperator {
             let revision_of = |broker: bool, tok: &str| {
                 let k = &k;
                 hash(&format!(
-                    "{image}|{}|{}|{}|{}",
+                    "{image}|{}|{}|{}|{}|{}",
                     if broker { tok } else { "" },
+                    if broker { security(k) } else { String::new() },
                     cfg(k, "inter.broker.protocol.version").unwrap_or_default(),
                     cfg(k, "log.message.format.version").unwrap_or_default(),
                     k.pointer("/spec/kafka/metadataVersion").and_then(Value::as_str).unwrap_or_default()

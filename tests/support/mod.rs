@@ -34,6 +34,40 @@ pub fn example(lab: &homelab::sim::lab::FullLab, name: &str) -> String {
     lab.lab.cluster_yaml(&body)
 }
 
+/// `yaml` without the top-level section that starts with the line `header` (up to the next
+/// top-level key or comment).
+pub fn without_section(yaml: &str, header: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for l in yaml.lines() {
+        if l == header {
+            skipping = true;
+            continue;
+        }
+        if skipping && (l.starts_with(' ') || l.is_empty()) {
+            continue;
+        }
+        skipping = false;
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// An example's text without what applications use on its Kafka (topics, users, bridge):
+/// the Kafka as the seed had it.
+pub fn without_kafka_apps(yaml: &str) -> String {
+    let Some(start) = yaml.find("  # What applications use.") else { return yaml.to_owned() };
+    let rest = &yaml[start..];
+    let end = rest.find("\n").map(|i| i + 1).unwrap_or(rest.len());
+    let stop = rest[end..]
+        .match_indices('\n')
+        .map(|(i, _)| end + i + 1)
+        .find(|&i| rest[i..].chars().next().is_some_and(|c| !c.is_whitespace()))
+        .unwrap_or(rest.len());
+    format!("{}{}", &yaml[..start], &rest[stop..])
+}
+
 /// Samples the simulated Ceph while a flow runs: no PG may ever stop serving I/O.
 pub fn watch_readable(lab: &homelab::sim::lab::FullLab) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<String>>) {
     let stop = Arc::new(AtomicBool::new(false));

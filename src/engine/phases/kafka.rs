@@ -1,7 +1,8 @@
 //! Phase `kafka` (Strimzi): the pinned install files in the declared namespace, a wait for
 //! the operator, a check that every StorageClass the Kafka asks for exists, the
 //! KafkaNodePools and the Kafka for the release, a wait for `Ready=True` at the current
-//! generation, and the bootstrap addresses (including the node-port one).
+//! generation, and the bootstrap addresses (including the node-port one); then the
+//! applications' topics, users and bridge ([`super::kafka_apps`]).
 
 use super::manifests::{self as addons, Download};
 use crate::config::Kafka;
@@ -21,36 +22,39 @@ pub const UPGRADE_HINT: &str = "`homelab upgrade` moves Strimzi one release that
 
 /// What runs and differs from the file in a way only `upgrade` may change: the operator's
 /// release, the Kafka version, ZooKeeper under a file that declares KRaft.
-async fn version_drift(a: &Applier, k: &Kafka) -> Result<Option<String>> {
+async fn version_drift(a: &Applier, k: &Kafka) -> Result<(Option<String>, Option<Value>)> {
     let Some(d) = a.get("apps/v1", "Deployment", Some(&k.namespace), "strimzi-cluster-operator").await? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let d = serde_json::to_value(d)?;
     let img = d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
     let running = img.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
     if running != k.release.version {
-        return Ok(Some(format!("the Strimzi operator runs {img}, the file says {}", k.release.version)));
+        return Ok((Some(format!("the Strimzi operator runs {img}, the file says {}", k.release.version)), None));
     }
     let Some(live) = a.get(&k.release.api_version, "Kafka", Some(&k.namespace), &k.name).await.ok().flatten() else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let live = serde_json::to_value(&live)?;
     let v = live.pointer("/spec/kafka/version").and_then(Value::as_str).unwrap_or_default();
     if !v.is_empty() && v != k.version {
-        return Ok(Some(format!("Kafka {}/{} runs {v}, the file says {}", k.namespace, k.name, k.version)));
+        return Ok((Some(format!("Kafka {}/{} runs {v}, the file says {}", k.namespace, k.name, k.version)), None));
     }
     let zk = live.pointer("/spec/zookeeper").is_some()
         || live.pointer("/status/kafkaMetadataState").and_then(Value::as_str) == Some("ZooKeeper");
     if zk && k.mode == crate::config::model::MetadataMode::Kraft {
-        return Ok(Some(format!(
-            "Kafka {}/{} runs on ZooKeeper, the file declares KRaft (Strimzi {} {})",
-            k.namespace,
-            k.name,
-            k.release.version,
-            if k.release.zookeeper { "migrates it with `strimzi.io/kraft`" } else { "no longer runs ZooKeeper" }
-        )));
+        return Ok((
+            Some(format!(
+                "Kafka {}/{} runs on ZooKeeper, the file declares KRaft (Strimzi {} {})",
+                k.namespace,
+                k.name,
+                k.release.version,
+                if k.release.zookeeper { "migrates it with `strimzi.io/kraft`" } else { "no longer runs ZooKeeper" }
+            )),
+            None,
+        ));
     }
-    Ok(None)
+    Ok((None, Some(live)))
 }
 
 #[derive(Default)]
@@ -114,6 +118,13 @@ impl Phase for KafkaPhase {
             k.release.version.clone(),
             addons::wanted_files(&k.release.files),
         );
+        // Refused before anything of the run is applied: what Kafka cannot do to a running topic.
+        if !k.topics.is_empty()
+            && let Some(c) = addons::try_client(cx).await
+        {
+            let a = Applier::new(c, cx.ui.clone(), PHASE, Default::default());
+            super::kafka_apps::check_live(&a, k).await?;
+        }
         Ok(())
     }
 
@@ -126,7 +137,8 @@ impl Phase for KafkaPhase {
         // A version change is `homelab upgrade`'s: the operator one release that runs the
         // running Kafka at a time, Kafka one supported step at a time (two rolls), ZooKeeper →
         // KRaft only by the migration. `up` reports it and leaves the Kafka alone.
-        if let Some(drift) = version_drift(&a, k).await? {
+        let (drift, live) = version_drift(&a, k).await?;
+        if let Some(drift) = drift {
             cx.drift(PHASE, &format!("{}/{}", k.namespace, k.name), drift, UPGRADE_HINT);
             return Ok(());
         }
@@ -155,9 +167,23 @@ impl Phase for KafkaPhase {
         } else {
             format!("Kafka {}", k.name)
         };
+        // Turning on listener authentication or authorization changes the brokers' configuration.
+        if let (Some(live), Some(want)) = (&live, objs.iter().find(|o| o["kind"] == "Kafka")) {
+            let why = super::kafka_apps::broker_roll_reasons(live, want);
+            if !why.is_empty() {
+                cx.info(
+                    PHASE,
+                    &format!("{}/{}", k.namespace, k.name),
+                    format!(
+                        "{}: Strimzi rolls the brokers one at a time to apply it (each restarts once; clients reconnect)",
+                        why.join("; ")
+                    ),
+                );
+            }
+        }
         addons::apply(cx, PHASE, &a, &k.namespace, &what, &objs).await?;
         if cx.dry_run() {
-            return Ok(());
+            return super::kafka_apps::converge(cx, &a, k).await;
         }
         let kafka = wait_object(
             &a,
@@ -177,6 +203,6 @@ impl Phase for KafkaPhase {
         for (listener, addr) in strimzi::bootstrap_addresses(&kafka) {
             cx.info(PHASE, &format!("{}/{}", k.namespace, k.name), format!("bootstrap {listener}: {addr}"));
         }
-        Ok(())
+        super::kafka_apps::converge(cx, &a, k).await
     }
 }

@@ -1,7 +1,9 @@
 //! The phases of `up`, one file each, in the order they run.
 
+pub mod database;
 pub mod hosts;
 pub mod kafka;
+pub mod kafka_apps;
 pub mod kubernetes;
 pub mod machines;
 pub mod manifests;
@@ -24,6 +26,9 @@ pub fn applicable(cluster: &Cluster) -> Vec<PhaseId> {
     if cluster.kafka.is_some() {
         v.push(PhaseId::Kafka);
     }
+    if cluster.database.is_some() {
+        v.push(PhaseId::Database);
+    }
     v
 }
 
@@ -34,5 +39,6 @@ pub fn build(id: PhaseId) -> Option<Arc<dyn Phase>> {
         PhaseId::Kubernetes => Some(Arc::new(kubernetes::KubernetesPhase)),
         PhaseId::Storage => Some(Arc::new(storage::StoragePhase::default())),
         PhaseId::Kafka => Some(Arc::new(kafka::KafkaPhase::default())),
+        PhaseId::Database => Some(Arc::new(database::DatabasePhase::default())),
     }
 }

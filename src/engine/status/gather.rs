@@ -291,6 +291,10 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
                 });
             }
         }
+        super::apps::gather(&a, k, r).await;
+    }
+    if let Some(d) = &cx.cluster.database {
+        super::apps::database(&a, d, r).await;
     }
 }
 

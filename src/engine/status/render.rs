@@ -143,15 +143,112 @@ pub fn render(r: &StatusReport) -> String {
             s.push_str(&format!("  bootstrap {l}: {a}\n"));
         }
     }
+    let origin = |homelab: bool, in_file: bool| match (in_file, homelab) {
+        (true, _) => String::new(),
+        (false, true) => "not in the file (`up --prune` deletes it)".to_owned(),
+        (false, false) => "not made by homelab".to_owned(),
+    };
+    if !r.topics.is_empty() {
+        s.push_str("\nKafka topics\n");
+        let n = |x: Option<u64>| x.map(|x| x.to_string()).unwrap_or_else(|| "default".into());
+        s.push_str(&table(
+            &["topic", "partitions", "replicas", "state", "note"],
+            r.topics
+                .iter()
+                .map(|t| {
+                    let mut note = origin(t.homelab, t.in_file);
+                    if t.topic != t.name {
+                        note = format!("Kafka name {} {note}", t.topic).trim_end().to_owned();
+                    }
+                    if !t.message.is_empty() {
+                        note = format!("{note} {}", t.message).trim_start().to_owned();
+                    }
+                    vec![t.name.clone(), n(t.partitions), n(t.replicas), t.state.clone(), note]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if !r.users.is_empty() {
+        s.push_str("\nKafka users\n");
+        s.push_str(&table(
+            &["user", "authentication", "ready", "credentials", "note"],
+            r.users
+                .iter()
+                .map(|u| {
+                    let note = format!("{} {}", origin(u.homelab, u.in_file), u.message).trim().to_owned();
+                    vec![
+                        u.name.clone(),
+                        u.authentication.clone(),
+                        if u.ready { "Ready".into() } else { "NotReady".into() },
+                        if u.secret.is_empty() { "-".into() } else { format!("Secret {}", u.secret) },
+                        note,
+                    ]
+                })
+                .collect(),
+        ));
+        s.push('\n');
+    }
+    if let Some(b) = &r.bridge {
+        s.push_str(&format!(
+            "\nHTTP bridge {}: {}, {} replica{} — {}{}\n",
+            b.name,
+            if b.ready { "Ready" } else { "NOT Ready" },
+            b.replicas,
+            if b.replicas == 1 { "" } else { "s" },
+            b.lan_url.as_deref().unwrap_or(&b.url),
+            if b.lan_url.is_some() { format!(" (in the cluster: {})", b.url) } else { String::new() }
+        ));
+    }
+    if let Some(d) = &r.database {
+        s.push_str(&format!(
+            "\nPostgreSQL {}/{} ({}): {} of {} instance{} ready — {}{}\n",
+            d.namespace,
+            d.name,
+            d.operator,
+            d.ready_instances,
+            d.instances,
+            if d.instances == 1 { "" } else { "s" },
+            if d.phase.is_empty() { "not reconciled yet" } else { &d.phase },
+            if d.primary.is_empty() { String::new() } else { format!(", primary {}", d.primary) }
+        ));
+        s.push_str(&format!(
+            "  credentials: Secret {}/{} (`homelab connect database` prints them)\n",
+            d.namespace, d.secret
+        ));
+        s.push_str(&format!("  in the cluster: {}\n", d.uri));
+        if let Some(u) = &d.lan_uri {
+            s.push_str(&format!("  from the LAN: {u}\n"));
+        }
+    }
     let t = &r.totals;
     s.push_str(&format!(
-        "\nTotals: {} machine{}, {} cores, {} memory, Ceph {} raw / ~{} usable\n",
+        "\nTotals: {} machine{}, {} cores, {} memory, Ceph {} raw / ~{} usable{}\n",
         t.machines,
         if t.machines == 1 { "" } else { "s" },
         t.cores,
         human_iec(t.memory_bytes),
         human_si(t.ceph_raw_bytes),
-        human_si(t.ceph_usable_bytes)
+        human_si(t.ceph_usable_bytes),
+        if t.topics + t.users > 0 {
+            format!(
+                ", {} topic{}, {} Kafka user{}",
+                t.topics,
+                if t.topics == 1 { "" } else { "s" },
+                t.users,
+                if t.users == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        } + &if r.database.is_some() {
+            format!(
+                ", {} PostgreSQL instance{} ready",
+                t.database_instances,
+                if t.database_instances == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        }
     ));
     s
 }

@@ -75,12 +75,70 @@ pub struct KafkaRow {
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
+pub struct TopicRow {
+    pub name: String,
+    /// The topic's name in Kafka (`status.topicName`, else the object's).
+    pub topic: String,
+    pub partitions: Option<u64>,
+    pub replicas: Option<u64>,
+    /// Ready, NotReady (with the reason), or Unmanaged.
+    pub state: String,
+    pub message: String,
+    /// Made by homelab (its label); `up --prune` may delete it when the file drops it.
+    pub homelab: bool,
+    pub in_file: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct UserRow {
+    pub name: String,
+    pub authentication: String,
+    pub ready: bool,
+    pub message: String,
+    /// The Secret with the user's credentials (`homelab connect kafka --user NAME` reads it).
+    pub secret: String,
+    pub homelab: bool,
+    pub in_file: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct BridgeRow {
+    pub name: String,
+    pub ready: bool,
+    pub replicas: u64,
+    /// Inside the cluster (`status.url`).
+    pub url: String,
+    /// From the LAN, through homelab's NodePort (when `expose` is set).
+    pub lan_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DatabaseRow {
+    pub namespace: String,
+    pub name: String,
+    pub operator: String,
+    pub instances: u64,
+    pub ready_instances: u64,
+    pub phase: String,
+    pub primary: String,
+    /// The Secret with the application's credentials (`<name>-app`).
+    pub secret: String,
+    /// Inside the cluster, without the password.
+    pub uri: String,
+    /// From the LAN through homelab's NodePort, without the password.
+    pub lan_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Totals {
     pub machines: usize,
     pub cores: u64,
     pub memory_bytes: u64,
     pub ceph_raw_bytes: u64,
     pub ceph_usable_bytes: u64,
+    pub topics: usize,
+    pub users: usize,
+    pub database_instances: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -98,5 +156,9 @@ pub struct StatusReport {
     pub storage_classes: Vec<ClassRow>,
     pub pvcs: Vec<PvcRow>,
     pub kafka: Option<KafkaRow>,
+    pub topics: Vec<TopicRow>,
+    pub users: Vec<UserRow>,
+    pub bridge: Option<BridgeRow>,
+    pub database: Option<DatabaseRow>,
     pub totals: Totals,
 }

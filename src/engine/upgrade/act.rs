@@ -27,6 +27,7 @@ pub fn phase_of(h: &Hop) -> PhaseId {
     match h {
         Hop::MicroK8s { .. } => PhaseId::Kubernetes,
         Hop::Rook { .. } | Hop::Ceph { .. } => PhaseId::Storage,
+        Hop::CloudNativePg { .. } => PhaseId::Database,
         _ => PhaseId::Kafka,
     }
 }
@@ -168,8 +169,31 @@ pub async fn run_hop(
         Hop::MicroK8s { from, to } => Box::pin(microk8s_round(cx, cat, *from, *to)).await,
         Hop::Rook { to, .. } => Box::pin(rook_hop(cx, cat, now, to)).await,
         Hop::Ceph { to, .. } => Box::pin(ceph_hop(cx, cat, now, to)).await,
+        Hop::CloudNativePg { to, .. } => Box::pin(cnpg_hop(cx, cat, to)).await,
         _ => Box::pin(super::strimzi::run_hop(cx, cat, now, hop, o)).await,
     }
+}
+
+// ---- CloudNativePG --------------------------------------------------------------------
+
+/// The CloudNativePG release `to`: its manifest by server-side apply, the operator and its
+/// webhooks ready, then the PostgreSQL cluster healthy again under it.
+async fn cnpg_hop(cx: &Arc<Ctx>, cat: &Catalog, to: &str) -> Result<()> {
+    use crate::engine::phases::{database, manifests};
+    let rel = cat.cnpg(to).ok_or_else(|| anyhow!("CloudNativePG {to} is not in the release catalog"))?;
+    let dl = manifests::Download::default();
+    dl.start(cx.world.manifests.clone(), "cloudnative-pg", rel.version.clone(), manifests::wanted_files(&rel.files));
+    let files = dl.files().await?;
+    let a = manifests::applier(cx, PhaseId::Database).await?;
+    database::install_operator(cx, &a, rel, &files).await?;
+    if let Some(d) = &cx.cluster.database {
+        database::wait_healthy(cx, &a, d).await?;
+        // homelab's NodePort selects the primary by the label this release's own Services use.
+        let target = format!("{}/{}", d.namespace, d.name);
+        let what = format!("PostgreSQL cluster {} under CloudNativePG {to}", d.name);
+        manifests::apply(cx, PhaseId::Database, &a, &target, &what, &crate::render::cnpg::render(d)).await?;
+    }
+    Ok(())
 }
 
 // ---- MicroK8s -------------------------------------------------------------------------

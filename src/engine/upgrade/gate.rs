@@ -70,6 +70,8 @@ pub struct Observed {
     pub strimzi: Option<super::strimzi::StrimziView>,
     /// Broker pods that are not Ready (a Strimzi hop waits for every broker).
     pub brokers_not_ready: Option<String>,
+    /// The image of the CloudNativePG operator, when one runs.
+    pub cnpg_image: Option<String>,
 }
 
 /// Health warnings a hop itself causes and that do not block the next one: Rook sets
@@ -98,7 +100,22 @@ impl Observed {
             .map(|r| r.version.clone())
             .ok_or_else(|| format!("the Rook operator runs {img}, a release the catalog does not pin"))?;
         let ceph = self.ceph_spec_image.clone().ok_or_else(|| "the CephCluster has no cephVersion.image".to_owned())?;
-        Ok(Versions { kubernetes: k, rook, ceph, kafka })
+        let cnpg = match &self.cnpg_image {
+            None => None,
+            Some(img) => {
+                let tag = img.rsplit(':').next().unwrap_or_default().trim_start_matches('v');
+                Some(
+                    cat.cloudnativepg
+                        .iter()
+                        .find(|r| r.version.trim_start_matches('v') == tag)
+                        .map(|r| r.version.clone())
+                        .ok_or_else(|| {
+                            format!("the CloudNativePG operator runs {img}, a release the catalog does not pin")
+                        })?,
+                )
+            }
+        };
+        Ok(Versions { kubernetes: k, rook, ceph, kafka, cnpg })
     }
 
     /// What is still rolling from a hop already made (a run that was stopped, or the hop
@@ -291,7 +308,7 @@ fn specific(cat: &Catalog, o: &Observed, now: &Versions, hop: &Hop) -> Vec<Strin
                 out.push(unsupported(r, to));
             }
         }
-        Hop::Kraft | Hop::NodePools | Hop::StrimziV1 { .. } => {}
+        Hop::Kraft | Hop::NodePools | Hop::StrimziV1 { .. } | Hop::CloudNativePg { .. } => {}
     }
     out
 }
@@ -341,7 +358,7 @@ mod tests {
             kubernetes: (1, 26),
             rook: "v1.10.10".into(),
             ceph: "quay.io/ceph/ceph:v17.2.5".into(),
-            kafka: None,
+            ..Default::default()
         };
         (o, v)
     }

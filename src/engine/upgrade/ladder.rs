@@ -72,7 +72,7 @@ pub fn major_minor(v: &str) -> String {
 }
 
 /// Versions of the three ladders at one point.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Versions {
     /// The Kubernetes minor every node runs (the lowest, while a round is half done).
     pub kubernetes: (u32, u32),
@@ -82,6 +82,8 @@ pub struct Versions {
     pub ceph: String,
     /// Strimzi and its Kafka (none: the file declares no Kafka, or none runs yet).
     pub kafka: Option<KafkaAt>,
+    /// The CloudNativePG release (`v1.22.5`; none: no database declared, or none runs yet).
+    pub cnpg: Option<String>,
 }
 
 impl Versions {
@@ -104,6 +106,9 @@ impl Versions {
             if k.v1 {
                 s.push_str(" (v1)");
             }
+        }
+        if let Some(c) = &self.cnpg {
+            s.push_str(&format!(", CloudNativePG {c}"));
         }
         s
     }
@@ -128,6 +133,9 @@ pub enum Hop {
     Kraft,
     /// Strimzi resources rewritten in `v1` form, every Strimzi CRD storing `v1`.
     StrimziV1 { at: String },
+    /// The CloudNativePG operator: the release manifest of the release the Kubernetes
+    /// version calls for.
+    CloudNativePg { from: String, to: String },
 }
 
 fn minor_s(m: (u32, u32)) -> String {
@@ -146,6 +154,7 @@ impl Hop {
             Hop::NodePools => "kafka-node-pool".into(),
             Hop::Kraft => "kraft".into(),
             Hop::StrimziV1 { .. } => "strimzi-v1-api".into(),
+            Hop::CloudNativePg { to, .. } => format!("cloudnative-pg-{to}"),
         }
     }
 
@@ -155,6 +164,7 @@ impl Hop {
             Hop::MicroK8s { .. } => "microk8s",
             Hop::Rook { .. } => "rook",
             Hop::Ceph { .. } => "ceph",
+            Hop::CloudNativePg { .. } => "cloudnative-pg",
             _ => "strimzi",
         }
     }
@@ -193,6 +203,9 @@ impl Hop {
             Hop::StrimziV1 { at } => format!(
                 "every Strimzi resource rewritten in v1 form and each Strimzi CRD's storage version moved to v1 (status.storedVersions [v1]), on Strimzi {at}, before 1.0 stops serving v1beta2"
             ),
+            Hop::CloudNativePg { from, to } => format!(
+                "CloudNativePG {from} → {to} (apply its release manifest by server-side apply; the new operator then updates the PostgreSQL instances itself)"
+            ),
         }
     }
 
@@ -218,6 +231,11 @@ impl Hop {
                 "{common} with every broker ready; the running Strimzi migrates (0.40–0.45), Kafka ≥ 3.7.0, the file declares dedicated controllers"
             ),
             Hop::StrimziV1 { .. } => format!("{common}; the running Strimzi serves v1 and v1beta2"),
+            Hop::CloudNativePg { to, .. } => {
+                format!(
+                    "{common}; CloudNativePG {to} accepts the Kubernetes that runs (the first stop of the ladder it does)"
+                )
+            }
         }
     }
 
@@ -244,6 +262,9 @@ impl Hop {
             Hop::NodePools => "the pool's nodeIds the brokers' ids, the Kafka Ready at its generation".into(),
             Hop::Kraft => "status.kafkaMetadataState through every state in order, the Kafka Ready after each".into(),
             Hop::StrimziV1 { .. } => "every Strimzi CRD's status.storedVersions is [v1]".into(),
+            Hop::CloudNativePg { to, .. } => format!(
+                "the operator rolled out on {to}, its CA in both webhook configurations, the PostgreSQL cluster healthy with every instance ready"
+            ),
         }
     }
 
@@ -261,6 +282,8 @@ impl Hop {
             Hop::NodePools => 300,
             Hop::Kraft => 600 + 1200 * nodes.max(1) as u64,
             Hop::StrimziV1 { .. } => 300,
+            // CloudNativePG's e2e allows 120 s for the operator and 600 s for a cluster.
+            Hop::CloudNativePg { .. } => 720,
         }
     }
 
@@ -273,7 +296,7 @@ impl Hop {
             Hop::NodePools => n.metadata = Metadata::NodePools,
             Hop::Kraft => n.metadata = Metadata::KRaft,
             Hop::StrimziV1 { .. } => n.v1 = true,
-            Hop::MicroK8s { .. } | Hop::Rook { .. } | Hop::Ceph { .. } => {}
+            Hop::MicroK8s { .. } | Hop::Rook { .. } | Hop::Ceph { .. } | Hop::CloudNativePg { .. } => {}
         }
         n
     }
@@ -285,6 +308,7 @@ impl Hop {
             Hop::MicroK8s { to, .. } => n.kubernetes = *to,
             Hop::Rook { to, .. } => n.rook = to.clone(),
             Hop::Ceph { to, .. } => n.ceph = to.clone(),
+            Hop::CloudNativePg { to, .. } => n.cnpg = Some(to.clone()),
             _ => n.kafka = n.kafka.as_ref().map(|k| self.apply_kafka(k)),
         }
         n
@@ -572,17 +596,65 @@ pub fn plan_after(
     }
     // The infrastructure (MicroK8s, Rook, Ceph) first, then the Strimzi track placed on it.
     let (infra_now, infra_target) =
-        (Versions { kafka: None, ..now.clone() }, Versions { kafka: None, ..target.clone() });
+        (Versions { kafka: None, cnpg: None, ..now.clone() }, Versions { kafka: None, cnpg: None, ..target.clone() });
     let mut memo = HashMap::new();
     let Some(infra) =
         best(cat, &infra_now, &infra_target, last, &mut memo).map(|_| walk(&infra_now, &infra_target, last, &memo))
     else {
         return Err(no_ladder(cat, &infra_now, &infra_target, target));
     };
-    match (&now.kafka, &target.kafka) {
-        (Some(k), Some(t)) if k != t => merge_strimzi(cat, now, &infra, last, k, t),
-        _ => Ok(infra),
+    let hops = match (&now.kafka, &target.kafka) {
+        (Some(k), Some(t)) if k != t => merge_strimzi(cat, now, &infra, last, k, t)?,
+        _ => infra,
+    };
+    place_cnpg(cat, now, target, hops, last)
+}
+
+/// Places the CloudNativePG hop at the first point of the ladder whose Kubernetes the
+/// target release accepts, never between two MicroK8s rounds of one stage. The pinned
+/// releases leave a gap (v1.22.5 documents Kubernetes up to 1.28, v1.30.0 from 1.30), so
+/// the running release is carried over the rounds in between; the plan says so.
+fn place_cnpg(
+    cat: &Catalog,
+    now: &Versions,
+    target: &Versions,
+    mut hops: Vec<Hop>,
+    last: Option<&'static str>,
+) -> Result<Vec<Hop>, Unreachable> {
+    let (Some(from), Some(to)) = (&now.cnpg, &target.cnpg) else { return Ok(hops) };
+    if from == to {
+        return Ok(hops);
     }
+    if v3(from) > v3(to) {
+        return Err(unreachable(
+            format!(
+                "CloudNativePG {from} runs and the file's Kubernetes calls for {to}: homelab does not downgrade CloudNativePG"
+            ),
+            "declare the Kubernetes the cluster runs (or newer)",
+        ));
+    }
+    let Some(min) = cat.cnpg(to).and_then(|r| crate::catalog::parse_minor(&r.kubernetes.min)) else {
+        return Err(unreachable(
+            format!("CloudNativePG {to} is not in the release catalog"),
+            "add it with --catalog FILE",
+        ));
+    };
+    let mut k = now.kubernetes;
+    for i in 0..=hops.len() {
+        let after_round = if i == 0 { last == Some("microk8s") } else { matches!(hops[i - 1], Hop::MicroK8s { .. }) };
+        let splits = after_round && matches!(hops.get(i), Some(Hop::MicroK8s { .. }));
+        if k >= min && !splits {
+            hops.insert(i, Hop::CloudNativePg { from: from.clone(), to: to.clone() });
+            return Ok(hops);
+        }
+        if let Some(Hop::MicroK8s { to, .. }) = hops.get(i) {
+            k = *to;
+        }
+    }
+    Err(unreachable(
+        format!("CloudNativePG {to} needs Kubernetes {}.{} or later; the ladder ends on {}", min.0, min.1, minor_s(k)),
+        "declare a newer MicroK8s channel",
+    ))
 }
 
 fn no_ladder(cat: &Catalog, now: &Versions, target: &Versions, whole: &Versions) -> Unreachable {
@@ -660,7 +732,7 @@ fn merge_strimzi(
     t: &KafkaAt,
 ) -> Result<Vec<Hop>, Unreachable> {
     let mut k8s = vec![now.kubernetes];
-    let mut v = Versions { kafka: None, ..now.clone() };
+    let mut v = Versions { kafka: None, cnpg: None, ..now.clone() };
     for h in infra {
         v = h.apply(&v);
         k8s.push(v.kubernetes);
@@ -829,7 +901,12 @@ mod tests {
     use super::*;
 
     fn v(k: u32, rook: &str, ceph: &str) -> Versions {
-        Versions { kubernetes: (1, k), rook: rook.into(), ceph: format!("quay.io/ceph/ceph:{ceph}"), kafka: None }
+        Versions {
+            kubernetes: (1, k),
+            rook: rook.into(),
+            ceph: format!("quay.io/ceph/ceph:{ceph}"),
+            ..Default::default()
+        }
     }
 
     fn with_kafka(mut v: Versions, strimzi: &str, kafka: &str, metadata: Metadata, v1: bool) -> Versions {

@@ -84,7 +84,13 @@ pub fn declared(cluster: &Cluster) -> Result<Versions> {
         },
         v1: k.release.v1_api(),
     });
-    Ok(Versions { kubernetes: *minor, rook: r.release.version.clone(), ceph: r.ceph_image.clone(), kafka })
+    Ok(Versions {
+        kubernetes: *minor,
+        rook: r.release.version.clone(),
+        ceph: r.ceph_image.clone(),
+        kafka,
+        cnpg: cluster.database.as_ref().map(|d| d.release.version.clone()),
+    })
 }
 
 /// Prints the ladder: hop, what changes, the gate before, the wait after, the budget.
@@ -240,6 +246,10 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
     if from.kafka.is_none() {
         // No Kafka runs yet: `up` installs the declared one; the ladder leaves it alone.
         target.kafka = None;
+    }
+    if from.cnpg.is_none() {
+        // The same for the database's operator.
+        target.cnpg = None;
     }
     let target = &target;
     if let (Some(k), Some(t)) = (&from.kafka, &target.kafka)

@@ -2,7 +2,7 @@
 //! held) over SSH and its Node (Ready, kubelet version, cordoned) from the API; the datastore
 //! voters from a control plane; the Rook operator's image and rollout, the CephCluster's
 //! declared and running Ceph, the version labels of every Ceph daemon; Ceph's health and OSD
-//! counts through the Rook toolbox; Kafka's readiness. Reads only, concurrently where nothing
+//! counts through the Rook toolbox; Kafka's readiness; the CloudNativePG operator's image. Reads only, concurrently where nothing
 //! orders them.
 
 use super::gate::{Daemon, NodeView, Observed};
@@ -129,7 +129,13 @@ async fn observe_with(cx: &Arc<Ctx>, cat: &Catalog, with_snaps: bool) -> Result<
         }));
     // (The same applier and its discovery serve the Strimzi reads.)
     let strimzi = Box::pin(super::strimzi::observe(cx, cat, &a));
-    let (snaps, nodes, ds, operator, cluster, daemons, strimzi) = tokio::join!(
+    let cnpg = async {
+        if cx.cluster.database.is_none() {
+            return Ok(None);
+        }
+        crate::engine::phases::database::running_operator(&a).await
+    };
+    let (snaps, nodes, ds, operator, cluster, daemons, strimzi, cnpg) = tokio::join!(
         snaps,
         nodes(cx),
         datastore(cx),
@@ -141,12 +147,14 @@ async fn observe_with(cx: &Arc<Ctx>, cat: &Catalog, with_snaps: bool) -> Result<
                 .map_err(anyhow::Error::from)
         },
         strimzi,
+        cnpg,
     );
-    let (nodes, (ds_host, ds), operator, cluster, daemons, strimzi) =
-        (nodes?, ds?, operator?, cluster?, daemons?, strimzi?);
+    let (nodes, (ds_host, ds), operator, cluster, daemons, strimzi, cnpg_image) =
+        (nodes?, ds?, operator?, cluster?, daemons?, strimzi?, cnpg?);
     let mut o = Observed {
         voters: ds.voters.len(),
         voters_wanted: cx.cluster.control_planes().count().min(3),
+        cnpg_image,
         ..Default::default()
     };
     for (m, snap) in order.iter().zip(snaps) {

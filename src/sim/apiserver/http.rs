@@ -354,6 +354,10 @@ pub(in crate::sim::apiserver) async fn handle(
                     ),
                 );
             }
+            let op = if st.get(&kind.group, &kind.plural, &ns, name).is_some() { "UPDATE" } else { "CREATE" };
+            if let Some(refused) = admit(&mut st, &kind.group, &t.version, &kind.plural, op) {
+                return refused;
+            }
             apply(
                 &mut st,
                 &kind,
@@ -375,6 +379,9 @@ pub(in crate::sim::apiserver) async fn handle(
             let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
             if st.get(&kind.group, &kind.plural, &ns, &name).is_some() {
                 return status_body(409, "AlreadyExists", &format!("{} \"{name}\" already exists", kind.plural));
+            }
+            if let Some(refused) = admit(&mut st, &kind.group, &t.version, &kind.plural, "CREATE") {
+                return refused;
             }
             let dry = q.get("dryRun").is_some_and(|d| d == "All");
             let r = apply(&mut st, &kind, &av, &ns, &name, obj, q.get("fieldManager").cloned(), false, dry);
@@ -408,6 +415,9 @@ pub(in crate::sim::apiserver) async fn handle(
             };
             if cur["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
                 return conflict(&kind.plural, name);
+            }
+            if let Some(refused) = admit(&mut st, &kind.group, &t.version, &kind.plural, "UPDATE") {
+                return refused;
             }
             obj["metadata"]["uid"] = cur["metadata"]["uid"].clone();
             obj["metadata"]["creationTimestamp"] = cur["metadata"]["creationTimestamp"].clone();

@@ -8,13 +8,15 @@
 //! applied object is a precondition, namespaced objects need their namespace), POST, DELETE,
 //! `Status` error bodies, CRDs that become Established after a delay and are served by
 //! discovery a moment later (discovery lag), custom resources validated against the CRD's
-//! `openAPIV3Schema` (422 Invalid), Deployments that become Available, PVCs that bind only
+//! `openAPIV3Schema` (422 Invalid), admission webhooks that refuse a write while they
+//! cannot be called ([`admission`]), Deployments that become Available, PVCs that bind only
 //! when their StorageClass exists, Nodes from the simulated hosts, and pluggable simulated
 //! operators ([`super::operators`]) that write the status of custom resources.
 //!
 //! Simplifications: lists in an apply replace the old list (no merge keys), fields dropped
 //! from an apply are not removed, there is no watch and no authentication.
 
+mod admission;
 mod http;
 mod schema;
 mod ssa;
@@ -29,6 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use admission::*;
 use http::*;
 use schema::*;
 use ssa::*;

@@ -60,6 +60,21 @@ pub(in crate::sim::apiserver) fn apply(
         Some(Ok(c)) => Some(c),
         None => None,
     };
+    // `webhooks` is a list map keyed by `name`: a CA another manager injected into a
+    // webhook stays when the applier does not set one (CloudNativePG's operator owns it).
+    if kind.group == "admissionregistration.k8s.io"
+        && let Some(c) = &cur
+    {
+        for w in patch["webhooks"].as_array_mut().into_iter().flatten() {
+            let old = c["webhooks"].as_array().and_then(|a| a.iter().find(|o| o["name"] == w["name"]));
+            if let Some(ca) = old.and_then(|o| o.pointer("/clientConfig/caBundle")).cloned()
+                && w.pointer("/clientConfig/caBundle").is_none()
+                && w["clientConfig"].is_object()
+            {
+                w["clientConfig"]["caBundle"] = ca;
+            }
+        }
+    }
     let mut next =
         cur.clone().unwrap_or_else(|| json!({"apiVersion": av, "kind": kind.kind, "metadata": {"name": name}}));
     merge(&mut next, &patch);

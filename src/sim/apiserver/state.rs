@@ -50,6 +50,9 @@ pub struct ApiFaults {
     pub unavailable: u32,
     /// Deployments (namespace/name) that never become Available.
     pub stuck_deployments: Vec<String>,
+    /// The next N calls to an admission webhook fail as if its Service or the CNI were
+    /// changing under a ready operator (`connect: connection refused`).
+    pub webhook_refusals: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,8 @@ pub const BUILTINS: &[Builtin] = &[
     b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
     b("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false),
     b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
+    b("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false),
+    b("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false),
 ];
 
 /// A kind the server serves: builtin, or defined by a CRD.

@@ -162,46 +162,12 @@ impl Semantic<'_> {
             );
         }
         // Storage classes must be provided by a pool (or, on an existing cluster, by the cluster).
-        let pool_classes: Vec<&str> = rook
-            .map(|r| r.pools.iter().filter_map(|p| p.storage_class.as_ref()).map(|s| s.name.as_str()).collect())
-            .unwrap_or_default();
-        let default_pool_class = rook
-            .and_then(|r| r.pools.iter().filter_map(|p| p.storage_class.as_ref()).find(|s| s.default))
-            .map(|s| s.name.clone());
-        let microk8s = k.is_some_and(Kubernetes::is_microk8s);
+        let classes = PoolClasses::of(rook, k);
         let claim = |this: &mut Self, ptr: &str, s: &model::KafkaStorage| -> VolumeClaim {
-            if parse_quantity(&s.size).is_none() {
-                this.err(
-                    &format!("{ptr}/size"),
-                    format!("`{}` is not a Kubernetes quantity", s.size),
-                    "use e.g. 100Gi",
-                );
-            }
-            if let Some(class) = &s.class
-                && microk8s
-                && !pool_classes.contains(&class.as_str())
-            {
-                let hint = if pool_classes.is_empty() {
-                    "declare a Rook pool with that storageClass under `rook.pools`".to_owned()
-                } else {
-                    format!("classes the Rook pools provide: {}", pool_classes.join(", "))
-                };
-                let hint = match did_you_mean(class, pool_classes.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? ({hint})"),
-                    None => hint,
-                };
-                this.err(&format!("{ptr}/class"), format!("no pool provides StorageClass `{class}`"), hint);
-            }
-            if s.class.is_none() && microk8s && default_pool_class.is_none() {
-                this.err_key(
-                    &format!("{ptr}/size"),
-                    "no StorageClass given and no Rook pool is marked default",
-                    "set `class: rook-ceph-block` or mark a pool's storageClass `default: true`",
-                );
-            }
+            this.volume_rules(ptr, &s.size, s.class.as_ref(), &classes, "use e.g. 100Gi");
             VolumeClaim {
                 size: s.size.clone(),
-                class: s.class.clone().or(default_pool_class.clone()),
+                class: s.class.clone().or(classes.default.clone()),
                 delete_claim: s.delete_claim,
             }
         };
@@ -239,7 +205,14 @@ impl Semantic<'_> {
             m.insert("userOperator".into(), Value::Object(Default::default()));
             m
         });
+        let mut listeners = listeners;
+        let mut entity_operator = entity_operator;
+        let apps = self.kafka_apps(kf, c.replicas, &mut listeners, &mut entity_operator, &cfg);
         Some(Kafka {
+            topics: kf.topics.clone(),
+            users: apps.users,
+            bridge: apps.bridge,
+            authorization: apps.authorization,
             namespace: kf.namespace.clone().unwrap_or_else(|| "kafka".into()),
             name: c.name.clone(),
             metadata_version: kv.and_then(|k| k.metadata_version),

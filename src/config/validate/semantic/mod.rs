@@ -2,7 +2,9 @@
 //! versions the pinned releases support together), one file per section of cluster.yaml, and
 //! the resolution into the [`Cluster`] the engine runs on.
 
+mod database;
 mod kafka;
+mod kafka_apps;
 mod kubernetes;
 mod maas;
 mod machines;
@@ -46,6 +48,7 @@ impl Semantic<'_> {
         let machines = self.machines(kubernetes.as_ref());
         let rook = self.rook(&machines, kubernetes.as_ref());
         let kafka = self.kafka(rook.as_ref(), kubernetes.as_ref());
+        let database = self.database(rook.as_ref(), kubernetes.as_ref());
         let timeouts = self.timeouts();
         if self.report.errors() > errors_before {
             return None;
@@ -59,8 +62,67 @@ impl Semantic<'_> {
             kubernetes: kubernetes?,
             rook,
             kafka,
+            database,
             timeouts,
         })
+    }
+}
+
+/// The StorageClasses the Rook pools provide, the one marked default, and whether the
+/// cluster is MicroK8s (an existing cluster has classes of its own homelab cannot see).
+pub(in crate::config::validate) struct PoolClasses {
+    pub names: Vec<String>,
+    pub default: Option<String>,
+    pub microk8s: bool,
+}
+
+impl PoolClasses {
+    pub(in crate::config::validate) fn of(rook: Option<&Rook>, k: Option<&Kubernetes>) -> PoolClasses {
+        let classes = || rook.into_iter().flat_map(|r| r.pools.iter().filter_map(|p| p.storage_class.as_ref()));
+        PoolClasses {
+            names: classes().map(|s| s.name.clone()).collect(),
+            default: classes().find(|s| s.default).map(|s| s.name.clone()),
+            microk8s: k.is_some_and(Kubernetes::is_microk8s),
+        }
+    }
+}
+
+impl Semantic<'_> {
+    /// A volume's size is a quantity and its StorageClass one a pool provides (or, with
+    /// none given, a pool is marked default).
+    pub(in crate::config::validate) fn volume_rules(
+        &mut self,
+        ptr: &str,
+        size: &str,
+        class: Option<&String>,
+        c: &PoolClasses,
+        size_hint: &str,
+    ) {
+        if parse_quantity(size).is_none() {
+            self.err(&format!("{ptr}/size"), format!("`{size}` is not a Kubernetes quantity"), size_hint);
+        }
+        if let Some(class) = class
+            && c.microk8s
+            && !c.names.contains(class)
+        {
+            let hint = if c.names.is_empty() {
+                "declare a Rook pool with that storageClass under `rook.pools`".to_owned()
+            } else {
+                format!("classes the Rook pools provide: {}", c.names.join(", "))
+            };
+            let hint = match did_you_mean(class, c.names.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`? ({hint})"),
+                None => hint,
+            };
+            self.err(&format!("{ptr}/class"), format!("no pool provides StorageClass `{class}`"), hint);
+        }
+        if class.is_none() && c.microk8s && c.default.is_none() {
+            self.err_key(
+                &format!("{ptr}/size"),
+                "no StorageClass given and no Rook pool is marked default",
+                "set `class: rook-ceph-block` or mark a pool's storageClass `default: true`",
+            );
+        }
     }
 }
 

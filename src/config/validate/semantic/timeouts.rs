@@ -6,7 +6,7 @@ impl Semantic<'_> {
     pub(in crate::config::validate) fn timeouts(&mut self) -> Timeouts {
         let mut t = Timeouts::default();
         let Some(given) = self.file.timeouts.clone() else { return t };
-        let fields: [(&str, Option<String>, &mut std::time::Duration); 8] = [
+        let fields: [(&str, Option<String>, &mut std::time::Duration); 9] = [
             ("commission", given.commission, &mut t.commission),
             ("deploy", given.deploy, &mut t.deploy),
             ("ssh", given.ssh, &mut t.ssh),
@@ -15,6 +15,7 @@ impl Semantic<'_> {
             ("operator", given.operator, &mut t.operator),
             ("ceph", given.ceph, &mut t.ceph),
             ("kafka", given.kafka, &mut t.kafka),
+            ("database", given.database, &mut t.database),
         ];
         let mut bad = Vec::new();
         for (name, value, slot) in fields {
