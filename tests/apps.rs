@@ -573,3 +573,24 @@ async fn what_postgresql_cannot_do_is_refused_with_nothing_applied_and_prune_del
     assert!(lab.api.object("postgresql.cnpg.io", "clusters", "databases", "theirs").is_some());
     assert!(lab.api.object("postgresql.cnpg.io", "clusters", "databases", "orders-pg").is_some());
 }
+
+#[test]
+fn a_database_on_an_existing_cluster_uses_its_default_class_and_one_instance_is_warned_about() {
+    let text = std::fs::read_to_string(format!("{}/examples/existing-kind.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        + "database: {name: pg, storage: {size: 1Gi}}\n";
+    let v =
+        homelab::config::validate_bytes(text.as_bytes(), "kind.yaml", &homelab::catalog::Catalog::embedded().unwrap());
+    let report = v.render();
+    let c = v.cluster.unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        report.contains("database `pg` has one instance: its PodDisruptionBudget blocks draining its node"),
+        "{report}"
+    );
+    let d = c.database.unwrap();
+    // The newest pinned release on a cluster whose version the file does not say.
+    assert_eq!(d.release.version, "v1.30.0");
+    let cluster = homelab::render::cnpg::cluster(&d);
+    assert_eq!(cluster["spec"]["storage"], json!({"size": "1Gi"}), "no class: the cluster's default StorageClass");
+    assert_eq!(cluster["spec"]["imageName"], "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie");
+    assert_eq!(cluster["metadata"]["namespace"], "databases");
+}

@@ -58,16 +58,24 @@ pub fn namespace(d: &Database) -> Value {
 }
 
 pub fn cluster(d: &Database) -> Value {
+    // No class given (an existing cluster): the cluster's default StorageClass.
+    let volume = |size: &str, class: &str| {
+        let mut v = json!({"size": size});
+        if !class.is_empty() {
+            v["storageClass"] = json!(class);
+        }
+        v
+    };
     let mut spec = json!({
         "instances": d.instances,
-        "storage": {"size": d.storage.0, "storageClass": d.storage.1},
+        "storage": volume(&d.storage.0, &d.storage.1),
         "bootstrap": {"initdb": {"database": d.database, "owner": d.owner}},
     });
     if let Some(i) = &d.image {
         spec["imageName"] = json!(i);
     }
     if let Some((size, class)) = &d.wal {
-        spec["walStorage"] = json!({"size": size, "storageClass": class});
+        spec["walStorage"] = volume(size, class);
     }
     if !d.parameters.is_empty() {
         let p: Map<String, Value> = d.parameters.iter().map(|(k, v)| (k.clone(), json!(v))).collect();

@@ -87,6 +87,13 @@ impl Semantic<'_> {
                 "set `image:` (e.g. ghcr.io/cloudnative-pg/postgresql:16.4) so an operator upgrade cannot change it",
             ),
         }
+        if d.instances.unwrap_or(1) == 1 {
+            self.warn(
+                "/database/name",
+                format!("database `{}` has one instance: its PodDisruptionBudget blocks draining its node, so a MicroK8s upgrade round or `remove-node` of that PC waits until its deadline", d.name),
+                "use `instances: 3` (a replica takes over while a node drains; the data is on every instance)",
+            );
+        }
         let database = d.database.clone().unwrap_or_else(|| "app".into());
         Some(Database {
             namespace: d.namespace.clone().unwrap_or_else(|| "databases".into()),
