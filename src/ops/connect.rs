@@ -77,9 +77,11 @@ async fn secret_value(a: &Applier, ns: &str, name: &str, key: &str) -> Result<St
     let enc = v
         .pointer(&format!("/data/{}", key.replace('~', "~0").replace('/', "~1")))
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("Secret {ns}/{name} has no key `{key}`"))?;
+        .ok_or_else(|| anyhow!("Secret {ns}/{name} has no key `{key}` (its operator writes it)\n  hint: `homelab status` shows whether the user or database is Ready; `homelab up` finishes it"))?;
     if enc.len() > MAX_SECRET_VALUE * 4 / 3 + 4 {
-        return Err(anyhow!("Secret {ns}/{name} key `{key}` is larger than 1 MiB; refusing to read it"));
+        return Err(anyhow!(
+            "Secret {ns}/{name} key `{key}` is larger than 1 MiB; refusing to read it\n  hint: read it with `kubectl -n {ns} get secret {name} -o yaml` if it is meant to be"
+        ));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(enc)
@@ -322,9 +324,9 @@ pub async fn database_of(cx: &Ctx, show_secret: bool, dir: Option<&Path>) -> Res
     let mut notes = Vec::new();
     let (host, port) = match d.node_port {
         Some(p) => (
-            crate::engine::phases::kafka_apps::node_address(&a)
+            crate::engine::phases::manifests::lan_address(&a)
                 .await
-                .ok_or_else(|| anyhow!("no node reports an address"))?,
+                .ok_or_else(|| anyhow!("no Kubernetes node reports an address, so the NodePort has none\n  hint: `homelab status` shows the nodes; once one is Ready, run this again"))?,
             p,
         ),
         None => {

@@ -4,7 +4,7 @@
 //! created at bootstrap, parameters as strings) and, when asked, the homelab-owned NodePort
 //! Service on the primary. Everything homelab creates carries its label. Pure.
 
-use super::kafka_apps::MANAGED_BY;
+use super::MANAGED_BY;
 use crate::catalog::bundle::parse_manifest;
 use crate::catalog::{CnpgRelease, FileRole};
 use crate::config::Database;

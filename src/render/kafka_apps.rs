@@ -5,29 +5,10 @@
 //! carries the label that marks what homelab created, so that `up --prune` deletes nothing
 //! else. Pure.
 
+use super::MANAGED_BY;
 use crate::config::model::{AclSpec, TopicSpec, UserAuthentication};
 use crate::config::{Bridge, Kafka, KafkaUser};
 use serde_json::{Map, Value, json};
-
-/// The label on everything homelab creates for applications (what `--prune` may delete).
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "homelab");
-
-/// Whether homelab made `obj`: it carries homelab's label and homelab's field manager has
-/// applied it (what `up --prune` requires before it deletes anything).
-pub fn made_by_homelab(obj: &Value) -> bool {
-    let labelled =
-        obj.pointer("/metadata/labels").and_then(|l| l.get(MANAGED_BY.0)).and_then(Value::as_str) == Some(MANAGED_BY.1);
-    let applied = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .is_some_and(|m| m.iter().any(|e| e["manager"] == crate::kube::apply::FIELD_MANAGER));
-    labelled && applied
-}
-
-/// `app.kubernetes.io/managed-by=homelab`, as a label selector.
-pub fn managed_selector() -> String {
-    format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)
-}
 
 fn labels(cluster: Option<&str>) -> Value {
     let mut l = Map::new();

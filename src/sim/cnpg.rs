@@ -11,7 +11,7 @@
 //! the real Cluster.
 
 use super::apiserver::{ApiState, SimOperator};
-use super::operators::{name_of, ns_of};
+use super::operators::{image_minor, name_of, ns_of};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -54,13 +54,6 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-fn release(st: &ApiState) -> Option<(u32, u32)> {
-    let d = st.get("apps", "deployments", NS, OPERATOR)?;
-    let tag = d.pointer("/spec/template/spec/containers/0/image")?.as_str()?.rsplit_once(':')?.1;
-    let mut it = tag.trim_start_matches('v').split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    Some((it.next().unwrap_or(0), it.next().unwrap_or(0)))
-}
-
 fn pvc_bound(st: &ApiState, ns: &str, name: &str) -> bool {
     st.get("", "persistentvolumeclaims", ns, name).is_some_and(|p| p.pointer("/status/phase") == Some(&json!("Bound")))
 }
@@ -98,7 +91,7 @@ impl CnpgOperator {
     }
 
     fn clusters(&self, st: &mut ApiState, now: Instant) {
-        let Some(rel) = release(st) else { return };
+        let Some(rel) = image_minor(st, NS, OPERATOR) else { return };
         if !st.deployment_available(NS, OPERATOR) {
             return;
         }

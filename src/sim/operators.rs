@@ -100,6 +100,15 @@ pub(crate) fn since_generation(
     e.1
 }
 
+/// `(major, minor)` of the image tag of Deployment `ns/name`'s first container (an
+/// operator's release, as the simulated operators read it).
+pub(crate) fn image_minor(st: &ApiState, ns: &str, name: &str) -> Option<(u32, u32)> {
+    let d = st.get("apps", "deployments", ns, name)?;
+    let tag = d.pointer("/spec/template/spec/containers/0/image")?.as_str()?.rsplit_once(':')?.1;
+    let mut it = tag.trim_start_matches('v').split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    Some((it.next().unwrap_or(0), it.next().unwrap_or(0)))
+}
+
 pub(crate) fn name_of(v: &Value) -> String {
     v["metadata"]["name"].as_str().unwrap_or_default().to_owned()
 }

@@ -18,7 +18,7 @@
 //!   PDB; it is Ready with `status.url` once the Deployment is Available.
 
 use super::apiserver::{ApiState, SimOperator};
-use super::operators::{name_of, ns_of, since_generation};
+use super::operators::{image_minor, name_of, ns_of, since_generation};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -101,14 +101,6 @@ fn brokers(st: &ApiState, ns: &str, cluster: &str) -> u64 {
                 && p.pointer("/metadata/labels/strimzi.io~1broker-role").and_then(Value::as_str) == Some("true")
         })
         .count() as u64
-}
-
-/// The operator release of a namespace (its Deployment's image tag), as `(major, minor)`.
-fn release(st: &ApiState, ns: &str) -> Option<(u32, u32)> {
-    let d = st.get("apps", "deployments", ns, "strimzi-cluster-operator")?;
-    let tag = d.pointer("/spec/template/spec/containers/0/image")?.as_str()?.rsplit_once(':')?.1;
-    let mut it = tag.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    Some((it.next().unwrap_or(0), it.next().unwrap_or(0)))
 }
 
 fn condition(kind: &str, status: &str, reason: Option<&str>, message: Option<&str>) -> Value {
@@ -391,7 +383,7 @@ impl StrimziAppsOperator {
         let objs: Vec<Value> = st.list(GROUP, "kafkabridges", None).into_iter().cloned().collect();
         for b in &objs {
             let (ns, name) = (ns_of(b), name_of(b));
-            let Some(rel) = release(st, &ns) else { continue };
+            let Some(rel) = image_minor(st, &ns, "strimzi-cluster-operator") else { continue };
             if !st.deployment_available(&ns, "strimzi-cluster-operator") {
                 continue;
             }

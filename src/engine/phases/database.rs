@@ -259,7 +259,7 @@ impl Phase for DatabasePhase {
             let host = format!("{}-rw.{}", d.name, d.namespace);
             cx.info(PHASE, &target, format!("in the cluster: {}", uri(&d.owner, &host, 5432, &d.database)));
             if let Some(p) = d.node_port {
-                let node = super::kafka_apps::node_address(&a).await.unwrap_or_else(|| "<node>".into());
+                let node = addons::lan_address(&a).await.unwrap_or_else(|| "<node>".into());
                 cx.info(PHASE, &target, format!("from the LAN: {}", uri(&d.owner, &node, p, &d.database)));
             }
         }
@@ -270,16 +270,11 @@ impl Phase for DatabasePhase {
 /// Clusters homelab created (its label) that the file no longer declares: kept and
 /// reported, or deleted with `--prune`.
 async fn leftovers(cx: &Ctx, a: &Applier, d: &Database) -> Result<()> {
-    let sel = crate::render::kafka_apps::managed_selector();
-    let found = match a.list(cnpg::API, "Cluster", None, Some(&sel)).await {
-        Ok(f) => f,
-        // The CRD does not exist yet (a plan before the first install).
-        Err(_) if cx.dry_run() => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for o in found {
+    let sel = crate::render::managed_selector();
+    // (A kind not served yet, before the first install, lists as empty.)
+    for o in a.list(cnpg::API, "Cluster", None, Some(&sel)).await? {
         let v = serde_json::to_value(&o)?;
-        if !crate::render::kafka_apps::made_by_homelab(&v) {
+        if !crate::render::made_by_homelab(&v) {
             continue;
         }
         let (ns, name) =

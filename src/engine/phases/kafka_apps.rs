@@ -109,7 +109,7 @@ struct Found {
 
 /// What homelab created (its label) in the Kafka's namespace that the file no longer has.
 async fn leftovers(a: &Applier, k: &Kafka, wanted: &HashSet<(String, String)>) -> Result<Vec<Found>> {
-    let sel = render::managed_selector();
+    let sel = crate::render::managed_selector();
     let mut out = Vec::new();
     for (kind, api) in [
         ("KafkaTopic", k.release.api_version.as_str()),
@@ -123,7 +123,7 @@ async fn leftovers(a: &Applier, k: &Kafka, wanted: &HashSet<(String, String)>) -
                 continue;
             }
             let v = serde_json::to_value(&o)?;
-            if !render::made_by_homelab(&v) {
+            if !crate::render::made_by_homelab(&v) {
                 continue;
             }
             let words = match kind {
@@ -148,8 +148,9 @@ fn ready() -> Expect {
 
 /// Applies the topics, users and bridge, waits for them, and reports (or with `--prune`
 /// deletes) what homelab created that the file no longer declares.
+/// (What Kafka cannot do to a running topic was refused in the phase's `prepare`, before
+/// anything of the run was applied.)
 pub async fn converge(cx: &Ctx, a: &Applier, k: &Kafka) -> Result<()> {
-    check_live(a, k).await?;
     let t = cx.opts.timings;
     let target = format!("{}/{}", k.namespace, k.name);
     let objs = render::render(k);
@@ -182,7 +183,6 @@ pub async fn converge(cx: &Ctx, a: &Applier, k: &Kafka) -> Result<()> {
             let hint = hint.clone();
             async move { wait_object(a, &cx.ui, PHASE, &r, "Ready", &ready(), deadline, t.kube_poll, &hint).await }
         });
-        futures::future::try_join_all(topics).await?;
         let users =
             k.users.iter().map(|u| {
                 let r = ObjectRef::new(api, "KafkaUser", ns, &u.spec.name);
@@ -192,7 +192,11 @@ pub async fn converge(cx: &Ctx, a: &Applier, k: &Kafka) -> Result<()> {
                     wait_object(a, &cx.ui, PHASE, &r, "Ready with its Secret", &e, deadline, t.kube_poll, &hint).await
                 }
             });
-        for u in futures::future::try_join_all(users).await? {
+        // Topics and users are reconciled independently: wait for all of them at once.
+        let (_, users) =
+            futures::future::try_join(futures::future::try_join_all(topics), futures::future::try_join_all(users))
+                .await?;
+        for u in users {
             let name = s(&u, "/metadata/name").unwrap_or_default().to_owned();
             let secret = s(&u, "/status/secret").unwrap_or_default();
             cx.info(
@@ -214,7 +218,7 @@ pub async fn converge(cx: &Ctx, a: &Applier, k: &Kafka) -> Result<()> {
             let e = ready().field("/status/url", Check::Exists);
             let o = wait_object(a, &cx.ui, PHASE, &r, "Ready", &e, deadline, t.kube_poll, &hint).await?;
             let url = match b.node_port {
-                Some(p) => format!("http://{}:{p}", node_address(a).await.unwrap_or_else(|| "<node>".into())),
+                Some(p) => format!("http://{}:{p}", addons::lan_address(a).await.unwrap_or_else(|| "<node>".into())),
                 None => s(&o, "/status/url").unwrap_or_default().to_owned(),
             };
             cx.info(PHASE, &format!("{}/{}", k.namespace, b.name), format!("HTTP bridge: {url}"));
@@ -238,20 +242,4 @@ pub async fn converge(cx: &Ctx, a: &Applier, k: &Kafka) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An address of the cluster reachable from the LAN: a Ready node's InternalIP (else its
-/// hostname), where every NodePort answers.
-pub async fn node_address(a: &Applier) -> Option<String> {
-    let nodes = a.list("v1", "Node", None, None).await.ok()?;
-    let nodes: Vec<Value> = nodes.iter().filter_map(|n| serde_json::to_value(n).ok()).collect();
-    let ready = |n: &&Value| {
-        n.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-    };
-    let n = nodes.iter().find(ready).or(nodes.first())?;
-    let addrs = n.pointer("/status/addresses").and_then(Value::as_array)?;
-    let pick = |t: &str| addrs.iter().find(|x| x["type"] == t).and_then(|x| x["address"].as_str()).map(str::to_owned);
-    pick("InternalIP").or_else(|| pick("Hostname"))
 }

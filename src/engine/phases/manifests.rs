@@ -1,4 +1,4 @@
-//! What the storage and kafka phases share: downloading a pinned release in the background
+//! What the storage, kafka and database phases share: downloading a pinned release in the background
 //! (it overlaps with the machines being deployed), and applying objects with a change report
 //! — in a dry run through the same apply, computed by the API server (`dryRun=All`).
 
@@ -154,4 +154,20 @@ pub async fn try_client(cx: &Ctx) -> Option<kube::Client> {
         Ok(Ok(_)) => Some(c),
         _ => None,
     }
+}
+
+/// An address of the cluster reachable from the LAN: a Ready node's InternalIP (else its
+/// hostname), where every NodePort answers.
+pub async fn lan_address(a: &Applier) -> Option<String> {
+    let nodes = a.list("v1", "Node", None, None).await.ok()?;
+    let nodes: Vec<Value> = nodes.iter().filter_map(|n| serde_json::to_value(n).ok()).collect();
+    let ready = |n: &&Value| {
+        n.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    };
+    let n = nodes.iter().find(ready).or(nodes.first())?;
+    let addrs = n.pointer("/status/addresses").and_then(Value::as_array)?;
+    let pick = |t: &str| addrs.iter().find(|x| x["type"] == t).and_then(|x| x["address"].as_str()).map(str::to_owned);
+    pick("InternalIP").or_else(|| pick("Hostname"))
 }

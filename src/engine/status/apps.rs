@@ -6,15 +6,10 @@
 use super::report::*;
 use crate::config::{Database, Kafka};
 use crate::kube::apply::Applier;
-use crate::render::kafka_apps::MANAGED_BY;
 use serde_json::Value;
 
 fn s(v: &Value, p: &str) -> String {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned()
-}
-
-fn homelab_made(v: &Value) -> bool {
-    v.pointer("/metadata/labels").and_then(|l| l.get(MANAGED_BY.0)).and_then(Value::as_str) == Some(MANAGED_BY.1)
 }
 
 /// `(state, message)` of an operand: `Ready`, `Unmanaged`, or `NotReady (<reason>)`.
@@ -32,17 +27,22 @@ fn state(v: &Value) -> (String, String) {
     }
 }
 
-/// The topics, users and bridge of `k`, with a problem for each declared one that is not Ready.
-pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
+/// The topics, users and bridge of `k`, with a problem for each declared one that is not
+/// Ready; `node` is the address the bridge's NodePort answers on.
+pub async fn gather(a: &Applier, k: &Kafka, node: Option<&str>, r: &mut StatusReport) {
     let api = k.release.api_version.as_str();
     let ns = Some(k.namespace.as_str());
     let selector = format!("strimzi.io/cluster={}", k.name);
-    let bridge_name = k.bridge.as_ref().map(|b| b.name.clone());
-    let (topics, users, bridges, node) = tokio::join!(
+    let bridge = async {
+        match &k.bridge {
+            Some(b) => a.get(api, "KafkaBridge", ns, &b.name).await.ok().flatten(),
+            None => None,
+        }
+    };
+    let (topics, users, bridge) = tokio::join!(
         a.list(api, "KafkaTopic", ns, Some(&selector)),
         a.list(api, "KafkaUser", ns, Some(&selector)),
-        a.list(api, "KafkaBridge", ns, None),
-        crate::engine::phases::kafka_apps::node_address(a),
+        bridge,
     );
     let values = |r: anyhow::Result<Vec<kube::api::DynamicObject>>| -> Vec<Value> {
         r.unwrap_or_default().into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect()
@@ -64,7 +64,7 @@ pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
             replicas: t.pointer("/spec/replicas").and_then(Value::as_u64),
             state,
             message,
-            homelab: homelab_made(&t),
+            homelab: crate::render::made_by_homelab(&t),
             in_file,
             name,
         });
@@ -87,7 +87,7 @@ pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
             ready,
             message,
             secret: s(&u, "/status/secret"),
-            homelab: homelab_made(&u),
+            homelab: crate::render::made_by_homelab(&u),
             in_file,
             name,
         });
@@ -99,7 +99,7 @@ pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
         }
     }
     if let Some(b) = &k.bridge {
-        match values(bridges).into_iter().find(|o| Some(s(o, "/metadata/name")) == bridge_name) {
+        match bridge.and_then(|o| serde_json::to_value(o).ok()) {
             None => {
                 r.problems.push(format!("KafkaBridge {}/{} is missing — `homelab up` creates it", k.namespace, b.name))
             }
@@ -114,9 +114,7 @@ pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
                     ready,
                     replicas: o.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0),
                     url: s(&o, "/status/url"),
-                    lan_url: b
-                        .node_port
-                        .map(|p| format!("http://{}:{p}", node.clone().unwrap_or_else(|| "<node>".into()))),
+                    lan_url: b.node_port.map(|p| format!("http://{}:{p}", node.unwrap_or("<node>"))),
                 });
             }
         }
@@ -125,13 +123,11 @@ pub async fn gather(a: &Applier, k: &Kafka, r: &mut StatusReport) {
     r.totals.users = r.users.len();
 }
 
-/// The PostgreSQL cluster of `d`, with a problem when it is missing or not healthy.
-pub async fn database(a: &Applier, d: &Database, r: &mut StatusReport) {
+/// The PostgreSQL cluster of `d`, with a problem when it is missing or not healthy; `node`
+/// is the address its NodePort answers on.
+pub async fn database(a: &Applier, d: &Database, node: Option<&str>, r: &mut StatusReport) {
     use crate::engine::phases::database::{HEALTHY, uri};
-    let (live, node) = tokio::join!(
-        a.get(crate::render::cnpg::API, "Cluster", Some(&d.namespace), &d.name),
-        crate::engine::phases::kafka_apps::node_address(a),
-    );
+    let live = a.get(crate::render::cnpg::API, "Cluster", Some(&d.namespace), &d.name).await;
     let Some(v) = live.ok().flatten().and_then(|o| serde_json::to_value(o).ok()) else {
         r.problems.push(format!("no PostgreSQL cluster {}/{} — `homelab up` creates it", d.namespace, d.name));
         return;
@@ -158,6 +154,6 @@ pub async fn database(a: &Applier, d: &Database, r: &mut StatusReport) {
         primary: s(&v, "/status/currentPrimary"),
         secret: d.app_secret(),
         uri: uri(&d.owner, &format!("{}-rw.{}", d.name, d.namespace), 5432, &d.database),
-        lan_uri: d.node_port.map(|p| uri(&d.owner, node.as_deref().unwrap_or("<node>"), p, &d.database)),
+        lan_uri: d.node_port.map(|p| uri(&d.owner, node.unwrap_or("<node>"), p, &d.database)),
     });
 }

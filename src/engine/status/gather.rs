@@ -291,10 +291,16 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
                 });
             }
         }
-        super::apps::gather(&a, k, r).await;
+    }
+    // One read of the nodes for every NodePort the report shows.
+    let exposed = cx.cluster.kafka.as_ref().is_some_and(|k| k.bridge.as_ref().is_some_and(|b| b.node_port.is_some()))
+        || cx.cluster.database.as_ref().is_some_and(|d| d.node_port.is_some());
+    let node = if exposed { crate::engine::phases::manifests::lan_address(&a).await } else { None };
+    if let Some(k) = &cx.cluster.kafka {
+        super::apps::gather(&a, k, node.as_deref(), r).await;
     }
     if let Some(d) = &cx.cluster.database {
-        super::apps::database(&a, d, r).await;
+        super::apps::database(&a, d, node.as_deref(), r).await;
     }
 }
 

@@ -13,7 +13,8 @@
 //! when their StorageClass exists, Nodes from the simulated hosts, and pluggable simulated
 //! operators ([`super::operators`]) that write the status of custom resources.
 //!
-//! Simplifications: lists in an apply replace the old list (no merge keys), fields dropped
+//! Simplifications: lists in an apply replace the old list (no merge keys, but for the few
+//! list maps in `ssa::LIST_MAPS`), fields dropped
 //! from an apply are not removed, there is no watch and no authentication.
 
 mod admission;

@@ -60,20 +60,10 @@ pub(in crate::sim::apiserver) fn apply(
         Some(Ok(c)) => Some(c),
         None => None,
     };
-    // `webhooks` is a list map keyed by `name`: a CA another manager injected into a
-    // webhook stays when the applier does not set one (CloudNativePG's operator owns it).
-    if kind.group == "admissionregistration.k8s.io"
-        && let Some(c) = &cur
-    {
-        for w in patch["webhooks"].as_array_mut().into_iter().flatten() {
-            let old = c["webhooks"].as_array().and_then(|a| a.iter().find(|o| o["name"] == w["name"]));
-            if let Some(ca) = old.and_then(|o| o.pointer("/clientConfig/caBundle")).cloned()
-                && w.pointer("/clientConfig/caBundle").is_none()
-                && w["clientConfig"].is_object()
-            {
-                w["clientConfig"]["caBundle"] = ca;
-            }
-        }
+    // (What the applier owns is what it sent, before list items are merged with the stored.)
+    let applied_fields = owned_fields(&patch);
+    if let Some(c) = &cur {
+        merge_list_maps(kind, c, &mut patch);
     }
     let mut next =
         cur.clone().unwrap_or_else(|| json!({"apiVersion": av, "kind": kind.kind, "metadata": {"name": name}}));
@@ -88,7 +78,7 @@ pub(in crate::sim::apiserver) fn apply(
             return status_body(422, "Invalid", &format!("{}.{} \"{name}\" is invalid: {msg}", kind.kind, kind.group));
         }
     }
-    let fields = owned_fields(&patch);
+    let fields = applied_fields;
     let managed = managed_fields(cur.as_ref(), &next, manager.as_deref(), is_apply, av, fields);
     if !managed.is_empty() {
         next["metadata"]["managedFields"] = Value::Array(managed);
@@ -151,6 +141,29 @@ pub(in crate::sim::apiserver) fn apply(
 
 /// The leaf fields a request sets, as dotted paths (lists count as one field, as for
 /// atomic lists; metadata counts only labels and annotations, as ownership does).
+/// Top-level lists the real API server merges by a key (`x-kubernetes-list-type: map`)
+/// instead of replacing: (group, kind, field, key). Everything else stays atomic.
+const LIST_MAPS: &[(&str, &str, &str, &str)] = &[
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "webhooks", "name"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "webhooks", "name"),
+];
+
+/// In a list map, an applied item is merged into the stored item of the same key, so that
+/// fields another manager set and the applier does not (CloudNativePG's injected
+/// `clientConfig.caBundle`) stay.
+fn merge_list_maps(kind: &Kind, cur: &Value, patch: &mut Value) {
+    for (_, _, field, key) in LIST_MAPS.iter().filter(|(g, k, ..)| *g == kind.group && *k == kind.kind) {
+        for item in patch[*field].as_array_mut().into_iter().flatten() {
+            let old = cur[*field].as_array().and_then(|a| a.iter().find(|o| o[*key] == item[*key]));
+            if let Some(old) = old {
+                let mut merged = old.clone();
+                merge(&mut merged, item);
+                *item = merged;
+            }
+        }
+    }
+}
+
 pub(in crate::sim::apiserver) fn owned_fields(obj: &Value) -> std::collections::BTreeSet<String> {
     pub(in crate::sim::apiserver) fn walk(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
         match v {
