@@ -50,6 +50,17 @@ async fn objects(src: &ManifestSource, project: &str, version: &str) -> Vec<Valu
     out
 }
 
+/// The upstream files served by a local mirror, and a source that downloads from it into a
+/// fresh cache (None, after a notice, without ../shared).
+async fn mirrored() -> Option<(support::mirror::Mirror, tempfile::TempDir, ManifestSource)> {
+    let up = support::mirror::upstream()?;
+    let mirror = support::mirror::serve(up).await;
+    let cache = tempfile::tempdir().unwrap();
+    let src =
+        ManifestSource { cache_dir: cache.path().to_path_buf(), mirror: Some(mirror.url.clone()), local_dir: None };
+    Some((mirror, cache, src))
+}
+
 fn applier(api: &SimApiServer, client: kube::Client) -> Applier {
     let _ = api;
     let (ui, _) = Ui::capture(OutputFormat::Text);
@@ -71,11 +82,7 @@ async fn client(api: &SimApiServer) -> kube::Client {
 
 #[tokio::test]
 async fn real_bundles_download_verify_and_apply_in_order_then_converge() {
-    let Some(up) = support::mirror::upstream() else { return };
-    let mirror = support::mirror::serve(up).await;
-    let cache = tempfile::tempdir().unwrap();
-    let src =
-        ManifestSource { cache_dir: cache.path().to_path_buf(), mirror: Some(mirror.url.clone()), local_dir: None };
+    let Some((mirror, _cache, src)) = mirrored().await else { return };
     for (project, version) in
         [("rook", "v1.10.10"), ("rook", "v1.20.6"), ("strimzi", "0.33.1"), ("strimzi", "0.45.2"), ("strimzi", "1.2.0")]
     {
@@ -108,9 +115,13 @@ async fn real_bundles_download_verify_and_apply_in_order_then_converge() {
             assert!(api.object("csi.ceph.io", "operatorconfigs", "rook-ceph", "ceph-csi-operator-config").is_some());
             assert_eq!(r.stages[&Stage::Custom].created, 3);
         }
-        // A converged re-apply changes nothing.
+        // A converged re-apply changes nothing, and sends nothing but reads: no write reaches
+        // the server, not even a no-op apply.
+        api.clear_log();
         let r2 = a.apply(&objs).await.unwrap();
         assert_eq!(r2.changes(), 0, "{project} {version}: {:?}", r2.stages);
+        let writes: Vec<String> = api.requests().into_iter().filter(|l| !l.starts_with("GET")).collect();
+        assert!(writes.is_empty(), "{project} {version}: a converged apply wrote: {writes:?}");
     }
     // The cache serves a second fetch without the network.
     let hits = mirror.hits.load(std::sync::atomic::Ordering::Relaxed);
@@ -205,4 +216,46 @@ async fn invalid_custom_resources_are_rejected_like_the_real_server() {
     let a = applier(&api, client(&api).await);
     let e = format!("{:#}", a.apply(&objs).await.unwrap_err());
     assert!(e.contains("KafkaNodePool kafka/broker") && e.contains("422") || e.contains("is invalid"), "{e}");
+}
+
+/// Drift stays corrected: a field homelab sets that another manager changed (an update, as
+/// `kubectl edit` or `kubectl scale` sends) is seen without sending anything else, and one apply
+/// puts it back; the next run is converged again.
+#[tokio::test]
+async fn a_field_another_manager_changed_is_put_back_by_one_apply() {
+    let Some((_mirror, _cache, src)) = mirrored().await else { return };
+    let api = SimApiServer::start(SimApiConfig::default()).await.unwrap();
+    let objs = objects(&src, "strimzi", "0.33.1").await;
+    let a = applier(&api, client(&api).await);
+    a.apply(&objs).await.unwrap();
+    let deploy = "/apis/apps/v1/namespaces/kafka/deployments/strimzi-cluster-operator";
+    let image = |api: &SimApiServer| {
+        let d = api.object("apps", "deployments", "kafka", "strimzi-cluster-operator").unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_owned()
+    };
+    let applied = image(&api);
+    // Another manager changes the operator's image (an update, not an apply).
+    let d = api.object("apps", "deployments", "kafka", "strimzi-cluster-operator").unwrap();
+    let mut containers = d["spec"]["template"]["spec"]["containers"].clone();
+    containers[0]["image"] = "quay.io/someone/else:latest".into();
+    let r = http()
+        .patch(format!("{}{deploy}?fieldManager=kubectl-edit", api.url))
+        .header("content-type", "application/merge-patch+json")
+        .body(serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert_eq!(image(&api), "quay.io/someone/else:latest");
+    api.clear_log();
+    let r = a.apply(&objs).await.unwrap();
+    assert_eq!(r.changes(), 1, "{:?}", r.stages);
+    let writes: Vec<String> = api.requests().into_iter().filter(|l| !l.starts_with("GET")).collect();
+    assert_eq!(writes.len(), 1, "only the drifted object is sent: {writes:?}");
+    assert!(writes[0].contains("deployments/strimzi-cluster-operator"), "{writes:?}");
+    assert_eq!(image(&api), applied, "the apply put the image back");
+    api.clear_log();
+    let r = a.apply(&objs).await.unwrap();
+    assert_eq!(r.changes(), 0, "{:?}", r.stages);
+    assert!(api.requests().iter().all(|l| l.starts_with("GET")), "{:?}", api.requests());
 }

@@ -2,14 +2,20 @@
 //! dependency order — namespaces, CRDs (then wait until Established and refresh discovery),
 //! RBAC and service accounts, configuration, workloads, custom resources — with bounded
 //! concurrency inside each stage, retries on conflicts, throttling and server errors, and a
-//! per-stage count of created, changed and unchanged objects. A converged re-apply reports
-//! zero changes because a no-op server-side apply does not move an object's resourceVersion.
+//! per-stage count of created, changed and unchanged objects.
+//!
+//! Observe, compare, act: one list per kind and namespace, all sent at once before the first
+//! stage, gives the live objects; an object whose apply would change nothing
+//! ([`super::converged`]: same values, nothing homelab owns dropped, drift by another manager
+//! seen) is not sent, so a converged run makes no write. The others are applied and counted
+//! by comparing the server's answer with the live object.
 //!
 //! A dry run goes through the same code with `dryRun=All`: the API server computes each apply
 //! (defaults, admission, field ownership moving to `homelab`) and stores nothing, and the
 //! answer compared with the live object tells created from changed from unchanged, exactly as
 //! the real apply will count. Before the cluster exists, every object counts as created.
 
+use super::converged::difference;
 use crate::foundation::output::Ui;
 use crate::foundation::phase_id::PhaseId;
 use crate::foundation::wait::{Backoff, Probe, WaitSpec, wait_for};
@@ -27,6 +33,10 @@ use std::time::Duration;
 pub const FIELD_MANAGER: &str = "homelab";
 
 type Resources = Vec<(ApiResource, ApiCapabilities)>;
+/// (apiVersion, kind, namespace) of one list.
+type ListKey = (String, String, String);
+/// Live objects of one list, by name.
+type Observed = HashMap<String, Value>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -121,13 +131,6 @@ fn same_object(live: &Value, answer: &Value) -> bool {
         v
     };
     strip(live) == strip(answer)
-}
-
-/// What is known of a live object before an apply.
-#[derive(Debug, Clone)]
-enum Live {
-    Version(String),
-    Object(Box<Value>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,48 +304,38 @@ impl Applier {
         })
     }
 
-    /// The existing objects of one kind in one namespace: their resourceVersions (metadata
-    /// only), or in a dry run the whole objects, which the server's answers are compared with.
-    async fn existing(
-        &self,
-        ar: &ApiResource,
-        caps: &ApiCapabilities,
-        ns: Option<&str>,
-    ) -> Result<HashMap<String, Live>> {
+    /// The existing objects of one kind in one namespace, whole: what a rendered object is
+    /// compared with to know, without sending it, whether its apply would change anything.
+    async fn existing(&self, ar: &ApiResource, caps: &ApiCapabilities, ns: Option<&str>) -> Result<Observed> {
         self.count();
         let api = self.api(ar, caps, ns)?;
-        let r = if self.opts.dry_run {
-            api.list(&ListParams::default()).await.map(|l| {
-                l.items
-                    .into_iter()
-                    .filter_map(|o| {
-                        let name = o.metadata.name.clone()?;
-                        Some((name, Live::Object(Box::new(serde_json::to_value(&o).ok()?))))
-                    })
-                    .collect()
-            })
-        } else {
-            api.list_metadata(&ListParams::default()).await.map(|l| {
-                l.items
-                    .into_iter()
-                    .filter_map(|o| {
-                        Some((o.metadata.name?, Live::Version(o.metadata.resource_version.unwrap_or_default())))
-                    })
-                    .collect()
-            })
-        };
-        match r {
-            Ok(m) => Ok(m),
+        match api.list(&ListParams::default()).await {
+            Ok(l) => Ok(l
+                .items
+                .into_iter()
+                .filter_map(|o| {
+                    let name = o.metadata.name.clone()?;
+                    Some((name, serde_json::to_value(&o).ok()?))
+                })
+                .collect()),
             Err(e) if status_code(&e) == Some(404) => Ok(HashMap::new()),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Applies one object (server-side apply, forced), retrying what is worth retrying.
-    async fn apply_one(&self, obj: &Value, before: Option<&Live>) -> Result<Outcome> {
+    async fn apply_one(&self, obj: &Value, before: Option<&Value>) -> Result<Outcome> {
         if self.client.is_none() {
             // Dry run before the cluster exists.
             return Ok(Outcome::Created);
+        }
+        // Converged: the apply would change nothing, so it is not sent (nor in a dry run,
+        // which plans exactly what the run does).
+        if let Some(live) = before {
+            match difference(obj, live, FIELD_MANAGER) {
+                None => return Ok(Outcome::Unchanged),
+                Some(why) => tracing::debug!(target: "homelab::apply", "{}: applying: {why}", describe(obj)),
+            }
         }
         let gvk = gvk(obj)?;
         let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -375,10 +368,18 @@ impl Applier {
                 Ok(o) => {
                     return Ok(match before {
                         None => Outcome::Created,
-                        Some(Live::Version(b)) if *b == o.metadata.resource_version.clone().unwrap_or_default() => {
+                        // A write moves the resourceVersion; a dry run's answer keeps it, and
+                        // is the live object itself when it would change nothing.
+                        Some(live)
+                            if !self.opts.dry_run
+                                && live["metadata"]["resourceVersion"].as_str()
+                                    == o.metadata.resource_version.as_deref() =>
+                        {
                             Outcome::Unchanged
                         }
-                        Some(Live::Object(live)) if same_object(live, &serde_json::to_value(&o)?) => Outcome::Unchanged,
+                        Some(live) if self.opts.dry_run && same_object(live, &serde_json::to_value(&o)?) => {
+                            Outcome::Unchanged
+                        }
                         Some(_) => Outcome::Changed,
                     });
                 }
@@ -427,9 +428,10 @@ impl Applier {
         for o in objs {
             by_stage.entry(stage_of(o)).or_default().push(o);
         }
+        let before = self.observe(objs).await?;
         let mut report = ApplyReport::default();
         for (stage, items) in by_stage {
-            let counts = self.apply_stage(&items).await?;
+            let counts = self.apply_stage(&items, &before).await?;
             tracing::info!(target: "homelab::apply", "{}: {} created, {} changed, {} unchanged", stage.name(), counts.created, counts.changed, counts.unchanged);
             report.stages.insert(stage, counts);
             if stage == Stage::Crds && !self.opts.dry_run {
@@ -442,25 +444,31 @@ impl Applier {
         Ok(report)
     }
 
-    async fn apply_stage(&self, items: &[&Value]) -> Result<Counts> {
-        // One metadata list per kind and namespace (sent concurrently) tells created from
-        // changed from unchanged.
-        let mut kinds: HashMap<(String, String, String), GroupVersionKind> = HashMap::new();
-        for o in items {
+    /// The live objects of every kind and namespace `objs` name: one list each, all sent at
+    /// once before anything is applied (a kind not served yet, whose CRD this apply creates,
+    /// has none).
+    async fn observe(&self, objs: &[Value]) -> Result<HashMap<ListKey, Observed>> {
+        let mut kinds: HashMap<ListKey, GroupVersionKind> = HashMap::new();
+        for o in objs {
             let g = gvk(o)?;
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
             kinds.entry((g.api_version(), g.kind.clone(), ns)).or_insert(g);
         }
+        if self.client.is_none() {
+            return Ok(HashMap::new());
+        }
         let lists = kinds.into_iter().map(|(key, g)| async move {
             let ns = (!key.2.is_empty()).then_some(key.2.as_str());
-            let existing = match (&self.client, self.resolve(&g).await) {
-                (Some(_), Ok((ar, caps))) => self.existing(&ar, &caps, ns).await?,
-                _ => HashMap::new(),
+            let existing = match self.resolve(&g).await {
+                Ok((ar, caps)) => self.existing(&ar, &caps, ns).await?,
+                Err(_) => HashMap::new(),
             };
             Ok::<_, anyhow::Error>((key, existing))
         });
-        let before: HashMap<(String, String, String), HashMap<String, Live>> =
-            futures::stream::iter(lists).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
+        futures::stream::iter(lists).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await
+    }
+
+    async fn apply_stage(&self, items: &[&Value], before: &HashMap<ListKey, Observed>) -> Result<Counts> {
         type Fut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>>;
         let mut futs: Vec<Fut<'_>> = Vec::with_capacity(items.len());
         for o in items.iter().copied() {

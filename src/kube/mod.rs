@@ -2,4 +2,5 @@
 
 pub mod apply;
 pub mod client;
+pub mod converged;
 pub mod wait;

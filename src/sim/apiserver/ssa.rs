@@ -139,7 +139,7 @@ pub(in crate::sim::apiserver) fn apply(
     ok_json(&kind.convert_out(&stored, &answer_av).unwrap_or(stored))
 }
 
-/// The leaf fields a request sets, as dotted paths (lists count as one field, as for
+/// The leaf fields a request sets, as paths of names (lists count as one field, as for
 /// atomic lists; metadata counts only labels and annotations, as ownership does).
 /// Top-level lists the real API server merges by a key (`x-kubernetes-list-type: map`)
 /// instead of replacing: (group, kind, field, key). Everything else stays atomic.
@@ -164,12 +164,16 @@ fn merge_list_maps(kind: &Kind, cur: &Value, patch: &mut Value) {
     }
 }
 
+/// Joins the names of a field path (a key may hold dots: `log4j2.properties`,
+/// `controller-gen.kubebuilder.io/version`).
+const SEP: char = '\u{1f}';
+
 pub(in crate::sim::apiserver) fn owned_fields(obj: &Value) -> std::collections::BTreeSet<String> {
     pub(in crate::sim::apiserver) fn walk(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
         match v {
             Value::Object(m) if !m.is_empty() => {
                 for (k, x) in m {
-                    walk(x, &format!("{path}.{k}"), out);
+                    walk(x, &format!("{path}{SEP}{k}"), out);
                 }
             }
             _ => {
@@ -185,7 +189,7 @@ pub(in crate::sim::apiserver) fn owned_fields(obj: &Value) -> std::collections::
                 "metadata" => {
                     for part in ["labels", "annotations"] {
                         if let Some(x) = v.get(part) {
-                            walk(x, &format!("metadata.{part}"), &mut out);
+                            walk(x, &format!("metadata{SEP}{part}"), &mut out);
                         }
                     }
                 }
@@ -196,12 +200,12 @@ pub(in crate::sim::apiserver) fn owned_fields(obj: &Value) -> std::collections::
     out
 }
 
-/// `{"f:spec": {"f:replicas": {}}}` from dotted paths, the FieldsV1 form.
+/// `{"f:spec": {"f:replicas": {}}}` from field paths, the FieldsV1 form.
 pub(in crate::sim::apiserver) fn fields_v1(paths: &std::collections::BTreeSet<String>) -> Value {
     let mut root = json!({});
     for p in paths {
         let mut cur = &mut root;
-        for seg in p.split('.') {
+        for seg in p.split(SEP) {
             let Some(m) = cur.as_object_mut() else { break };
             cur = m.entry(format!("f:{seg}")).or_insert_with(|| json!({}));
         }
@@ -215,7 +219,7 @@ pub(in crate::sim::apiserver) fn paths_of(fields: &Value) -> std::collections::B
             Some(m) if !m.is_empty() => {
                 for (k, x) in m {
                     let seg = k.strip_prefix("f:").unwrap_or(k);
-                    walk(x, &if path.is_empty() { seg.to_owned() } else { format!("{path}.{seg}") }, out);
+                    walk(x, &if path.is_empty() { seg.to_owned() } else { format!("{path}{SEP}{seg}") }, out);
                 }
             }
             _ => {
@@ -229,7 +233,7 @@ pub(in crate::sim::apiserver) fn paths_of(fields: &Value) -> std::collections::B
 }
 
 pub(in crate::sim::apiserver) fn value_at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, seg| cur.get(seg))
+    path.split(SEP).try_fold(v, |cur, seg| cur.get(seg))
 }
 
 /// The `managedFields` after a write, as the API server keeps them: one entry per manager
