@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let hosts = lab.hosts(SimHostsConfig {
         install_time: Duration::from_millis(20),
         join_time: Duration::from_millis(20),
-        api_server: None,
+        ..Default::default()
     });
     let yaml = lab.cluster_yaml(&format!(
         "machines:\n{}kubernetes: {{distribution: microk8s, channel: 1.33/stable}}\n",

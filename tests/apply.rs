@@ -259,3 +259,37 @@ async fn a_field_another_manager_changed_is_put_back_by_one_apply() {
     assert_eq!(r.changes(), 0, "{:?}", r.stages);
     assert!(api.requests().iter().all(|l| l.starts_with("GET")), "{:?}", api.requests());
 }
+
+/// The simulated server as `:16443` serves it — TLS with its own CA, charging what the real
+/// one charges — is verified with the kubeconfig's CA (another CA is refused), and a converged
+/// apply reuses the run's kept-alive connections: no new connection, no write.
+#[tokio::test]
+async fn over_tls_a_converged_apply_reuses_its_connections_and_writes_nothing() {
+    let Some((_mirror, _cache, src)) = mirrored().await else { return };
+    let cfg = SimApiConfig { tls: true, costs: homelab::sim::apiserver::ApiCosts::measured(), ..Default::default() };
+    let api = SimApiServer::start(cfg.clone()).await.unwrap();
+    assert!(api.url.starts_with("https://127.0.0.1:"), "{}", api.url);
+    // Another server's CA does not verify this one.
+    let other = SimApiServer::start(cfg).await.unwrap();
+    let wrong = api.kubeconfig("sim").replace(
+        api.kubeconfig("sim").lines().find(|l| l.contains("certificate-authority-data")).unwrap(),
+        other.kubeconfig("sim").lines().find(|l| l.contains("certificate-authority-data")).unwrap(),
+    );
+    let c = homelab::kube::client::from_text(&wrong, None).await.unwrap();
+    let e = c.apiserver_version().await.unwrap_err();
+    assert!(format!("{e:?}").to_lowercase().contains("certificate"), "{e:?}");
+    let objs = objects(&src, "strimzi", "0.33.1").await;
+    let a = applier(&api, client(&api).await);
+    a.apply(&objs).await.unwrap();
+    let opened = api.meter.connections();
+    assert!((1..=8).contains(&opened), "at most one connection per concurrent request: {opened}");
+    api.clear_log();
+    let t = std::time::Instant::now();
+    let r = a.apply(&objs).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(r.changes(), 0, "{:?}", r.stages);
+    assert!(api.requests().iter().all(|l| l.starts_with("GET")), "{:?}", api.requests());
+    assert_eq!(api.meter.connections(), opened, "the converged apply opened a new connection");
+    // Every request was charged: at least the base cost of the slowest stage chain.
+    assert!(took >= std::time::Duration::from_millis(2), "{took:?}");
+}

@@ -202,7 +202,11 @@ impl FullLab {
     pub async fn start(opts: FullLabOptions) -> anyhow::Result<FullLab> {
         let lab = Lab::start(opts.lab.clone()).await?;
         let api = super::apiserver::SimApiServer::start(opts.api.clone()).await?;
-        let hosts = lab.hosts(super::hosts::SimHostsConfig { api_server: Some(api.url.clone()), ..opts.hosts.clone() });
+        let hosts = lab.hosts(super::hosts::SimHostsConfig {
+            api_server: Some(api.url.clone()),
+            api_ca_pem: api.ca_pem.clone(),
+            ..opts.hosts.clone()
+        });
         let h = hosts.clone();
         api.set_nodes(Arc::new(move || h.nodes()));
         let rook = Arc::new(super::operators::RookOperator::with_ceph(opts.operator_step, opts.ceph.clone()));

@@ -1,5 +1,6 @@
-//! A simulated Kubernetes API server (plain HTTP, in-process on 127.0.0.1) for the tests,
-//! the benchmarks and `homelab demo`.
+//! A simulated Kubernetes API server (in-process on 127.0.0.1; plain HTTP, or HTTPS with a CA
+//! of its own, [`tls`]) for the tests, the benchmarks and `homelab demo`; in the benchmarks it
+//! charges what the real one charges per request, connection, write and byte ([`costs`]).
 //!
 //! What it does like the real one, because homelab depends on it: discovery (`/api`,
 //! `/apis`, per group-version resource lists), GET/LIST (label selectors, metadata-only
@@ -18,10 +19,12 @@
 //! from an apply are not removed, there is no watch and no authentication.
 
 mod admission;
+pub mod costs;
 mod http;
 mod schema;
 mod ssa;
 mod state;
+pub mod tls;
 mod views;
 
 use axum::body::{Body, Bytes};
@@ -37,6 +40,7 @@ use http::*;
 use schema::*;
 use ssa::*;
 
+pub use costs::ApiCosts;
 pub use schema::{crd_schema_to_json_schema, validate_against};
 pub use state::*;
 pub use views::reconcile;
@@ -45,6 +49,10 @@ pub struct SimApiServer {
     pub url: String,
     /// Called after each request was acted on, before its answer leaves (crash tests).
     pub tap: super::tap::Tap,
+    /// What the requests cost, and the connections opened.
+    pub meter: costs::Meter,
+    /// The CA of the server's certificate (PEM), when it serves TLS.
+    pub ca_pem: Option<String>,
     state: Arc<Mutex<ApiState>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -59,6 +67,7 @@ impl SimApiServer {
     pub async fn start(cfg: SimApiConfig) -> anyhow::Result<SimApiServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let (cfg_costs, tls_on) = (cfg.costs, cfg.tls);
         let kinds = BUILTINS
             .iter()
             .map(|b| Kind {
@@ -101,14 +110,34 @@ impl SimApiServer {
             state.lock().unwrap_or_else(|e| e.into_inner()).put("", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}}));
         }
         let tap = super::tap::Tap::default();
+        let meter = costs::Meter::new(cfg_costs);
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone())
-            .layer(axum::middleware::from_fn_with_state(tap.clone(), super::tap::layer));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(SimApiServer { url: format!("http://{addr}"), tap, state, task })
+            .layer(axum::middleware::from_fn_with_state(tap.clone(), super::tap::layer))
+            .layer(axum::middleware::from_fn_with_state(meter.clone(), costs::layer))
+            .into_make_service_with_connect_info::<tls::PeerAddr>();
+        let (scheme, ca_pem, task) = match tls_on {
+            false => (
+                "http",
+                None,
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                }),
+            ),
+            true => {
+                let t = tls::ServerTls::generate()?;
+                let l = tls::TlsListener { tcp: listener, acceptor: t.acceptor };
+                (
+                    "https",
+                    Some(t.ca_pem),
+                    tokio::spawn(async move {
+                        let _ = axum::serve(l, app).await;
+                    }),
+                )
+            }
+        };
+        Ok(SimApiServer { url: format!("{scheme}://{addr}"), tap, meter, ca_pem, state, task })
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, ApiState> {
@@ -133,10 +162,17 @@ impl SimApiServer {
         f(&mut self.state().faults);
     }
 
-    /// A kubeconfig for this server (token auth, no TLS).
+    /// A kubeconfig for this server (token auth; the server's CA when it serves TLS).
     pub fn kubeconfig(&self, context: &str) -> String {
+        use base64::Engine as _;
+        let ca = match &self.ca_pem {
+            Some(pem) => {
+                format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(pem))
+            }
+            None => String::new(),
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\ncurrent-context: {context}\nusers:\n- name: {context}\n  user:\n    token: sim-token-{context}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n{ca}    server: {}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\ncurrent-context: {context}\nusers:\n- name: {context}\n  user:\n    token: sim-token-{context}\n",
             self.url
         )
     }

@@ -88,7 +88,9 @@ pub(in crate::sim::apiserver) fn apply(
         let restore = st.get(&kind.group, &kind.plural, ns, name).and_then(|s| s["apiVersion"].as_str())
             != Some(kind.stored_av(av).as_str());
         if is_no_write(c, &next) && !restore {
-            return ok_json(c);
+            let mut r = ok_json(c);
+            r.extensions_mut().insert(costs::NoWrite);
+            return r;
         }
         let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
         next["metadata"]["generation"] =

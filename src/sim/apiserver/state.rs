@@ -27,6 +27,10 @@ pub struct SimApiConfig {
     pub minor: u32,
     /// Added to every answer (network round trip plus API server work; benchmarks).
     pub latency: Duration,
+    /// What each request costs ([`ApiCosts::measured`] in the benchmarks; free in tests).
+    pub costs: ApiCosts,
+    /// Serve HTTPS with a CA of its own, as `:16443` does (the kubeconfigs carry the CA).
+    pub tls: bool,
 }
 
 impl Default for SimApiConfig {
@@ -38,6 +42,8 @@ impl Default for SimApiConfig {
             validate: true,
             minor: 33,
             latency: Duration::ZERO,
+            costs: ApiCosts::FREE,
+            tls: false,
         }
     }
 }
