@@ -7,9 +7,15 @@
 //! of the homelab process, MAAS requests and SSH round trips per machine, and the wall time
 //! of a converged re-run.
 //!
-//! `cargo bench --bench scale` (reads ../shared/upstream; `HOMELAB_SCALE_SIZES=3,50` to pick).
+//! The API server serves TLS and charges what the real one charges, and SSH charges its
+//! connects and round trips (`ApiCosts::measured`, `SshCosts::measured`; BENCHMARKS.md).
+//!
+//! `cargo bench --bench scale` (reads ../shared/upstream; `HOMELAB_SCALE_SIZES=3,50` to pick,
+//! `HOMELAB_BENCH_COSTS=free` for the simulators without costs).
 
 use homelab::maas::Status;
+use homelab::sim::apiserver::ApiCosts;
+use homelab::sim::hosts::SshCosts;
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions};
 use homelab::sim::maas::SimMaasConfig;
 use std::path::{Path, PathBuf};
@@ -119,6 +125,15 @@ async fn main() -> anyhow::Result<()> {
         T.join.as_secs_f64(),
         T.step.as_secs_f64()
     );
+    let costs = std::env::var("HOMELAB_BENCH_COSTS").as_deref() != Ok("free");
+    println!(
+        "{}",
+        if costs {
+            "costs: the API server over TLS charging ApiCosts::measured, SSH charging SshCosts::measured (HOMELAB_BENCH_COSTS=free to drop them)"
+        } else {
+            "costs: none (HOMELAB_BENCH_COSTS=free)"
+        }
+    );
     println!(
         "{:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>11}",
         "machines", "critical", "wall", "overhead", "ovh %", "peak RSS", "MAAS/mach", "SSH/mach", "converged"
@@ -139,6 +154,11 @@ async fn main() -> anyhow::Result<()> {
         fo.api.crd_establish = T.crd;
         fo.api.discovery_lag = T.lag;
         fo.api.deployment_ready = T.deployment;
+        if costs {
+            fo.api.tls = true;
+            fo.api.costs = ApiCosts::measured();
+            fo.hosts.ssh = SshCosts::measured();
+        }
         let lab = FullLab::start(fo).await?;
         let (hosts_url, _task) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await?;
         let body = format!(
@@ -182,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
             conv
         );
         println!("{:>8}   phases: {}", "", phase_times(&fresh));
+        println!("{:>8}   converged phases: {}", "", phase_times(&out));
     }
     Ok(())
 }

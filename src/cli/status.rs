@@ -14,6 +14,13 @@ use std::sync::Arc;
 pub struct StatusArgs {
     /// The cluster file (default ./cluster.yaml).
     pub file: Option<PathBuf>,
+    /// Keep watching: read every layer again every `--interval` and redraw the view in place
+    /// (with `-o json`, one report per line); Ctrl-C stops.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between two readings with `--watch`.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, requires = "watch")]
+    pub interval: f64,
 }
 
 pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -26,7 +33,27 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
         RunOptions { command: "status".into(), timings: Timings::from_env(), ..Default::default() },
         env,
     );
-    let report = crate::engine::status::gather(&cx).await;
-    crate::engine::status::print(&ui, &report);
-    Ok(if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(crate::foundation::error::EXIT_FAILED) })
+    let code =
+        |healthy: bool| if healthy { ExitCode::SUCCESS } else { ExitCode::from(crate::foundation::error::EXIT_FAILED) };
+    if !a.watch {
+        let report = crate::engine::status::gather(&cx).await;
+        crate::engine::status::print(&ui, &report);
+        return Ok(code(report.healthy));
+    }
+    if !(a.interval.is_finite() && a.interval >= 0.1) {
+        return Err(crate::foundation::error::Failure::Usage(format!(
+            "--interval {} is too short: give at least 0.1 seconds",
+            a.interval
+        ))
+        .into());
+    }
+    let every = std::time::Duration::from_secs_f64(a.interval.min(3600.0));
+    loop {
+        let report = crate::engine::status::gather(&cx).await;
+        crate::engine::status::print_watched(&ui, &report, every);
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(code(report.healthy)),
+        }
+    }
 }

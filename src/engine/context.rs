@@ -150,6 +150,8 @@ pub struct Ctx {
     remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Remote>>>,
     changes: [AtomicU32; PhaseId::ALL.len()],
     kube: tokio::sync::Mutex<Option<kube::Client>>,
+    /// The run's API discovery, shared by all its appliers.
+    discovery: crate::kube::apply::DiscoveryCache,
     /// Kubeconfig text of this cluster once known (MicroK8s: fetched by the kubernetes phase).
     pub kubeconfig: Mutex<Option<String>>,
     ssh_slots: tokio::sync::Semaphore,
@@ -188,6 +190,7 @@ impl Ctx {
             remotes: tokio::sync::Mutex::new(HashMap::new()),
             changes: Default::default(),
             kube: tokio::sync::Mutex::new(None),
+            discovery: Default::default(),
             kubeconfig: Mutex::new(None),
             ssh_slots: tokio::sync::Semaphore::new(opts_parallel),
             host_facts: Mutex::new(HashMap::new()),
@@ -347,18 +350,50 @@ impl Ctx {
     /// recorded for the plan instead, in the same words (the caller must then not carry it
     /// out: check [`Ctx::dry_run`], or let the [`crate::kube::apply::Applier`] compute it).
     pub fn step(&self, phase: PhaseId, target: &str, action: impl Into<String>) {
-        self.record(phase, target, action.into(), 1);
+        self.record(phase, target, action.into(), None, 1);
+    }
+
+    /// [`Ctx::act`] of an action whose exact call (`detail`) is worth keeping apart from its
+    /// words: the terminal shows the words and, with `-v`, the call; the JSON event carries
+    /// both; a dry run plans "words (call)".
+    pub async fn act_call(
+        &self,
+        phase: PhaseId,
+        target: &str,
+        action: impl Into<String>,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
+        self.ensure_locked().await?;
+        self.record(phase, target, action.into(), detail, 1);
+        Ok(())
+    }
+
+    /// [`Ctx::step`] with the exact call apart from the words (see [`Ctx::act_call`]).
+    pub fn step_call(&self, phase: PhaseId, target: &str, action: impl Into<String>, detail: Option<String>) {
+        self.record(phase, target, action.into(), detail, 1);
     }
 
     /// A batch of `n` changes made (or, in a dry run, computed) by one action, e.g. the
     /// objects an apply created or changed. Nothing is reported when `n` is 0.
     pub fn changed(&self, phase: PhaseId, target: &str, action: impl Into<String>, n: u32) {
+        self.changed_call(phase, target, action, None, n);
+    }
+
+    /// [`Ctx::changed`] with the exact call apart from the words (see [`Ctx::act_call`]).
+    pub fn changed_call(
+        &self,
+        phase: PhaseId,
+        target: &str,
+        action: impl Into<String>,
+        detail: Option<String>,
+        n: u32,
+    ) {
         if n > 0 {
-            self.record(phase, target, action.into(), n);
+            self.record(phase, target, action.into(), detail, n);
         }
     }
 
-    fn record(&self, phase: PhaseId, target: &str, action: String, n: u32) {
+    fn record(&self, phase: PhaseId, target: &str, action: String, detail: Option<String>, n: u32) {
         // Every change of a real run happens under the MAAS lock ([`Ctx::act`], ensure_lease).
         debug_assert!(
             self.opts.dry_run || self.locked.load(Ordering::Relaxed) || self.world.maas.is_none(),
@@ -367,11 +402,14 @@ impl Ctx {
         self.changes[phase as usize].fetch_add(n, Ordering::Relaxed);
         if self.opts.dry_run {
             if let Ok(mut p) = self.planned.lock() {
-                p.push((phase, Planned::new(target, action.clone())));
+                p.push((phase, Planned::new(target, action.clone()).with_detail(detail.clone())));
             }
-            self.ui.emit(Event::Planned { phase, target: target.into(), action });
+            self.ui.emit(Event::Planned { phase, target: target.into(), action, detail });
         } else {
-            self.ui.emit(Event::Step { phase, target: target.into(), action });
+            if let Some(d) = &detail {
+                tracing::info!(target: "homelab::call", "{target}: {d}");
+            }
+            self.ui.emit(Event::Step { phase, target: target.into(), action, detail });
         }
     }
 
@@ -472,6 +510,16 @@ impl Ctx {
     }
 
     /// The Kubernetes client of this cluster.
+    /// An applier on `client` that shares the run's discovery.
+    pub fn applier(
+        &self,
+        client: kube::Client,
+        phase: crate::foundation::phase_id::PhaseId,
+        opts: crate::kube::apply::ApplyOptions,
+    ) -> crate::kube::apply::Applier {
+        crate::kube::apply::Applier::new(client, self.ui.clone(), phase, opts).sharing_discovery(&self.discovery)
+    }
+
     pub async fn kube(&self) -> anyhow::Result<kube::Client> {
         let mut k = self.kube.lock().await;
         if let Some(c) = k.as_ref() {

@@ -6,12 +6,28 @@ use crate::foundation::phase_id::PhaseId;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Planned {
     pub target: String,
+    /// In the words of the run's `step`.
     pub action: String,
+    /// The exact call, as the run's `step` carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Planned {
     pub fn new(target: impl Into<String>, action: impl Into<String>) -> Planned {
-        Planned { target: target.into(), action: action.into() }
+        Planned { target: target.into(), action: action.into(), detail: None }
+    }
+
+    pub fn with_detail(self, detail: Option<String>) -> Planned {
+        Planned { detail, ..self }
+    }
+
+    /// The words and, for review, the exact call.
+    pub fn text(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{} ({d})", self.action),
+            None => self.action.clone(),
+        }
     }
 }
 
@@ -32,7 +48,7 @@ pub fn render_plan(planned: &[(PhaseId, Planned)]) -> String {
             s.push_str(&format!("  {}\n", p.target));
             current = Some((*phase, p.target.as_str()));
         }
-        s.push_str(&format!("    - {}\n", p.action));
+        s.push_str(&format!("    - {}\n", p.text()));
     }
     s.trim_end().to_owned()
 }

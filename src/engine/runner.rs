@@ -75,6 +75,7 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
         cluster: cx.cluster.name.clone(),
         dry_run: cx.opts.dry_run,
         phases: phases.iter().map(|p| p.id()).collect(),
+        machines: cx.machines().iter().map(|m| m.hostname.clone()).collect(),
     });
     if cx.opts.dry_run {
         return plan_all(&cx, &phases, start).await;

@@ -15,15 +15,20 @@ pub enum Event {
         cluster: String,
         dry_run: bool,
         phases: Vec<PhaseId>,
+        /// The machines the run works on (their hostnames: the `target` of their events).
+        machines: Vec<String>,
     },
     PhaseStarted {
         phase: PhaseId,
     },
-    /// A mutating action starts (each one counts as a change).
+    /// A mutating action starts (each one counts as a change): `action` in a few human words,
+    /// `detail` the exact call it makes, where there is one (the terminal shows it with `-v`).
     Step {
         phase: PhaseId,
         target: String,
         action: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// Read-only information about a target (state found, nothing to do, …).
     Info {
@@ -54,11 +59,13 @@ pub enum Event {
         what: String,
         elapsed_s: f64,
     },
-    /// Dry run: an action a real run would take.
+    /// Dry run: an action a real run would take, in the words and with the call of its `step`.
     Planned {
         phase: PhaseId,
         target: String,
         action: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// The real state differs from the file in a way homelab will not change on its own.
     Drift {

@@ -1,7 +1,13 @@
 //! The one type that owns what the user sees. Phases report [`Event`]s; the `Ui` draws them as
-//! progress bars on a terminal, as plain lines when output is piped, or as newline-delimited
-//! JSON with `--output json`. Log lines (`-v`, `RUST_LOG`) go through the same `Ui` so bars and
-//! logs never tangle, and every byte passes the secret filter first.
+//! a live view on a terminal, as plain lines when output is piped, or as newline-delimited
+//! JSON with `--output json`. Log lines (`-v`, `RUST_LOG`) go through the same `Ui` so the view
+//! and logs never tangle, and every byte passes the secret filter first.
+//!
+//! The live view: one row per machine (and one for the cluster-level work) at the bottom of
+//! the screen, updated in place — its phase, its current step or wait (a wait's latest word,
+//! MAAS's `status_message` while deploying) and how long that has taken; finished actions
+//! and phase lines scroll above it in a few words (the exact call of an action is a `-v` log
+//! line). Rows are cut to the terminal's width, never wrapped.
 
 use super::events::{Envelope, Event, PhaseTiming};
 use super::secrets::redact;
@@ -30,7 +36,10 @@ struct Inner {
     format: OutputFormat,
     color: bool,
     multi: Option<MultiProgress>,
+    /// The live view's rows, by machine (and `cluster` for everything else).
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// The run's machines, from `run_started`, in order.
+    machines: Mutex<Vec<String>>,
     out: Sink,
     err: Sink,
     quiet: bool,
@@ -56,6 +65,7 @@ impl Ui {
                 color,
                 multi,
                 bars: Mutex::new(HashMap::new()),
+                machines: Mutex::default(),
                 out: Sink::Std,
                 err: Sink::Std,
                 quiet,
@@ -74,6 +84,7 @@ impl Ui {
                 color: false,
                 multi: None,
                 bars: Mutex::new(HashMap::new()),
+                machines: Mutex::default(),
                 out: Sink::Capture(out.clone()),
                 err: Sink::Capture(err.clone()),
                 quiet: false,
@@ -129,6 +140,34 @@ impl Ui {
         self.write(true, &s);
     }
 
+    /// A whole view on stdout that replaces the last one: on a terminal it is drawn from the
+    /// top of the screen and what the last one left below is cleared (`status --watch`);
+    /// elsewhere it follows the last one.
+    pub fn redraw(&self, text: &str) {
+        let tty = matches!(self.inner.out, Sink::Std) && std::io::stdout().is_terminal();
+        if tty {
+            // Home, then each line with the rest of it cleared, then the rest of the screen;
+            // a view taller than the screen is cut (drawn whole, it would scroll and the next
+            // drawing would not replace it).
+            // Each line is cut to the screen's width for the same reason.
+            let (rows, cols) = console::Term::stdout().size();
+            let cut = |l: &str| console::truncate_str(l, usize::from(cols.max(20)) - 1, "…").into_owned();
+            let lines: Vec<String> = text.lines().map(cut).collect();
+            let fit = usize::from(rows.max(3)) - 1;
+            let shown = if lines.len() > fit { fit - 1 } else { lines.len() };
+            let mut body: String = lines.iter().take(shown).map(|l| format!("{l}\x1b[K\n")).collect();
+            if lines.len() > shown {
+                body.push_str(&cut(&format!(
+                    "… {} more lines: a taller window shows them, `homelab status` prints all\x1b[K\n",
+                    lines.len() - shown
+                )));
+            }
+            self.write(true, &format!("\x1b[H{body}\x1b[J"));
+        } else {
+            self.out(&format!("{text}\n"));
+        }
+    }
+
     /// A human line on stderr (progress when not a terminal, notices, errors).
     pub fn err(&self, text: &str) {
         if self.is_json() {
@@ -181,18 +220,23 @@ impl Ui {
         }
     }
 
-    fn bar_key(phase: &str, target: &str) -> String {
-        format!("{phase}/{target}")
-    }
-
     fn render_human(&self, event: &Event) {
         let tag = |p: &dyn std::fmt::Display| -> String {
             let s = format!("{:>10}", p.to_string());
             if self.inner.color { console::style(s).cyan().bold().to_string() } else { s }
         };
         match event {
-            Event::RunStarted { command, cluster, dry_run, phases } => {
+            Event::RunStarted { command, cluster, dry_run, phases, machines } => {
                 self.inner.dry_run_seen.store(*dry_run, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut m) = self.inner.machines.lock() {
+                    m.clone_from(machines);
+                }
+                // The rows in the file's order, before the first event of any of them.
+                if !*dry_run {
+                    for m in machines {
+                        self.row(m, "", "", true);
+                    }
+                }
                 let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
                 let dry = if *dry_run { " (dry run: nothing will be changed)" } else { "" };
                 self.err(&format!("homelab {command} `{cluster}`: {}{dry}", names.join(" → ")));
@@ -201,14 +245,12 @@ impl Ui {
                 self.err(&format!("{} ──", tag(phase)));
             }
             Event::HopStarted { hop, index, of, stage, action, budget_s } => {
-                self.clear_bars();
                 self.err(&format!(
                     "── hop {index}/{of} (stage {stage}) {hop}: {action} (budget {})",
                     crate::foundation::time::fmt_secs(*budget_s)
                 ));
             }
             Event::HopFinished { hop, ok, changes, elapsed_s, .. } => {
-                self.clear_bars();
                 self.err(&format!(
                     "── {hop} {} in {} ({changes} change{})",
                     if *ok { "done" } else { "FAILED" },
@@ -216,13 +258,15 @@ impl Ui {
                     plural(*changes)
                 ));
             }
-            Event::Step { phase, target, action } => {
+            Event::Step { phase, target, action, .. } => {
                 self.err(&format!("{} {target}: {action}", tag(phase)));
+                self.row(target, phase.name(), action, true);
             }
             Event::Info { phase, target, message } => {
                 self.err(&format!("{} {target}: {message}", tag(phase)));
+                self.row(target, phase.name(), message, false);
             }
-            Event::Planned { phase, target, action } => {
+            Event::Planned { phase, target, action, .. } => {
                 self.err(&format!("{} {target}: would {action}", tag(phase)));
             }
             Event::Drift { phase, target, message, hint } => {
@@ -237,45 +281,33 @@ impl Ui {
                 self.err(&s);
             }
             Event::Failed { phase, target, message } => {
-                self.remove_bar(&Self::bar_key(phase.name(), target));
+                self.row(target, phase.name(), "FAILED", true);
                 let head =
                     if self.inner.color { console::style("FAILED").red().bold().to_string() } else { "FAILED".into() };
                 self.err(&format!("{} {target}: {head}: {message}", tag(phase)));
             }
             Event::WaitStarted { phase, target, what, deadline_s } => {
                 let msg = format!("waiting for {what} (deadline {})", fmt_secs(*deadline_s));
-                match &self.inner.multi {
-                    Some(m) => {
-                        let pb = m.add(ProgressBar::new_spinner());
-                        pb.set_style(
-                            ProgressStyle::with_template("{prefix:>10.cyan.bold} {spinner} {msg} {elapsed}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        pb.set_prefix(phase.to_string());
-                        pb.set_message(redact(&format!("{target}: {msg}")).into_owned());
-                        pb.enable_steady_tick(Duration::from_millis(120));
-                        if let Ok(mut bars) = self.inner.bars.lock()
-                            && let Some(old) = bars.insert(Self::bar_key(phase.name(), target), pb)
-                        {
-                            old.finish_and_clear();
-                        }
-                    }
-                    None => self.err(&format!("{} {target}: {msg}", tag(phase))),
+                if !self.row(target, phase.name(), &msg, true) {
+                    self.err(&format!("{} {target}: {msg}", tag(phase)));
                 }
             }
             Event::WaitProgress { phase, target, what, elapsed_s, deadline_s, message } => {
                 let detail = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-                let line = format!("{target}: {what}{detail} ({} of {})", fmt_secs(*elapsed_s), fmt_secs(*deadline_s));
-                let bar =
-                    self.inner.bars.lock().ok().and_then(|b| b.get(&Self::bar_key(phase.name(), target)).cloned());
-                match bar {
-                    Some(pb) => pb.set_message(redact(&line).into_owned()),
-                    None => self.err(&format!("{} {line}", tag(phase))),
+                let msg = format!("{what}{detail}");
+                if !self.row(target, phase.name(), &msg, false) {
+                    self.err(&format!(
+                        "{} {target}: {msg} ({} of {})",
+                        tag(phase),
+                        fmt_secs(*elapsed_s),
+                        fmt_secs(*deadline_s)
+                    ));
                 }
             }
             Event::WaitDone { phase, target, what, elapsed_s } => {
-                self.remove_bar(&Self::bar_key(phase.name(), target));
-                self.err(&format!("{} {target}: {what} after {}", tag(phase), fmt_secs(*elapsed_s)));
+                let msg = format!("{what} after {}", fmt_secs(*elapsed_s));
+                self.err(&format!("{} {target}: {msg}", tag(phase)));
+                self.row(target, phase.name(), &msg, true);
             }
             Event::PhaseFinished { phase, ok, changes, elapsed_s }
                 if self.inner.dry_run_seen.load(std::sync::atomic::Ordering::Relaxed) =>
@@ -313,15 +345,34 @@ impl Ui {
         }
     }
 
-    fn remove_bar(&self, key: &str) {
-        if let Ok(mut bars) = self.inner.bars.lock()
-            && let Some(pb) = bars.remove(key)
-        {
-            pb.finish_and_clear();
-            if let Some(m) = &self.inner.multi {
-                m.remove(&pb);
-            }
+    /// Sets the live row of `target` (made on its first event) to `phase` and `msg`; `fresh`
+    /// restarts its clock (a new step or wait). A target that is not one of the run's machines
+    /// (an object, a pool, the kubeconfig) shows in the `cluster` row. False when there is no
+    /// live view.
+    fn row(&self, target: &str, phase: &str, msg: &str, fresh: bool) -> bool {
+        let Some(m) = &self.inner.multi else { return false };
+        let machine = self.inner.machines.lock().map(|ms| ms.iter().any(|x| x == target)).unwrap_or(false);
+        let (key, msg) = if machine || target == "cluster" {
+            (target.to_owned(), msg.to_owned())
+        } else {
+            ("cluster".to_owned(), format!("{target}: {msg}"))
+        };
+        let Ok(mut bars) = self.inner.bars.lock() else { return false };
+        let pb = bars.entry(key.clone()).or_insert_with(|| {
+            let pb = m.add(ProgressBar::new_spinner());
+            pb.set_style(
+                ProgressStyle::with_template("{prefix:<16.bold} {spinner:.cyan} {wide_msg} {elapsed:>4}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.set_prefix(redact(&key).into_owned());
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        if fresh {
+            pb.reset_elapsed();
         }
+        pb.set_message(redact(&format!("{phase:<10} {msg}")).into_owned());
+        true
     }
 
     fn clear_bars(&self) {

@@ -38,6 +38,10 @@ type ListKey = (String, String, String);
 /// Live objects of one list, by name.
 type Observed = HashMap<String, Value>;
 
+/// Discovery per group-version, fetched once even when many objects ask at the same time; one
+/// per run, shared by every applier of the run ([`Applier::sharing_discovery`]).
+pub type DiscoveryCache = Arc<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Resources>>>>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
@@ -100,6 +104,13 @@ pub fn stage_of(obj: &Value) -> Stage {
 
 fn api_group(obj: &Value) -> String {
     group_version(obj["apiVersion"].as_str().unwrap_or("")).0.to_owned()
+}
+
+/// Whether a live CRD (as listed) has the condition `Established=True`.
+fn crd_established(crd: &Value) -> bool {
+    crd["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
 }
 
 /// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
@@ -215,8 +226,7 @@ pub struct Applier {
     ui: Ui,
     phase: PhaseId,
     opts: ApplyOptions,
-    /// Discovery per group-version, fetched once even when many objects ask at the same time.
-    groups: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Resources>>>>,
+    groups: DiscoveryCache,
     requests: AtomicU64,
 }
 
@@ -234,16 +244,22 @@ impl Applier {
             ui,
             phase,
             opts,
-            groups: Mutex::new(HashMap::new()),
+            groups: DiscoveryCache::default(),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// This applier with the run's discovery, so the run asks for each group-version once.
+    pub fn sharing_discovery(mut self, cache: &DiscoveryCache) -> Applier {
+        self.groups = cache.clone();
+        self
     }
 
     /// A dry-run applier for a cluster that does not exist yet: nothing is live, so every
     /// object would be created.
     pub fn without_cluster(ui: Ui, phase: PhaseId, opts: ApplyOptions) -> Applier {
         let opts = ApplyOptions { dry_run: true, ..opts };
-        Applier { client: None, ui, phase, opts, groups: Mutex::new(HashMap::new()), requests: AtomicU64::new(0) }
+        Applier { client: None, ui, phase, opts, groups: DiscoveryCache::default(), requests: AtomicU64::new(0) }
     }
 
     fn client(&self) -> Result<&kube::Client> {
@@ -437,8 +453,19 @@ impl Applier {
             if stage == Stage::Crds && !self.opts.dry_run {
                 let names: Vec<String> =
                     items.iter().filter_map(|o| o["metadata"]["name"].as_str().map(str::to_owned)).collect();
-                self.wait_crds_established(&names).await?;
-                self.refresh_discovery(None);
+                // Nothing changed and every CRD was seen Established: nothing to wait for, and
+                // discovery already serves them.
+                let live = before.get(&(
+                    "apiextensions.k8s.io/v1".to_owned(),
+                    "CustomResourceDefinition".to_owned(),
+                    String::new(),
+                ));
+                let settled = counts.changes() == 0
+                    && names.iter().all(|n| live.and_then(|l| l.get(n)).is_some_and(crd_established));
+                if !settled {
+                    self.wait_crds_established(&names).await?;
+                    self.refresh_discovery(None);
+                }
             }
         }
         Ok(report)
@@ -489,7 +516,9 @@ impl Applier {
         Ok(counts)
     }
 
-    /// Waits until every CRD has `Established=True` (one list per poll).
+    /// Waits until every CRD has `Established=True`.
+    ///
+    /// (The probe reads the typed object; [`crd_established`] the same condition of an observed one.)
     pub async fn wait_crds_established(&self, names: &[String]) -> Result<()> {
         if names.is_empty() {
             return Ok(());
@@ -506,28 +535,50 @@ impl Applier {
                 "`kubectl get crd` shows which are missing; an API server under memory pressure establishes CRDs slowly"
                     .into(),
         };
+        // Each poll reads only the CRDs not seen Established yet, one GET each, at once: a
+        // list would carry every CRD's whole schema on every poll.
+        let seen: Mutex<std::collections::HashSet<String>> = Mutex::default();
         wait_for(&self.ui, &spec, || async {
-            self.count();
-            let list = api.list(&ListParams::default()).await?;
-            let established: std::collections::HashSet<String> = list
-                .items
-                .iter()
-                .filter(|c| {
-                    c.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            let pending: Vec<String> = {
+                let seen = seen.lock().map_err(|_| anyhow!("CRD wait state poisoned"))?;
+                names.iter().filter(|n| !seen.contains(*n)).cloned().collect()
+            };
+            type Read<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(String, bool)>> + Send + 'a>>;
+            let reads: Vec<Read<'_>> = pending
+                .into_iter()
+                .map(|n| {
+                    let api = api.clone();
+                    Box::pin(async move {
+                        self.count();
+                        let established = api.get_opt(&n).await?.is_some_and(|c| {
+                            c.status
+                                .and_then(|s| s.conditions)
+                                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+                        });
+                        Ok::<_, anyhow::Error>((n, established))
+                    }) as Read<'_>
                 })
-                .filter_map(|c| c.metadata.name.clone())
                 .collect();
-            let missing: Vec<&String> = names.iter().filter(|n| !established.contains(*n)).collect();
+            let answers: Vec<(String, bool)> =
+                futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
+            let mut missing: Vec<String> = Vec::new();
+            if let Ok(mut seen) = seen.lock() {
+                for (n, ok) in answers {
+                    if ok {
+                        seen.insert(n);
+                    } else {
+                        missing.push(n);
+                    }
+                }
+            }
+            missing.sort();
             Ok(if missing.is_empty() {
                 Probe::Ready(())
             } else {
                 Probe::Pending(Some(format!(
                     "{} not yet: {}",
                     missing.len(),
-                    missing.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    missing.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ")
                 )))
             })
         })

@@ -96,7 +96,7 @@ async fn reader(cx: &Ctx, phase: PhaseId, dir: Option<&Path>) -> Result<(Applier
         anyhow!("the Kubernetes API does not answer — check `homelab status`; the cluster must be up for its Secrets to be read")
     })?;
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| cx.world.state_dir.join("connect"));
-    Ok((Applier::new(client, cx.ui.clone(), phase, Default::default()), dir))
+    Ok((cx.applier(client, phase, Default::default()), dir))
 }
 
 /// The client configuration of the cluster's Kafka for `user`; files go to `dir`

@@ -178,7 +178,7 @@ impl Phase for DatabasePhase {
             addons::wanted_files(&d.release.files),
         );
         if let Some(c) = addons::try_client(cx).await {
-            check_live(&Applier::new(c, cx.ui.clone(), PHASE, Default::default()), d).await?;
+            check_live(&cx.applier(c, PHASE, Default::default()), d).await?;
         }
         Ok(())
     }

@@ -122,7 +122,7 @@ impl Phase for KafkaPhase {
         if !k.topics.is_empty()
             && let Some(c) = addons::try_client(cx).await
         {
-            let a = Applier::new(c, cx.ui.clone(), PHASE, Default::default());
+            let a = cx.applier(c, PHASE, Default::default());
             super::kafka_apps::check_live(&a, k).await?;
         }
         Ok(())

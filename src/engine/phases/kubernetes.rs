@@ -39,10 +39,10 @@ fn first_cp(cx: &Ctx) -> Result<Machine> {
     cx.cluster.first_control_plane().cloned().ok_or_else(|| anyhow!("the cluster has no control-plane machine"))
 }
 
-// The one text of each action, for the plan and the run.
+// The one text of each action, for the plan and the run: its words and the exact command.
 
-fn install_words(ch: &str) -> String {
-    format!("install MicroK8s (snap install microk8s --classic --channel={ch})")
+fn install_words(ch: &str) -> (String, Option<String>) {
+    ("install MicroK8s".into(), Some(format!("snap install microk8s --classic --channel={ch}")))
 }
 
 /// The drift a channel change is: `up` never refreshes (a refresh drains, goes one minor at a
@@ -51,16 +51,15 @@ pub const CHANNEL_DRIFT_HINT: &str =
     "`homelab upgrade` moves it one minor at a time, control planes first (`homelab upgrade --plan` lists the hops)";
 
 /// The token is made just before the join and is a secret: the words name it, never show it.
-fn join_words(cp: &str, worker: bool) -> String {
-    format!(
-        "join the cluster through {cp} as {} (microk8s join {cp}:25000/<fresh single-use token>{})",
-        if worker { "a worker" } else { "a control plane" },
-        if worker { " --worker" } else { "" }
+fn join_words(cp: &str, worker: bool) -> (String, Option<String>) {
+    (
+        format!("join the cluster through {cp} as {}", if worker { "a worker" } else { "a control plane" }),
+        Some(format!("microk8s join {cp}:25000/<fresh single-use token>{}", if worker { " --worker" } else { "" })),
     )
 }
 
-fn enable_words(addon: &str) -> String {
-    format!("enable the {addon} add-on (microk8s enable {addon})")
+fn enable_words(addon: &str) -> (String, Option<String>) {
+    (format!("enable the {addon} add-on"), Some(format!("microk8s enable {addon}")))
 }
 
 async fn run_ok(r: &Arc<dyn Remote>, host: &str, cmd: &crate::ssh::Cmd, hint: &str) -> Result<crate::ssh::Output> {
@@ -161,7 +160,10 @@ async fn join(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>, m: &Machine) -> Re
         .await?;
         let token = mk::parse_token(&tok)?;
         let url = format!("{cp_ip}:25000/{token}");
-        cx.act(PHASE, &m.hostname, join_words(&cp.hostname, worker)).await?;
+        {
+            let (w, c) = join_words(&cp.hostname, worker);
+            cx.act_call(PHASE, &m.hostname, w, c).await?
+        };
         let t = cx.opts.timings.deadline(cx.cluster.timeouts.join);
         let out = r.run(&mk::join_cmd(&url, worker, t)).await?;
         let hint = match mk::classify_join(&out) {
@@ -234,7 +236,10 @@ impl Phase for KubernetesPhase {
                 None
             };
             match tracking.as_deref() {
-                None | Some("") => cx.step(PHASE, &m.hostname, install_words(&ch)),
+                None | Some("") => {
+                    let (w, c) = install_words(&ch);
+                    cx.step_call(PHASE, &m.hostname, w, c)
+                }
                 Some(t) if t != ch => {
                     cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {t}, the file says {ch}"), CHANNEL_DRIFT_HINT)
                 }
@@ -249,7 +254,8 @@ impl Phase for KubernetesPhase {
         };
         for m in cx.machines().iter().filter(|m| m.hostname != cp.hostname) {
             if !is_member(&members, m, cx.facts(&m.hostname).ip.as_deref()) {
-                cx.step(PHASE, &m.hostname, join_words(&cp.hostname, !m.is_control_plane()));
+                let (w, c) = join_words(&cp.hostname, !m.is_control_plane());
+                cx.step_call(PHASE, &m.hostname, w, c);
             }
         }
         if let Kubernetes::Microk8s { addons, .. } = &cx.cluster.kubernetes {
@@ -259,7 +265,10 @@ impl Phase for KubernetesPhase {
             };
             for a in addons {
                 if !mk::addon_enabled(&enabled, a) {
-                    cx.step(PHASE, &cp.hostname, enable_words(a));
+                    {
+                        let (w, c) = enable_words(a);
+                        cx.step_call(PHASE, &cp.hostname, w, c)
+                    };
                 }
             }
         }
@@ -289,7 +298,10 @@ impl Phase for KubernetesPhase {
                 "snapd is not ready; check `snap changes` on the machine",
             )
             .await?;
-            cx.act(PHASE, &m.hostname, install_words(&ch)).await?;
+            {
+                let (w, c) = install_words(&ch);
+                cx.act_call(PHASE, &m.hostname, w, c).await?
+            };
             let out = r.run(&mk::install_cmd(&ch, install_t)).await?;
             if !out.ok() {
                 let t = out.text();
@@ -340,7 +352,10 @@ impl Phase for KubernetesPhase {
                     .await?;
             for a in addons {
                 if !mk::addon_enabled(&status.stdout, a) {
-                    cx.act(PHASE, &cp.hostname, enable_words(a)).await?;
+                    {
+                        let (w, c) = enable_words(a);
+                        cx.act_call(PHASE, &cp.hostname, w, c).await?
+                    };
                     run_ok(
                         &cp_r,
                         &cp.hostname,

@@ -93,11 +93,11 @@ pub async fn applier(cx: &Ctx, phase: PhaseId) -> Result<Applier> {
     };
     if cx.opts.dry_run {
         return Ok(match try_client(cx).await {
-            Some(c) => Applier::new(c, cx.ui.clone(), phase, opts),
+            Some(c) => cx.applier(c, phase, opts),
             None => Applier::without_cluster(cx.ui.clone(), phase, opts),
         });
     }
-    Ok(Applier::new(cx.kube().await?, cx.ui.clone(), phase, opts))
+    Ok(cx.applier(cx.kube().await?, phase, opts))
 }
 
 /// Waits until an operator's Deployment is Available (deadline: `timeouts.operator`). A dry
@@ -134,17 +134,17 @@ pub async fn apply(
 ) -> Result<ApplyReport> {
     let r = a.apply(objs).await?;
     let t = r.total();
-    cx.changed(phase, target, apply_words(what, &t), t.changes());
+    cx.changed_call(phase, target, apply_words(what, &t), Some(APPLY_CALL.into()), t.changes());
     Ok(r)
 }
 
-/// The one text of an apply, for the plan and for the run.
+/// The one text of an apply, for the plan and for the run (with [`APPLY_CALL`]).
 pub fn apply_words(what: &str, t: &crate::kube::apply::Counts) -> String {
-    format!(
-        "apply {what}: {} created, {} changed, {} unchanged (server-side apply, field manager homelab)",
-        t.created, t.changed, t.unchanged
-    )
+    format!("apply {what}: {} created, {} changed, {} unchanged", t.created, t.changed, t.unchanged)
 }
+
+/// How every apply is made.
+pub const APPLY_CALL: &str = "server-side apply, field manager homelab";
 
 /// The cluster's client for a dry run: `None` when the cluster does not exist yet.
 pub async fn try_client(cx: &Ctx) -> Option<kube::Client> {

@@ -4,7 +4,6 @@
 use super::report::*;
 use crate::config::Rook;
 use crate::engine::context::Ctx;
-use crate::kube::apply::Applier;
 use crate::maas::Status;
 use crate::render::{rook, strimzi};
 use serde_json::Value;
@@ -89,7 +88,7 @@ async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
             return;
         }
     };
-    let a = Applier::new(client, cx.ui.clone(), crate::foundation::phase_id::PhaseId::Kubernetes, Default::default());
+    let a = cx.applier(client, crate::foundation::phase_id::PhaseId::Kubernetes, Default::default());
     let (nodes, classes, pvcs) = tokio::join!(
         a.list("v1", "Node", None, None),
         a.list("storage.k8s.io/v1", "StorageClass", None, None),

@@ -13,5 +13,5 @@ pub mod render;
 pub mod report;
 
 pub use gather::gather;
-pub use render::{print, render};
+pub use render::{print, print_watched, render};
 pub use report::*;

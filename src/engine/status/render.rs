@@ -254,6 +254,21 @@ pub fn render(r: &StatusReport) -> String {
 }
 
 /// Prints the report: JSON with `-o json`, else the text view.
+/// One reading of `status --watch`: on a terminal the view is redrawn in place (from the top
+/// of the screen, what is left below cleared); piped, each reading follows the last under a
+/// line with its time; in JSON, one report per line.
+pub fn print_watched(ui: &crate::foundation::output::Ui, report: &StatusReport, every: std::time::Duration) {
+    if ui.is_json() {
+        return print(ui, report);
+    }
+    let head = format!(
+        "homelab status — {} (every {}, Ctrl-C stops)",
+        crate::foundation::time::now_rfc3339(),
+        crate::foundation::time::fmt_secs(every.as_secs_f64())
+    );
+    ui.redraw(&format!("{head}\n\n{}", render(report).trim_end()));
+}
+
 pub fn print(ui: &crate::foundation::output::Ui, report: &StatusReport) {
     if ui.is_json() {
         ui.out(&serde_json::to_string(report).unwrap_or_default());

@@ -30,26 +30,40 @@ impl Action {
         matches!(self, Action::WaitReady | Action::WaitDeployed)
     }
 
-    /// The exact call, for the plan and the progress output.
-    pub fn describe(&self, system_id: &str) -> String {
+    /// What the action does, in a few words (the progress output).
+    pub fn words(&self) -> String {
         match self {
-            Action::Rename { to } => format!("rename to {to} (PUT machines/{system_id}/ hostname={to})"),
-            Action::Release => format!("release the failed machine (POST machines/{system_id}/?op=release)"),
-            Action::Commission => format!("commission (POST machines/{system_id}/?op=commission)"),
+            Action::Rename { to } => format!("rename to {to}"),
+            Action::Release => "release the failed machine".into(),
+            Action::Commission => "commission".into(),
             Action::WaitReady => "wait for MAAS status Ready".into(),
-            Action::SetLayout { root_bytes } => format!(
-                "lay out the boot disk: LVM, root volume {} (POST machines/{system_id}/?op=set_storage_layout storage_layout=lvm lv_size={root_bytes})",
-                human_si(*root_bytes)
-            ),
+            Action::SetLayout { root_bytes } => {
+                format!("lay out the boot disk: LVM, root volume {}", human_si(*root_bytes))
+            }
             Action::CreateCephLv { size } => format!(
-                "create the unformatted logical volume {VOLUME_GROUP}/{CEPH_LV} for Ceph, {} (POST nodes/{system_id}/volume-group/<vgroot>/?op=create_logical_volume)",
+                "create the unformatted logical volume {VOLUME_GROUP}/{CEPH_LV} for Ceph, {}",
                 size.map(human_si).unwrap_or_else(|| "all free space".into())
             ),
-            Action::Deploy { series } => {
-                format!("deploy Ubuntu {series} (POST machines/{system_id}/?op=deploy distro_series={series})")
-            }
+            Action::Deploy { series } => format!("deploy Ubuntu {series}"),
             Action::WaitDeployed => "wait for MAAS status Deployed".into(),
         }
+    }
+
+    /// The exact MAAS call the action makes (None for a wait).
+    pub fn call(&self, system_id: &str) -> Option<String> {
+        Some(match self {
+            Action::Rename { to } => format!("PUT machines/{system_id}/ hostname={to}"),
+            Action::Release => format!("POST machines/{system_id}/?op=release"),
+            Action::Commission => format!("POST machines/{system_id}/?op=commission"),
+            Action::SetLayout { root_bytes } => {
+                format!("POST machines/{system_id}/?op=set_storage_layout storage_layout=lvm lv_size={root_bytes}")
+            }
+            Action::CreateCephLv { .. } => {
+                format!("POST nodes/{system_id}/volume-group/<vgroot>/?op=create_logical_volume")
+            }
+            Action::Deploy { series } => format!("POST machines/{system_id}/?op=deploy distro_series={series}"),
+            Action::WaitReady | Action::WaitDeployed => return None,
+        })
     }
 }
 

@@ -202,7 +202,7 @@ impl MachinesPhase {
     async fn execute(&self, cx: &Ctx, spec: &Machine, system_id: &str, action: &Action) -> anyhow::Result<()> {
         let maas = cx.maas()?;
         if !action.is_wait() {
-            cx.act(PHASE, &spec.hostname, action.describe(system_id)).await?;
+            cx.act_call(PHASE, &spec.hostname, action.words(), action.call(system_id)).await?;
         }
         match action {
             Action::Rename { to } => {
@@ -321,7 +321,7 @@ impl Phase for MachinesPhase {
                 cx.drift(PHASE, &m.hostname, msg, hint);
             }
             for a in d.actions.iter().filter(|a| !a.is_wait()) {
-                cx.step(PHASE, &m.hostname, a.describe(&id));
+                cx.step_call(PHASE, &m.hostname, a.words(), a.call(&id));
             }
         }
         Ok(())
