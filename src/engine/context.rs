@@ -140,6 +140,9 @@ pub struct MachineFacts {
     pub power: Option<String>,
 }
 
+/// A host's one connection, made the first time a task asks for it.
+type RemoteCell = Arc<tokio::sync::OnceCell<Arc<dyn Remote>>>;
+
 pub struct Ctx {
     pub cluster: Arc<Cluster>,
     pub ui: Ui,
@@ -147,7 +150,9 @@ pub struct Ctx {
     pub world: World,
     facts: Mutex<HashMap<String, MachineFacts>>,
     facts_changed: tokio::sync::Notify,
-    remotes: tokio::sync::Mutex<HashMap<String, Arc<dyn Remote>>>,
+    /// One connection per host, made once; hosts connect at the same time (the map is locked
+    /// only to find a host's cell, never across a connect).
+    remotes: std::sync::Mutex<HashMap<String, RemoteCell>>,
     changes: [AtomicU32; PhaseId::ALL.len()],
     kube: tokio::sync::Mutex<Option<kube::Client>>,
     /// The run's API discovery, shared by all its appliers.
@@ -187,7 +192,7 @@ impl Ctx {
             world,
             facts: Mutex::new(HashMap::new()),
             facts_changed: tokio::sync::Notify::new(),
-            remotes: tokio::sync::Mutex::new(HashMap::new()),
+            remotes: std::sync::Mutex::new(HashMap::new()),
             changes: Default::default(),
             kube: tokio::sync::Mutex::new(None),
             discovery: Default::default(),
@@ -476,33 +481,42 @@ impl Ctx {
     /// phase for the wait-until-reachable loop). It reconnects by itself after a broken link
     /// and re-sends read-only commands ([`crate::ssh::resilient`]).
     pub async fn remote(&self, hostname: &str) -> anyhow::Result<Arc<dyn Remote>> {
-        let mut remotes = self.remotes.lock().await;
-        if let Some(r) = remotes.get(hostname) {
-            return Ok(r.clone());
-        }
-        let addr = self.host_addr(hostname).ok_or_else(|| {
-            anyhow::anyhow!("homelab does not know the address of {hostname} yet\n  hint: run the machines phase first (`homelab up`), which learns it from MAAS")
-        })?;
-        let first = self.world.hosts.connect(&addr).await?;
-        let t = &self.opts.timings;
-        let r: Arc<dyn Remote> = Arc::new(crate::ssh::resilient::Resilient::new(
-            self.world.hosts.clone(),
-            addr,
-            first,
-            t.deadline(self.cluster.timeouts.ssh),
-            t.ssh_poll,
-        ));
-        remotes.insert(hostname.to_owned(), r.clone());
-        Ok(r)
+        let cell = match self.remotes.lock() {
+            Ok(mut m) => m.entry(hostname.to_owned()).or_default().clone(),
+            Err(_) => anyhow::bail!("the connection table is poisoned (a task panicked); run the command again"),
+        };
+        let r = cell
+            .get_or_try_init(|| async {
+                let addr = self.host_addr(hostname).ok_or_else(|| {
+                    anyhow::anyhow!("homelab does not know the address of {hostname} yet\n  hint: run the machines phase first (`homelab up`), which learns it from MAAS")
+                })?;
+                let first = self.world.hosts.connect(&addr).await?;
+                let t = &self.opts.timings;
+                Ok::<Arc<dyn Remote>, anyhow::Error>(Arc::new(crate::ssh::resilient::Resilient::new(
+                    self.world.hosts.clone(),
+                    addr,
+                    first,
+                    t.deadline(self.cluster.timeouts.ssh),
+                    t.ssh_poll,
+                )))
+            })
+            .await?;
+        Ok(r.clone())
     }
 
     pub async fn forget_remote(&self, hostname: &str) {
-        self.remotes.lock().await.remove(hostname);
+        if let Ok(mut m) = self.remotes.lock() {
+            m.remove(hostname);
+        }
     }
 
     /// SSH commands sent so far, per host.
     pub async fn round_trips(&self) -> HashMap<String, u64> {
-        self.remotes.lock().await.iter().map(|(h, r)| (h.clone(), r.round_trips())).collect()
+        let cells: Vec<(String, RemoteCell)> = match self.remotes.lock() {
+            Ok(m) => m.iter().map(|(h, c)| (h.clone(), c.clone())).collect(),
+            Err(_) => vec![],
+        };
+        cells.into_iter().filter_map(|(h, c)| c.get().map(|r| (h, r.round_trips()))).collect()
     }
 
     pub async fn set_kube(&self, client: kube::Client) {

@@ -4,7 +4,8 @@
 //! concurrency inside each stage, retries on conflicts, throttling and server errors, and a
 //! per-stage count of created, changed and unchanged objects.
 //!
-//! Observe, compare, act: one list per kind and namespace, all sent at once before the first
+//! Observe, compare, act: one list per kind and namespace (for a cluster-wide kind, one GET
+//! per object, since its list is the whole cluster's), all sent at once before the first
 //! stage, gives the live objects; an object whose apply would change nothing
 //! ([`super::converged`]: same values, nothing homelab owns dropped, drift by another manager
 //! seen) is not sent, so a converged run makes no write. The others are applied and counted
@@ -339,6 +340,17 @@ impl Applier {
         }
     }
 
+    /// One object of a cluster-wide kind, if it exists.
+    async fn existing_one(&self, ar: &ApiResource, caps: &ApiCapabilities, name: &str) -> Result<Option<Value>> {
+        self.count();
+        match self.api(ar, caps, None)?.get_opt(name).await {
+            Ok(Some(o)) => Ok(Some(serde_json::to_value(&o)?)),
+            Ok(None) => Ok(None),
+            Err(e) if status_code(&e) == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Applies one object (server-side apply, forced), retrying what is worth retrying.
     async fn apply_one(&self, obj: &Value, before: Option<&Value>) -> Result<Outcome> {
         if self.client.is_none() {
@@ -475,24 +487,59 @@ impl Applier {
     /// once before anything is applied (a kind not served yet, whose CRD this apply creates,
     /// has none).
     async fn observe(&self, objs: &[Value]) -> Result<HashMap<ListKey, Observed>> {
-        let mut kinds: HashMap<ListKey, GroupVersionKind> = HashMap::new();
+        let mut kinds: HashMap<ListKey, (GroupVersionKind, Vec<String>)> = HashMap::new();
         for o in objs {
             let g = gvk(o)?;
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
-            kinds.entry((g.api_version(), g.kind.clone(), ns)).or_insert(g);
+            let name = o["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            kinds.entry((g.api_version(), g.kind.clone(), ns)).or_insert((g, vec![])).1.push(name);
         }
         if self.client.is_none() {
             return Ok(HashMap::new());
         }
-        let lists = kinds.into_iter().map(|(key, g)| async move {
-            let ns = (!key.2.is_empty()).then_some(key.2.as_str());
-            let existing = match self.resolve(&g).await {
-                Ok((ar, caps)) => self.existing(&ar, &caps, ns).await?,
-                Err(_) => HashMap::new(),
-            };
-            Ok::<_, anyhow::Error>((key, existing))
+        // Discovery first (one request per group-version, cached), then every read in one
+        // stream, so no more requests are in flight than `concurrency` (and no more pooled
+        // connections are opened): one list per namespaced kind; for a cluster-wide kind, whose
+        // list is the whole cluster's (every CRD with its schema, every built-in ClusterRole),
+        // one GET per object of ours.
+        let keys: Vec<(ListKey, (GroupVersionKind, Vec<String>))> = kinds.into_iter().collect();
+        type Resolved = (ListKey, Option<(ApiResource, ApiCapabilities)>, Vec<String>);
+        let resolves = keys.into_iter().map(|(key, (g, names))| async move {
+            let r = self.resolve(&g).await.ok();
+            Ok::<Resolved, anyhow::Error>((key, r, names))
         });
-        futures::stream::iter(lists).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await
+        let resolved: Vec<Resolved> =
+            futures::stream::iter(resolves).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
+        type Read<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(ListKey, Observed)>> + Send + 'a>>;
+        let mut reads: Vec<Read<'_>> = Vec::new();
+        let mut out: HashMap<ListKey, Observed> = HashMap::new();
+        for (key, r, names) in resolved {
+            let Some((ar, caps)) = r else {
+                out.insert(key, HashMap::new());
+                continue;
+            };
+            if caps.scope == Scope::Cluster {
+                for n in names {
+                    let (key, ar, caps) = (key.clone(), ar.clone(), caps.clone());
+                    reads.push(Box::pin(async move {
+                        let found = self.existing_one(&ar, &caps, &n).await?;
+                        Ok((key, found.into_iter().map(|o| (n.clone(), o)).collect()))
+                    }));
+                }
+            } else {
+                reads.push(Box::pin(async move {
+                    let ns = (!key.2.is_empty()).then_some(key.2.as_str());
+                    let found = self.existing(&ar, &caps, ns).await?;
+                    Ok((key, found))
+                }));
+            }
+        }
+        let found: Vec<(ListKey, Observed)> =
+            futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
+        for (key, objs) in found {
+            out.entry(key).or_default().extend(objs);
+        }
+        Ok(out)
     }
 
     async fn apply_stage(&self, items: &[&Value], before: &HashMap<ListKey, Observed>) -> Result<Counts> {

@@ -105,6 +105,7 @@ impl SimApiServer {
             operators: vec![],
             log: vec![],
             validators: HashMap::new(),
+            reconciled: None,
         }));
         for ns in ["default", "kube-system", "kube-public"] {
             state.lock().unwrap_or_else(|e| e.into_inner()).put("", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}}));

@@ -180,6 +180,8 @@ pub struct ApiState {
     pub(in crate::sim::apiserver) operators: Vec<Arc<dyn SimOperator>>,
     pub log: Vec<String>,
     pub(in crate::sim::apiserver) validators: HashMap<(String, String, String), Arc<jsonschema::Validator>>,
+    /// When the operators last ran (see `handle`: with costs on, reads share a recent run).
+    pub(in crate::sim::apiserver) reconciled: Option<Instant>,
 }
 
 impl ApiState {
