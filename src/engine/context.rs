@@ -279,9 +279,7 @@ impl Ctx {
     /// The gate of a change in a real run: takes the MAAS lock if this is the first change,
     /// then reports it as [`Ctx::step`] does.
     pub async fn act(&self, phase: PhaseId, target: &str, action: impl Into<String>) -> anyhow::Result<()> {
-        self.ensure_locked().await?;
-        self.step(phase, target, action);
-        Ok(())
+        self.act_call(phase, target, action, None).await
     }
 
     /// Holds the cluster Lease from now on (once the cluster's API is reachable); the MAAS
@@ -355,7 +353,7 @@ impl Ctx {
     /// recorded for the plan instead, in the same words (the caller must then not carry it
     /// out: check [`Ctx::dry_run`], or let the [`crate::kube::apply::Applier`] compute it).
     pub fn step(&self, phase: PhaseId, target: &str, action: impl Into<String>) {
-        self.record(phase, target, action.into(), None, 1);
+        self.step_call(phase, target, action, None);
     }
 
     /// [`Ctx::act`] of an action whose exact call (`detail`) is worth keeping apart from its
@@ -523,7 +521,6 @@ impl Ctx {
         *self.kube.lock().await = Some(client);
     }
 
-    /// The Kubernetes client of this cluster.
     /// An applier on `client` that shares the run's discovery.
     pub fn applier(
         &self,
@@ -534,6 +531,7 @@ impl Ctx {
         crate::kube::apply::Applier::new(client, self.ui.clone(), phase, opts).sharing_discovery(&self.discovery)
     }
 
+    /// The Kubernetes client of this cluster.
     pub async fn kube(&self) -> anyhow::Result<kube::Client> {
         let mut k = self.kube.lock().await;
         if let Some(c) = k.as_ref() {

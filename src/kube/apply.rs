@@ -107,7 +107,7 @@ fn api_group(obj: &Value) -> String {
     group_version(obj["apiVersion"].as_str().unwrap_or("")).0.to_owned()
 }
 
-/// Whether a live CRD (as listed) has the condition `Established=True`.
+/// Whether a live CRD has the condition `Established=True`.
 fn crd_established(crd: &Value) -> bool {
     crd["status"]["conditions"]
         .as_array()
@@ -340,17 +340,6 @@ impl Applier {
         }
     }
 
-    /// One object of a cluster-wide kind, if it exists.
-    async fn existing_one(&self, ar: &ApiResource, caps: &ApiCapabilities, name: &str) -> Result<Option<Value>> {
-        self.count();
-        match self.api(ar, caps, None)?.get_opt(name).await {
-            Ok(Some(o)) => Ok(Some(serde_json::to_value(&o)?)),
-            Ok(None) => Ok(None),
-            Err(e) if status_code(&e) == Some(404) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Applies one object (server-side apply, forced), retrying what is worth retrying.
     async fn apply_one(&self, obj: &Value, before: Option<&Value>) -> Result<Outcome> {
         if self.client.is_none() {
@@ -520,10 +509,13 @@ impl Applier {
             };
             if caps.scope == Scope::Cluster {
                 for n in names {
-                    let (key, ar, caps) = (key.clone(), ar.clone(), caps.clone());
+                    let key = key.clone();
                     reads.push(Box::pin(async move {
-                        let found = self.existing_one(&ar, &caps, &n).await?;
-                        Ok((key, found.into_iter().map(|o| (n.clone(), o)).collect()))
+                        let found = match self.get(&key.0, &key.1, None, &n).await? {
+                            Some(o) => HashMap::from([(n, serde_json::to_value(&o)?)]),
+                            None => HashMap::new(),
+                        };
+                        Ok((key, found))
                     }));
                 }
             } else {
@@ -563,15 +555,12 @@ impl Applier {
         Ok(counts)
     }
 
-    /// Waits until every CRD has `Established=True`.
-    ///
-    /// (The probe reads the typed object; [`crd_established`] the same condition of an observed one.)
+    /// Waits until every CRD has `Established=True` ([`crd_established`], as for an observed one).
     pub async fn wait_crds_established(&self, names: &[String]) -> Result<()> {
         if names.is_empty() {
             return Ok(());
         }
-        let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(self.client()?.clone());
+        self.client()?;
         let spec = WaitSpec {
             phase: self.phase,
             target: "cluster".into(),
@@ -594,14 +583,12 @@ impl Applier {
             let reads: Vec<Read<'_>> = pending
                 .into_iter()
                 .map(|n| {
-                    let api = api.clone();
                     Box::pin(async move {
-                        self.count();
-                        let established = api.get_opt(&n).await?.is_some_and(|c| {
-                            c.status
-                                .and_then(|s| s.conditions)
-                                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-                        });
+                        let crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, &n).await?;
+                        let established = match crd {
+                            Some(c) => crd_established(&serde_json::to_value(&c)?),
+                            None => false,
+                        };
                         Ok::<_, anyhow::Error>((n, established))
                     }) as Read<'_>
                 })
@@ -609,15 +596,15 @@ impl Applier {
             let answers: Vec<(String, bool)> =
                 futures::stream::iter(reads).buffer_unordered(self.opts.concurrency.max(1)).try_collect().await?;
             let mut missing: Vec<String> = Vec::new();
-            if let Ok(mut seen) = seen.lock() {
-                for (n, ok) in answers {
-                    if ok {
-                        seen.insert(n);
-                    } else {
-                        missing.push(n);
-                    }
+            let mut seen = seen.lock().map_err(|_| anyhow!("CRD wait state poisoned"))?;
+            for (n, ok) in answers {
+                if ok {
+                    seen.insert(n);
+                } else {
+                    missing.push(n);
                 }
             }
+            drop(seen);
             missing.sort();
             Ok(if missing.is_empty() {
                 Probe::Ready(())
