@@ -10,10 +10,10 @@
 use homelab::catalog::Catalog;
 use homelab::catalog::bundle::ManifestSource;
 use homelab::config::model::Role;
-use homelab::engine::add_node::{AddNodeRequest, BUDGET, add_node};
 use homelab::engine::context::{RunOptions, World};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::add_node::{AddNodeRequest, BUDGET, add_node};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

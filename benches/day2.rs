@@ -12,10 +12,10 @@
 use homelab::catalog::Catalog;
 use homelab::catalog::bundle::ManifestSource;
 use homelab::engine::context::{RunOptions, World};
-use homelab::engine::remove_node::{RemoveRequest, remove_node};
-use homelab::engine::replace_node::{ReplaceRequest, replace_node};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::remove_node::{RemoveRequest, remove_node};
+use homelab::ops::replace_node::{ReplaceRequest, replace_node};
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions, machine_identity};
 use homelab::sim::maas::SimMaasConfig;
 use std::path::PathBuf;

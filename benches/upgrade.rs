@@ -13,9 +13,9 @@
 use homelab::catalog::Catalog;
 use homelab::catalog::bundle::ManifestSource;
 use homelab::engine::context::{RunOptions, World};
-use homelab::engine::upgrade::{UpgradeRequest, upgrade};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::upgrade::{UpgradeRequest, upgrade};
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions};
 use homelab::sim::maas::SimMaasConfig;
 use std::collections::BTreeMap;

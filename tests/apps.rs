@@ -179,9 +179,9 @@ async fn the_seed_examples_topics_users_and_bridge_converge_then_nothing_changes
 
     // `status` shows every new part.
     let cx = ctx(&lab, &yaml, &upstream);
-    let report = homelab::engine::status::gather(&cx).await;
+    let report = homelab::ops::status::gather(&cx).await;
     assert!(report.healthy, "{:?}", report.problems);
-    let text = homelab::engine::status::render(&report);
+    let text = homelab::ops::status::render(&report);
     let row = |needle: &str| {
         text.lines()
             .find(|l| l.trim_start().starts_with(needle))
@@ -230,8 +230,8 @@ async fn the_seed_examples_topics_users_and_bridge_converge_then_nothing_changes
     assert_private(std::path::Path::new(&props["ssl.truststore.location"]));
     assert!(props["sasl.jaas.config"].contains("password=\""), "--show-secret prints it inline");
     // The database: status shows it; connect prints libpq settings, the password in a 0600 file.
-    let report = homelab::engine::status::gather(&cx).await;
-    let text = homelab::engine::status::render(&report);
+    let report = homelab::ops::status::gather(&cx).await;
+    let text = homelab::ops::status::render(&report);
     assert!(text.contains("PostgreSQL databases/shared-pg (CloudNativePG v1.22.5): 3 of 3 instances ready — Cluster in healthy state, primary shared-pg-1"), "{text}");
     assert!(text.contains("credentials: Secret databases/shared-pg-app"), "{text}");
     assert!(text.contains("in the cluster: postgresql://app@shared-pg-rw.databases:5432/app"), "{text}");

@@ -7,10 +7,10 @@ mod support;
 
 use homelab::catalog::Catalog;
 use homelab::engine::context::RunOptions;
-use homelab::engine::remove_node::{RemoveRequest, remove_node};
-use homelab::engine::replace_node::{ReplaceRequest, replace_node};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::remove_node::{RemoveRequest, remove_node};
+use homelab::ops::replace_node::{ReplaceRequest, replace_node};
 use homelab::sim::hosts::DqRole;
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ async fn remove(
     req: RemoveRequest,
     upstream: &Path,
     opts: RunOptions,
-) -> (anyhow::Result<homelab::engine::remove_node::RemoveReport>, String) {
+) -> (anyhow::Result<homelab::ops::remove_node::RemoveReport>, String) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let r = remove_node(file, &req, &cat, &ui, opts, &world(lab, upstream)).await;
@@ -189,7 +189,7 @@ async fn refusals_change_nothing_and_say_what_is_safe() {
             .count()
     };
     let check = |lab: &FullLab,
-                 r: anyhow::Result<homelab::engine::remove_node::RemoveReport>,
+                 r: anyhow::Result<homelab::ops::remove_node::RemoveReport>,
                  out: &str,
                  want: &str,
                  safe: &str,

@@ -12,10 +12,10 @@ use homelab::catalog::Catalog;
 use homelab::catalog::bundle::ManifestSource;
 use homelab::config::model::HostKeyChecking;
 use homelab::engine::context::{RunOptions, World};
-use homelab::engine::remove_node::{RemoveRequest, remove_node};
-use homelab::engine::replace_node::{ReplaceRequest, replace_node};
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::remove_node::{RemoveRequest, remove_node};
+use homelab::ops::replace_node::{ReplaceRequest, replace_node};
 use homelab::sim::hosts::DqRole;
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions, machine_identity};
 use homelab::sim::maas::SimMachineSpec;
@@ -213,7 +213,7 @@ async fn remove_a_pc_whose_sshd_is_dead_over_real_ssh() {
 /// and readiness wait goes through the real OpenSSH client.
 #[tokio::test(flavor = "multi_thread")]
 async fn upgrade_the_seed_over_real_ssh_to_microk8s_131_rook_120_ceph_19() {
-    use homelab::engine::upgrade::{UpgradeRequest, upgrade};
+    use homelab::ops::upgrade::{UpgradeRequest, upgrade};
     let Some(w) = converged().await else { return };
     let lab = &w.lab;
     let seed = std::fs::read_to_string(&w.file).unwrap();

@@ -5,10 +5,10 @@ mod support;
 use homelab::catalog::Catalog;
 use homelab::catalog::bundle::ManifestSource;
 use homelab::config::model::Role;
-use homelab::engine::add_node::{AddNodeRequest, add_node};
 use homelab::engine::context::RunOptions;
 use homelab::foundation::output::{OutputFormat, Ui};
 use homelab::maas::Status;
+use homelab::ops::add_node::{AddNodeRequest, add_node};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,7 +34,7 @@ async fn grow(
     file: &Path,
     mac: &str,
     upstream: &Path,
-) -> (anyhow::Result<homelab::engine::add_node::AddNodeReport>, String) {
+) -> (anyhow::Result<homelab::ops::add_node::AddNodeReport>, String) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let req = AddNodeRequest { mac: mac.into(), hostname: None, role: Role::Worker };
@@ -131,7 +131,7 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     up(&lab, &yaml, &upstream).await;
     let (ui, _) = Ui::capture(OutputFormat::Text);
     let cx = lab.ctx(&yaml, ui, RunOptions::fast(), src(&lab, &upstream)).unwrap();
-    let r = homelab::engine::status::gather(&cx).await;
+    let r = homelab::ops::status::gather(&cx).await;
     assert!(r.healthy, "{:?}", r.problems);
     assert_eq!(r.machines.len(), 3);
     assert!(r.machines.iter().all(|m| m.status == "Deployed" && !m.ip.is_empty()));
@@ -144,7 +144,7 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     let k = r.kafka.as_ref().unwrap();
     assert!(k.ready && k.brokers == 3 && k.bootstrap.iter().any(|(l, _)| l == "external"));
     assert_eq!(r.totals.cores, 12);
-    let text = homelab::engine::status::render(&r);
+    let text = homelab::ops::status::render(&r);
     for section in [
         "healthy",
         "MAAS machines",
@@ -169,9 +169,9 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     let (ui, _) = Ui::capture(OutputFormat::Text);
     let cx = lab.ctx(&yaml, ui, RunOptions::fast(), src(&lab, &upstream)).unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = homelab::engine::status::gather(&cx).await;
+    let r = homelab::ops::status::gather(&cx).await;
     assert!(!r.healthy);
-    let text = homelab::engine::status::render(&r);
+    let text = homelab::ops::status::render(&r);
     assert!(text.starts_with("cluster `lab`: 1 problem\n  ✗ Kafka kafka/my-cluster is not Ready"), "{text}");
 }
 

@@ -7,8 +7,8 @@ mod support;
 
 use homelab::catalog::Catalog;
 use homelab::engine::context::RunOptions;
-use homelab::engine::upgrade::{UpgradeRequest, upgrade};
 use homelab::foundation::output::{OutputFormat, Ui};
+use homelab::ops::upgrade::{UpgradeRequest, upgrade};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -42,7 +42,7 @@ async fn run_upgrade(
     req: UpgradeRequest,
     upstream: &Path,
     opts: RunOptions,
-) -> (anyhow::Result<homelab::engine::upgrade::UpgradeReport>, String) {
+) -> (anyhow::Result<homelab::ops::upgrade::UpgradeReport>, String) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let r = upgrade(file, &req, &cat, &ui, opts, &world(lab, upstream)).await;
@@ -166,7 +166,7 @@ async fn gates_refuse_with_nothing_changed() {
     let (lab, seed) = seed_lab(&upstream).await;
     let file: PathBuf = lab.lab.path("cluster.yaml");
     let before = operator_image(&lab);
-    let check = |r: anyhow::Result<homelab::engine::upgrade::UpgradeReport>, out: &str, want: &str| {
+    let check = |r: anyhow::Result<homelab::ops::upgrade::UpgradeReport>, out: &str, want: &str| {
         // The refusal, and for a file refused by validation its located diagnostics.
         let e = format!("{:#}\n{out}", r.err().unwrap_or_else(|| panic!("not refused:\n{out}")));
         assert!(e.contains(want), "{e}");
@@ -220,9 +220,9 @@ async fn a_refresh_that_skips_a_minor_breaks_the_node() {
 
 #[test]
 fn the_plan_of_the_seed_to_current_ladder() {
-    use homelab::engine::upgrade::ladder::{Versions, plan};
+    use homelab::ops::upgrade::ladder::{Versions, plan};
     let cat = Catalog::embedded().unwrap();
-    use homelab::engine::upgrade::ladder::{KafkaAt, Metadata};
+    use homelab::ops::upgrade::ladder::{KafkaAt, Metadata};
     // examples/seed-2023.yaml: Strimzi 0.33.1 with Kafka 3.3.2 on ZooKeeper, CloudNativePG v1.22.5.
     let seed = Versions {
         kubernetes: (1, 26),
@@ -247,6 +247,6 @@ fn the_plan_of_the_seed_to_current_ladder() {
     };
     let hops = plan(&cat, &seed, &current).unwrap();
     let (ui, cap) = Ui::capture(OutputFormat::Text);
-    homelab::engine::upgrade::print_plan(&ui, &seed, &current, &hops, hops.len(), 3, 3);
+    homelab::ops::upgrade::print_plan(&ui, &seed, &current, &hops, hops.len(), 3, 3);
     insta::assert_snapshot!("upgrade_plan_seed_to_current", cap.stdout());
 }

@@ -8,8 +8,8 @@ mod support;
 
 use homelab::catalog::Catalog;
 use homelab::engine::context::RunOptions;
-use homelab::engine::upgrade::{UpgradeRequest, upgrade};
 use homelab::foundation::output::{OutputFormat, Ui};
+use homelab::ops::upgrade::{UpgradeRequest, upgrade};
 use homelab::sim::lab::{FullLab, FullLabOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ async fn run(
     file: &Path,
     req: UpgradeRequest,
     upstream: &Path,
-) -> (anyhow::Result<homelab::engine::upgrade::UpgradeReport>, String) {
+) -> (anyhow::Result<homelab::ops::upgrade::UpgradeReport>, String) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let r = upgrade(file, &req, &cat, &ui, RunOptions::fast(), &support::lab_world(lab, upstream)).await;

@@ -2,8 +2,8 @@
 
 use super::{ChangeArgs, Global, catalog, real_world};
 use crate::config::model::Role;
-use crate::engine::add_node::{AddNodeRequest, add_node};
 use crate::foundation::output::Ui;
+use crate::ops::add_node::{AddNodeRequest, add_node};
 use clap::Args;
 use std::process::ExitCode;
 

@@ -1,8 +1,8 @@
 //! `homelab remove-node HOST`: take a PC out of the cluster, retiring or dead.
 
 use super::{ChangeArgs, Global, catalog, real_world};
-use crate::engine::remove_node::{RemoveRequest, remove_node};
 use crate::foundation::output::Ui;
+use crate::ops::remove_node::{RemoveRequest, remove_node};
 use clap::Args;
 use std::process::ExitCode;
 

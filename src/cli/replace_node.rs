@@ -2,8 +2,8 @@
 
 use super::remove_node::{EraseArg, ReleaseArgs};
 use super::{ChangeArgs, Global, catalog, real_world};
-use crate::engine::replace_node::{ReplaceRequest, replace_node};
 use crate::foundation::output::Ui;
+use crate::ops::replace_node::{ReplaceRequest, replace_node};
 use clap::Args;
 use std::process::ExitCode;
 

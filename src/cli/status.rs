@@ -36,8 +36,8 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
     let code =
         |healthy: bool| if healthy { ExitCode::SUCCESS } else { ExitCode::from(crate::foundation::error::EXIT_FAILED) };
     if !a.watch {
-        let report = crate::engine::status::gather(&cx).await;
-        crate::engine::status::print(&ui, &report);
+        let report = crate::ops::status::gather(&cx).await;
+        crate::ops::status::print(&ui, &report);
         return Ok(code(report.healthy));
     }
     if !(a.interval.is_finite() && a.interval >= 0.1) {
@@ -49,8 +49,8 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
     }
     let every = std::time::Duration::from_secs_f64(a.interval.min(3600.0));
     loop {
-        let report = crate::engine::status::gather(&cx).await;
-        crate::engine::status::print_watched(&ui, &report, every);
+        let report = crate::ops::status::gather(&cx).await;
+        crate::ops::status::print_watched(&ui, &report, every);
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = tokio::signal::ctrl_c() => return Ok(code(report.healthy)),

@@ -1,8 +1,8 @@
 //! `homelab upgrade [FILE]`: climb to the versions the file declares, hop by hop.
 
 use super::{ChangeArgs, Global, catalog, real_world};
-use crate::engine::upgrade::{UpgradeRequest, upgrade};
 use crate::foundation::output::Ui;
+use crate::ops::upgrade::{UpgradeRequest, upgrade};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,27 +2,30 @@
 //! (saved 0600 in the state directory), or the user's kubeconfig and context for an existing
 //! cluster.
 
-use crate::config::Kubernetes;
-use crate::engine::context::Ctx;
+use crate::config::{Cluster, Kubernetes};
 use anyhow::Context as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::path::{Path, PathBuf};
 
-/// Path of the saved kubeconfig of a MicroK8s cluster.
-pub fn saved_path(cx: &Ctx) -> std::path::PathBuf {
-    cx.world.state_dir.join("kubeconfig")
+/// Path of the saved kubeconfig of a MicroK8s cluster, in the cluster's state directory.
+pub fn saved_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("kubeconfig")
 }
 
-pub async fn client(cx: &Ctx) -> anyhow::Result<kube::Client> {
+/// The client of `cluster`'s API: for MicroK8s from `fetched` (the kubeconfig this run
+/// fetched, when it did) or the one saved in `state_dir`; for an existing cluster from the
+/// user's kubeconfig.
+pub async fn client(cluster: &Cluster, state_dir: &Path, fetched: Option<String>) -> anyhow::Result<kube::Client> {
     crate::foundation::tls::install_crypto_provider();
-    match &cx.cluster.kubernetes {
+    match &cluster.kubernetes {
         Kubernetes::Microk8s { .. } => {
-            let text = match cx.kubeconfig.lock().ok().and_then(|k| k.clone()) {
+            let text = match fetched {
                 Some(t) => t,
-                None => std::fs::read_to_string(saved_path(cx)).map_err(|e| {
+                None => std::fs::read_to_string(saved_path(state_dir)).map_err(|e| {
                     anyhow::anyhow!(
                         "no kubeconfig for cluster `{}` yet ({}: {e})\n  hint: run `homelab up` through the kubernetes phase first",
-                        cx.cluster.name,
-                        saved_path(cx).display()
+                        cluster.name,
+                        saved_path(state_dir).display()
                     )
                 })?,
             };

@@ -3,10 +3,10 @@
 
 use crate::catalog::bundle::ManifestSource;
 use crate::config::Cluster;
-use crate::engine::phase::{PhaseId, Selection};
 use crate::engine::plan::Planned;
 use crate::foundation::events::Event;
 use crate::foundation::output::Ui;
+use crate::foundation::phase_id::{PhaseId, Selection};
 use crate::foundation::wait::Backoff;
 use crate::maas::{MaasClient, Status};
 use crate::ssh::{Connector, HostAddr, Remote};
@@ -537,7 +537,8 @@ impl Ctx {
         if let Some(c) = k.as_ref() {
             return Ok(c.clone());
         }
-        let c = crate::engine::cluster_api::client(self).await?;
+        let cached = self.kubeconfig.lock().ok().and_then(|k| k.clone());
+        let c = crate::engine::cluster_api::client(&self.cluster, &self.world.state_dir, cached).await?;
         *k = Some(c.clone());
         Ok(c)
     }

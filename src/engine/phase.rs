@@ -1,7 +1,7 @@
-//! What a phase is (observe, then act per machine and for the cluster), and the selection
-//! `--only/--from/--skip` makes of the phases.
+//! What a phase is: observe, then act per machine and for the cluster. The selection
+//! `--only/--from/--skip` makes of the phases is `foundation::phase_id::Selection`.
 
-pub use crate::foundation::phase_id::PhaseId;
+pub use crate::foundation::phase_id::{PhaseId, Selection};
 
 use crate::config::Machine;
 use crate::engine::context::Ctx;
@@ -34,41 +34,5 @@ pub trait Phase: Send + Sync {
     /// Cluster-level work after every machine finished this phase.
     async fn finish(&self, _cx: &Ctx) -> anyhow::Result<()> {
         Ok(())
-    }
-}
-
-/// Which phases a run executes.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub only: Vec<PhaseId>,
-    pub from: Option<PhaseId>,
-    pub skip: Vec<PhaseId>,
-}
-
-impl Selection {
-    /// The selected phases among those that apply to the cluster, in order.
-    pub fn resolve(&self, applicable: &[PhaseId]) -> Vec<PhaseId> {
-        applicable
-            .iter()
-            .copied()
-            .filter(|p| self.only.is_empty() || self.only.contains(p))
-            .filter(|p| self.from.is_none_or(|f| *p >= f))
-            .filter(|p| !self.skip.contains(p))
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selection() {
-        let all = PhaseId::ALL;
-        assert_eq!(Selection::default().resolve(&all), all.to_vec());
-        let s = Selection { from: Some(PhaseId::Kubernetes), skip: vec![PhaseId::Storage], ..Default::default() };
-        assert_eq!(s.resolve(&all), vec![PhaseId::Kubernetes, PhaseId::Kafka, PhaseId::Database]);
-        let s = Selection { only: vec![PhaseId::Hosts], ..Default::default() };
-        assert_eq!(s.resolve(&all), vec![PhaseId::Hosts]);
     }
 }

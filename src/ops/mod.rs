@@ -1,9 +1,16 @@
-//! Library operations behind the commands that are not a run of phases: building the real
-//! outside world for a cluster (MAAS key, SSH, manifest source), fetching and merging the
-//! kubeconfig, drafting a cluster file from MAAS, the client settings of `connect`. Each command in `cli` parses its arguments
-//! and calls one of these (or an engine operation); nothing here knows about the command line.
+//! The operations behind the commands, one module per command and named as the command
+//! (`homelab remove-node` is `cli::remove_node` → `ops::remove_node`), plus `world`, the real
+//! outside world a command runs against (MAAS key, SSH options, manifest source). `up` alone
+//! lives in the engine, being the run every operation builds on. An operation with several
+//! stages is a folder with a file per stage (`observe`, pure `decide`, `act`). Nothing here
+//! knows about the command line.
 
+pub mod add_node;
 pub mod connect;
 pub mod init;
 pub mod kubeconfig;
+pub mod remove_node;
+pub mod replace_node;
+pub mod status;
+pub mod upgrade;
 pub mod world;

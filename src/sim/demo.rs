@@ -8,11 +8,11 @@ use super::maas::SimMaasConfig;
 use crate::catalog::Catalog;
 use crate::catalog::bundle::ManifestSource;
 use crate::config::model::Role;
-use crate::engine::add_node::{AddNodeRequest, add_node};
 use crate::engine::context::{RunOptions, Timings};
 use crate::foundation::output::Ui;
 use crate::foundation::time::fmt_secs;
 use crate::maas::Status;
+use crate::ops::add_node::{AddNodeRequest, add_node};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -149,8 +149,8 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
 
     ui.err("\n━━ homelab status ━━");
     let cx = lab.ctx_with_catalog(&grown, ui.clone(), opts, src, &cat)?;
-    let status = crate::engine::status::gather(&cx).await;
-    crate::engine::status::print(ui, &status);
+    let status = crate::ops::status::gather(&cx).await;
+    crate::ops::status::print(ui, &status);
     let elapsed = start.elapsed().as_secs_f64();
     ui.err(&format!(
         "\ndemo finished in {} ({manifests}); cluster file: {}{}",

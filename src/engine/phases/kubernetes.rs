@@ -204,7 +204,7 @@ pub async fn fetch_kubeconfig(cx: &Ctx, cp: &Machine, cp_r: &Arc<dyn Remote>) ->
     let ip = cx.facts(&cp.hostname).ip.unwrap_or_default();
     let server = cx.world.hosts.api_server_override(&ip).unwrap_or_else(|| format!("https://{ip}:16443"));
     let text = mk::rewrite_kubeconfig(&out.stdout, &server, &cx.cluster.context_name())?;
-    let path = crate::engine::cluster_api::saved_path(cx);
+    let path = crate::engine::cluster_api::saved_path(&cx.world.state_dir);
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current != text {
         crate::foundation::files::write_atomic(&path, text.as_bytes(), crate::foundation::files::Mode::Private)

@@ -5,7 +5,9 @@
 //! counts through the Rook toolbox; Kafka's readiness; the CloudNativePG operator's image. Reads only, concurrently where nothing
 //! orders them.
 
-use super::gate::{Daemon, NodeView, Observed};
+pub mod strimzi;
+
+use super::observed::{Daemon, NodeView, Observed, rolled};
 use crate::catalog::Catalog;
 use crate::config::Rook;
 use crate::engine::context::Ctx;
@@ -95,18 +97,6 @@ pub async fn nodes(cx: &Ctx) -> Result<Vec<NodeRow>> {
         .collect())
 }
 
-/// A Deployment rolled out: its observed generation caught up, and its replicas, updated
-/// and ready replicas all equal what its spec asks (docs/day2.md §3.3).
-pub fn rolled(d: &Deployment) -> bool {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let st = d.status.clone().unwrap_or_default();
-    let gen_ok = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
-    gen_ok
-        && st.updated_replicas.unwrap_or(0) == want
-        && st.ready_replicas.unwrap_or(0) == want
-        && st.replicas.unwrap_or(0) == want
-}
-
 /// Everything the gates and the planner read.
 pub async fn observe(cx: &Arc<Ctx>, cat: &Catalog) -> Result<Observed> {
     Box::pin(observe_with(cx, cat, true)).await
@@ -128,7 +118,7 @@ async fn observe_with(cx: &Arc<Ctx>, cat: &Catalog, with_snaps: bool) -> Result<
             if with_snaps { snap_of(cx, &m.hostname).await } else { Ok((String::new(), false)) }
         }));
     // (The same applier and its discovery serve the Strimzi reads.)
-    let strimzi = Box::pin(super::strimzi::observe(cx, cat, &a));
+    let strimzi = Box::pin(strimzi::observe(cx, cat, &a));
     let cnpg = async {
         if cx.cluster.database.is_none() {
             return Ok(None);

@@ -10,7 +10,7 @@ pub mod act;
 pub mod gate;
 pub mod ladder;
 pub mod observe;
-pub mod strimzi;
+pub mod observed;
 
 use crate::catalog::Catalog;
 use crate::config::{Cluster, Kubernetes, validate_bytes};
@@ -180,8 +180,8 @@ pub async fn upgrade(
     } else {
         Some(crate::engine::lock::acquire_local(&cx.world.state_dir, "upgrade", cx.opts.lock_timeout, &cx.ui).await?)
     };
-    crate::engine::look(&cx).await?;
-    let r = crate::engine::until_stopped(
+    crate::engine::up::look(&cx).await?;
+    let r = crate::engine::up::until_stopped(
         &cx,
         run(&cx, catalog, req, &target),
         "a hop it had started (a snap refresh, an operator rollout, Ceph restarting its daemons) carries on on its own",
@@ -237,7 +237,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             ));
         }
         cx.ensure_lease().await?;
-        Box::pin(strimzi::rollback_kraft(cx, cat)).await?;
+        Box::pin(act::strimzi::rollback_kraft(cx, cat)).await?;
         return Ok(UpgradeReport { elapsed_s: started.elapsed().as_secs_f64(), ..Default::default() });
     }
     let o = observe::observe(cx, cat).await?;
@@ -256,7 +256,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
         && k.metadata != ladder::Metadata::KRaft
         && t.metadata == ladder::Metadata::KRaft
     {
-        if let Some(note) = strimzi::cluster_note(&cx.cluster) {
+        if let Some(note) = act::strimzi::cluster_note(&cx.cluster) {
             bail!(Failure::Usage(format!("refusing to upgrade: {note}\n  (nothing was changed)")));
         }
         if cx.cluster.kafka.as_ref().is_some_and(|k| k.controllers.is_none()) {
@@ -291,7 +291,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
         )));
     }
     cx.ensure_lease().await?;
-    let hop_options = strimzi::HopOptions { continue_kraft: req.continue_kraft };
+    let hop_options = act::strimzi::HopOptions { continue_kraft: req.continue_kraft };
     let st = ladder::stages(&hops);
     let mut now = from;
     // A round a stopped run left with a node drained, whose refreshes are all done: finish
@@ -339,7 +339,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             && (o.nodes.iter().any(|n| n.drained_for.is_some())
                 || o.nodes
                     .iter()
-                    .filter_map(gate::NodeView::track_minor)
+                    .filter_map(observed::NodeView::track_minor)
                     .collect::<std::collections::BTreeSet<_>>()
                     .len()
                     > 1);
@@ -382,7 +382,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
             budget_s: budget as f64,
         });
         if let Err(e) = &r
-            && let Some(p) = e.downcast_ref::<strimzi::PointOfNoReturn>()
+            && let Some(p) = e.downcast_ref::<act::strimzi::PointOfNoReturn>()
         {
             cx.ui.out(&p.to_string());
             report.stopped_at = Some(hop.name());
@@ -397,7 +397,7 @@ async fn run(cx: &Arc<Ctx>, cat: &Catalog, req: &UpgradeRequest, target: &Versio
         now = hop.apply(&now);
     }
     if upto == hops.len() && !hops.is_empty() {
-        Box::pin(strimzi::converge_declared(cx, &now)).await?;
+        Box::pin(act::strimzi::converge_declared(cx, &now)).await?;
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
     if !cx.ui.is_json() {

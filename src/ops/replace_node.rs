@@ -11,10 +11,10 @@ use crate::config::edit::NewMachine;
 use crate::config::{Cluster, Machine};
 use crate::engine::context::{Ctx, RunOptions, World};
 use crate::engine::phase::{PhaseId, Selection};
-use crate::engine::remove_node::{self, RemoveReport, RemoveRequest};
 use crate::foundation::error::Failure;
 use crate::foundation::output::Ui;
 use crate::foundation::time::fmt_secs;
+use crate::ops::remove_node::{self, RemoveReport, RemoveRequest};
 use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::sync::Arc;
@@ -51,11 +51,11 @@ pub async fn replace_node(
     opts: RunOptions,
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<ReplaceReport> {
-    let mac = crate::engine::add_node::normal_mac(&req.mac)?;
+    let mac = crate::ops::add_node::normal_mac(&req.mac)?;
     let file = path.display().to_string();
     let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
         .map_err(|e| Failure::Usage(format!("{e}\n  hint: give the cluster's file with --file")))?;
-    let mut before = crate::engine::add_node::validate(&text, &file, catalog, ui, &[])?;
+    let mut before = crate::ops::add_node::validate(&text, &file, catalog, ui, &[])?;
     before.anchor(path);
     // The file already has NEW in OLD's place (a run got that far): make sure NEW is in.
     if let Some(m) = before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())).cloned()
@@ -79,14 +79,13 @@ pub async fn replace_node(
     }
     let env = make_env(&before)?;
     let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
-    let hostname =
-        crate::engine::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
+    let hostname = crate::ops::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
     let role = if old.is_control_plane() { "control-plane" } else { "worker" };
     let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
     let new_text = crate::config::edit::replace_machine(&text, &req.old, &new)?;
     // Shown once: the warnings the file had before are not repeated for the edited one.
-    let seen = crate::engine::add_node::warnings_of(&text, &file, catalog);
-    let mut after = crate::engine::add_node::validate(&new_text, &file, catalog, ui, &seen)?;
+    let seen = crate::ops::add_node::warnings_of(&text, &file, catalog);
+    let mut after = crate::ops::add_node::validate(&new_text, &file, catalog, ui, &seen)?;
     after.anchor(path);
     let both = during(&before, &old, &new);
     let remove_req = RemoveRequest {
@@ -162,7 +161,7 @@ async fn add_machine(
     if cluster.rook.is_some() {
         steps.push(PhaseId::Storage);
     }
-    crate::engine::add_node::print_budget(ui, &steps);
+    crate::ops::add_node::print_budget(ui, &steps);
     o.selection = Selection { only: steps, ..Default::default() };
     let env = make_env(&cluster)?;
     let cx = Arc::new(Ctx::new(Arc::new(cluster), ui.clone(), o, env));

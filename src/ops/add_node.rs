@@ -211,7 +211,7 @@ async fn add_node_once(
     let env = make_env(&after)?;
     let cluster = after;
     let cx = Arc::new(crate::engine::context::Ctx::new(Arc::new(cluster), ui.clone(), opts, env));
-    let report = super::up(cx).await?;
+    let report = crate::engine::up(cx).await?;
     let inserted = new_text != text;
     if let Some(entry) = entry {
         let by_hand = || {

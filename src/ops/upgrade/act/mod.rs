@@ -4,9 +4,12 @@
 //! `homelab`) or a merge patch of the named fields (the operator image, a node's cordon).
 //! Facts: docs/day2.md §2.2 (MicroK8s), §2.3 (Rook, Ceph), §3 (readiness).
 
-use super::gate::{self, Observed};
+pub mod strimzi;
+
+use super::gate;
 use super::ladder::{Hop, Versions};
 use super::observe;
+use super::observed::Observed;
 use crate::catalog::{Catalog, FileRole, RookRelease};
 use crate::config::{Cluster, Rook};
 use crate::engine::context::Ctx;
@@ -148,7 +151,7 @@ pub async fn finish_point(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions) -> Resul
     let files = rook_files(cx, &rel).await?;
     let a = addons::applier(cx, PhaseId::Storage).await?;
     Box::pin(crate::engine::phases::storage::converge_cluster(cx, &a, &c, &files, true)).await?;
-    Box::pin(super::strimzi::finish_point(cx, cat, now)).await
+    Box::pin(strimzi::finish_point(cx, cat, now)).await
 }
 
 /// Runs one hop. `now` are the versions before it.
@@ -158,19 +161,13 @@ pub async fn finish_round(cx: &Arc<Ctx>, cat: &Catalog, to: (u32, u32)) -> Resul
     microk8s_round(cx, cat, (to.0, to.1.saturating_sub(1)), to).await
 }
 
-pub async fn run_hop(
-    cx: &Arc<Ctx>,
-    cat: &Catalog,
-    now: &Versions,
-    hop: &Hop,
-    o: super::strimzi::HopOptions,
-) -> Result<()> {
+pub async fn run_hop(cx: &Arc<Ctx>, cat: &Catalog, now: &Versions, hop: &Hop, o: strimzi::HopOptions) -> Result<()> {
     match hop {
         Hop::MicroK8s { from, to } => Box::pin(microk8s_round(cx, cat, *from, *to)).await,
         Hop::Rook { to, .. } => Box::pin(rook_hop(cx, cat, now, to)).await,
         Hop::Ceph { to, .. } => Box::pin(ceph_hop(cx, cat, now, to)).await,
         Hop::CloudNativePg { to, .. } => Box::pin(cnpg_hop(cx, cat, to)).await,
-        _ => Box::pin(super::strimzi::run_hop(cx, cat, now, hop, o)).await,
+        _ => Box::pin(strimzi::run_hop(cx, cat, now, hop, o)).await,
     }
 }
 
@@ -272,7 +269,7 @@ async fn microk8s_round(cx: &Arc<Ctx>, cat: &Catalog, from: (u32, u32), to: (u32
                 .patch(&host.to_lowercase(), &PatchParams::default(), &Patch::Merge(mark))
                 .await
                 .with_context(|| format!("marking {host} as drained by this round"))?;
-            crate::engine::remove_node::act::drain(
+            crate::ops::remove_node::act::drain(
                 cx,
                 &host.to_lowercase(),
                 &spec(cx, phase, host, format!("every pod evicted from {host}"), Duration::from_secs(900), drain_hint),
@@ -462,7 +459,7 @@ async fn wait_rollout(cx: &Arc<Ctx>, deploy: &str, image: &str) -> Result<()> {
     wait_for(&cx.ui, &s, || async {
         let Some(d) = deps.get_opt(deploy).await? else { return Ok(Probe::Pending(Some("no deployment".into()))) };
         let img = serde_json::to_value(&d).ok().as_ref().and_then(crate::render::rook::operator_image_of);
-        Ok(if img.as_deref() == Some(image) && observe::rolled(&d) {
+        Ok(if img.as_deref() == Some(image) && super::observed::rolled(&d) {
             Probe::Ready(())
         } else {
             let st = d.status.clone().unwrap_or_default();

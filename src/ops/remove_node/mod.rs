@@ -150,12 +150,12 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
         )
     };
     // Another workstation's run may have changed the machines while this one waited for it.
-    if crate::engine::look(cx).await? {
+    if crate::engine::up::look(cx).await? {
         cx.ui.err("another run changed the cluster while this one waited; looking again");
         crate::engine::phases::machines::gather_facts(cx).await?;
     }
     // Every step is observed again by the next run, so stopping anywhere loses nothing.
-    let r = crate::engine::until_stopped(
+    let r = crate::engine::up::until_stopped(
         cx,
         run_locked(cx, files, req),
         "a step it had started (a recovery, a purge Job, a MAAS release) carries on on its own",
@@ -173,7 +173,7 @@ pub(crate) async fn begun(cx: &Arc<Ctx>, host: &str) -> Result<bool> {
     if cx.cluster.rook.is_none() {
         return Ok(false);
     }
-    crate::engine::look(cx).await?;
+    crate::engine::up::look(cx).await?;
     let marks = observe::rook_marks(cx, host).await?;
     let declares_osd = cx.cluster.ceph_machines().any(|m| m.hostname == host);
     let mut o = decide::Observed {

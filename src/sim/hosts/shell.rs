@@ -1,0 +1,148 @@
+//! What a simulated machine answers to the commands that are not `microk8s`: the facts
+//! script, `snap`, the system commands homelab's preflight sends, files and clocks.
+
+use super::remote::{SimRemote, minor_of, out};
+use super::state::World;
+use crate::ssh::{Cmd, Output};
+use base64::Engine as _;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+impl SimRemote {
+    /// What the machine does with a command that reached it.
+    pub(super) fn exec_inner(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let cfg = &self.cfg;
+        let me = self.ip.clone();
+        let installed = |w: &World| w.hosts.get(&me).and_then(|h| h.snap.clone());
+        Ok(match a.as_slice() {
+            ["sh", "-c", script, _name, rest @ ..] if script.contains("# homelab:facts") => {
+                let dev = rest.first().copied().unwrap_or("");
+                let peers = rest.get(1..).unwrap_or(&[]);
+                let h = &w.hosts[&self.ip];
+                let mut s = format!(
+                    "hostname={}\ncloud_init=done\nhosts_b64={}\n",
+                    h.hostname,
+                    base64::engine::general_purpose::STANDARD.encode(&h.etc_hosts)
+                );
+                if !dev.is_empty() {
+                    if w.faults.ceph_missing.contains(&h.hostname) {
+                        s.push_str("ceph_dev=missing\n");
+                    } else {
+                        s.push_str(&format!(
+                            "ceph_dev=present\nceph_sig={}\n",
+                            w.faults.ceph_signature.get(&h.hostname).cloned().unwrap_or_default()
+                        ));
+                    }
+                }
+                s.push_str(&format!("lvm2={}\n", if w.faults.no_lvm2.contains(&h.hostname) { "no" } else { "yes" }));
+                s.push_str(&format!("rbd={}\n", if w.faults.no_rbd.contains(&h.hostname) { "no" } else { "yes" }));
+                s.push_str(&format!("clock={}\n", h.clock));
+                s.push_str(&format!("snap_tracking={}\n", h.snap.as_ref().map(|(c, _)| c.clone()).unwrap_or_default()));
+                for p in peers {
+                    let ip = h
+                        .etc_hosts
+                        .lines()
+                        .filter(|l| !l.starts_with('#'))
+                        .find(|l| l.split_whitespace().skip(1).any(|n| n == *p))
+                        .and_then(|l| l.split_whitespace().next())
+                        .unwrap_or("");
+                    s.push_str(&format!("resolve_{p}={ip}\n"));
+                }
+                out(0, s, "")
+            }
+            ["cloud-init", "status", "--wait"] => out(0, "status: done\n", ""),
+            ["tee", "/etc/hosts"] => {
+                let text = String::from_utf8_lossy(cmd.stdin.as_deref().unwrap_or(&[])).into_owned();
+                if let Some(h) = w.hosts.get_mut(&self.ip) {
+                    h.etc_hosts = text.clone();
+                }
+                out(0, text, "")
+            }
+            ["snap", "wait", "system", "seed.loaded"] => out(0, "", ""),
+            ["snap", "list", "microk8s"] => match installed(&w) {
+                Some((ch, _)) => out(
+                    0,
+                    format!(
+                        "Name      Version   Rev   Tracking     Publisher   Notes\nmicrok8s  v{}.3  7000  {ch}  canonical✓  classic{}\n",
+                        ch.split('/').next().unwrap_or(""),
+                        if w.hosts.get(&self.ip).is_some_and(|h| h.held) { ",held" } else { "" }
+                    ),
+                    "",
+                ),
+                None => out(1, "", "error: no matching snaps installed\n"),
+            },
+            ["snap", "install", "microk8s", "--classic", ch] if ch.starts_with("--channel=") => {
+                let ch = ch.trim_start_matches("--channel=").to_owned();
+                if installed(&w).is_some() {
+                    return Ok(out(0, "", "snap \"microk8s\" is already installed, see 'snap help refresh'\n"));
+                }
+                let (maj, min) = minor_of(&ch);
+                if maj != 1 || !(20..=36).contains(&min) {
+                    return Ok(out(
+                        1,
+                        "",
+                        format!(
+                            "error: snap \"microk8s\" is not available on {ch} but is available to install on the\n       following tracks: 1.33/stable\n"
+                        ),
+                    ));
+                }
+                let ch = if ch.contains('/') { ch } else { format!("{ch}/stable") };
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                h.snap = Some((ch.clone(), Instant::now()));
+                let cp = h.ip.clone();
+                let mut def: BTreeSet<String> = ["ha-cluster", "helm", "helm3"].iter().map(|s| s.to_string()).collect();
+                if (maj, min) >= (1, 27) {
+                    def.insert("dns".into());
+                }
+                w.addons.insert(cp, def);
+                out(0, format!("microk8s ({ch}) v{}.{}.3 from Canonical✓ installed\n", maj, min), "")
+            }
+            ["snap", "refresh", "--hold=forever", "microk8s"] => {
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                if h.snap.is_none() {
+                    return Ok(out(1, "", "error: snap \"microk8s\" is not installed\n"));
+                }
+                h.held = true;
+                out(0, "General refreshes of \"microk8s\" held indefinitely\n", "")
+            }
+            ["test", "-s", path] => {
+                let has = w.hosts.get(&self.ip).is_some_and(|h| h.files.contains(*path));
+                out(if has { 0 } else { 1 }, "", "")
+            }
+            ["snap", "refresh", "microk8s", ch] => {
+                let ch = ch.trim_start_matches("--channel=").to_owned();
+                let h = w.hosts.get_mut(&self.ip).ok_or_else(|| anyhow::anyhow!("host vanished"))?;
+                match &mut h.snap {
+                    None => out(1, "", "error: snap \"microk8s\" is not installed\n"),
+                    Some((cur, _)) if *cur == ch => out(0, "", "snap \"microk8s\" has no updates available\n"),
+                    Some((cur, t)) => {
+                        // One minor at a time: a skipped minor (or a step down) leaves a
+                        // kubelite that never starts again.
+                        let (a, b) = (minor_of(cur), minor_of(&ch));
+                        if b.0 != a.0 || b.1 != a.1 + 1 {
+                            h.broken = true;
+                        }
+                        *cur = ch.clone();
+                        *t = Instant::now();
+                        out(
+                            0,
+                            format!(
+                                "microk8s ({ch}) v{}.3 from Canonical✓ refreshed\n",
+                                ch.split('/').next().unwrap_or("")
+                            ),
+                            "",
+                        )
+                    }
+                }
+            }
+            ["microk8s", ..] if installed(&w).is_none() => out(127, "", "sudo: microk8s: command not found\n"),
+            ["microk8s", rest @ ..] => {
+                drop(w);
+                return self.microk8s(rest, cmd, cfg);
+            }
+            _ => out(127, "", format!("sh: 1: {}: not found\n", a.first().unwrap_or(&""))),
+        })
+    }
+}
