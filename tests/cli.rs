@@ -100,6 +100,17 @@ fn kubeconfig_writes_0600_and_merges_without_losing_other_contexts() {
 }
 
 #[test]
+fn up_help_names_every_phase_in_order() {
+    let h = homelab().args(["up", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    let names: Vec<&str> = homelab::engine::phase::PhaseId::ALL.iter().map(|p| p.name()).collect();
+    let chain = names.join(" → ");
+    // The first paragraph, joined back into one line (help wraps it).
+    let first: String = text.split("\n\n").next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(first.contains(&chain), "`up --help` must list the phases as `{chain}`:\n{text}");
+}
+
+#[test]
 fn help_completions_and_schema() {
     let h = homelab().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&h.stdout);

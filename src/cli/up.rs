@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Converge everything the cluster file declares: machines → hosts → kubernetes → storage →
-/// kafka. Observes first and changes only what differs; a second run reports no changes.
+/// Converge everything the cluster file declares, phase by phase: machines → hosts →
+/// kubernetes → storage → kafka → database. Observes first and changes only what differs; a
+/// second run reports no changes.
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// The cluster file (default ./cluster.yaml).
