@@ -33,7 +33,7 @@ fn examples_validate() {
             n += 1;
         }
     }
-    assert_eq!(n, 3, "seed, current and existing-cluster examples");
+    assert_eq!(n, 4, "seed, current, pre-installed and existing-cluster examples");
 }
 
 #[test]

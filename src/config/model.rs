@@ -134,11 +134,18 @@ pub struct StorageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(rest|none|[0-9]+(\.[0-9]+)?\s*([KMGTP]i?)?B?)$"))]
     pub ceph: Option<String>,
-    /// An existing raw device for Ceph instead of a logical volume (e.g. `/dev/sdb`); used
-    /// with `distribution: existing`.
+    /// An existing blank device for Ceph instead of a logical volume MAAS makes: a whole disk
+    /// (`/dev/sdb`), a blank partition or a blank logical volume. For a pre-installed machine
+    /// or a node of an existing cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^/dev/"))]
     pub device: Option<String>,
+    /// For a pre-installed machine: the volume group homelab carves the Ceph logical volume
+    /// `ceph` from (`ubuntu-vg` on an Ubuntu server install), of size `ceph` (`rest` or a
+    /// size). Only free extents are used; no existing volume is shrunk, moved or touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$"))]
+    pub volume_group: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
@@ -157,10 +164,16 @@ pub struct MachineSpec {
     /// Lowercase RFC 1123 label; it becomes the Kubernetes node name.
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub hostname: String,
-    /// MAC address of the PC's boot interface, as MAAS knows it.
+    /// MAC address of the PC's boot interface, as MAAS knows it: MAAS deploys this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$"))]
     pub mac: Option<String>,
+    /// IP address or DNS name of a machine that is already installed (Ubuntu, reached by
+    /// SSH), such as the MAAS host itself: homelab never touches it through MAAS. Give
+    /// either `mac` or `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9A-Za-z.:\[\]-]+$"))]
+    pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     /// Overrides of the cluster-wide `storage` for this machine.

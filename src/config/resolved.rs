@@ -120,19 +120,48 @@ pub enum Layout {
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub hostname: String,
-    /// Lower-case, colon separated. `None` for nodes of an existing cluster.
+    /// Lower-case, colon separated: MAAS deploys this machine. `None` for a pre-installed
+    /// machine and for nodes of an existing cluster.
     pub mac: Option<String>,
+    /// A pre-installed machine's IP address or DNS name (no `mac`).
+    pub address: Option<String>,
     pub role: Role,
     pub layout: Layout,
-    /// Explicit raw device for Ceph (existing clusters).
+    /// Explicit blank device for Ceph (pre-installed machines, existing clusters).
     pub device: Option<String>,
+    /// A Ceph logical volume homelab carves on a pre-installed machine.
+    pub carve: Option<Carve>,
 }
 
+/// The Ceph logical volume [`CEPH_LV`] made from a volume group's free extents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carve {
+    pub volume_group: String,
+    /// `Rest` (all free extents) or `Bytes`; never `None`.
+    pub size: CephVolume,
+}
+
+impl Carve {
+    pub fn device(&self) -> String {
+        format!("/dev/{}/{CEPH_LV}", self.volume_group)
+    }
+}
+
+/// The smallest device ceph-volume accepts (`Insufficient space (<5GB)`): 5 GiB.
+pub const CEPH_MIN_BYTES: u64 = 5 * (1 << 30);
+
 impl Machine {
+    /// A machine MAAS does not deploy: reached by SSH at its `address`.
+    pub fn is_preinstalled(&self) -> bool {
+        self.mac.is_none() && self.address.is_some()
+    }
     /// The block device Rook gets on this machine, if any.
     pub fn ceph_device(&self) -> Option<String> {
         if let Some(d) = &self.device {
             return Some(d.clone());
+        }
+        if let Some(c) = &self.carve {
+            return Some(c.device());
         }
         match self.layout {
             Layout::Lvm { ceph: CephVolume::Rest | CephVolume::Bytes(_), .. } => {

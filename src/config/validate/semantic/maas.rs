@@ -7,11 +7,15 @@ impl Semantic<'_> {
         let microk8s = k.is_some_and(Kubernetes::is_microk8s);
         match (&self.file.maas, microk8s) {
             (None, true) => {
-                self.err_key(
-                    "/kubernetes/distribution",
-                    "`distribution: microk8s` needs a `maas:` section",
-                    "add `maas: {url: http://<maas-host>:5240/MAAS, apiKeyFile: ~/.config/homelab/maas.key}`",
-                );
+                // MAAS deploys the machines with a MAC; a cluster of pre-installed machines
+                // alone needs none.
+                if let Some(i) = self.file.machines.iter().position(|m| m.mac.is_some()) {
+                    self.err_key(
+                        &format!("/machines/{i}/mac"),
+                        "MAAS deploys this machine (it has a `mac`), but the file has no `maas:` section",
+                        "add `maas: {url: http://<maas-host>:5240/MAAS, apiKeyFile: ~/.config/homelab/maas.key}`, or give a PC that runs Ubuntu already an `address` instead of its `mac`",
+                    );
+                }
                 None
             }
             (Some(_), false) if k.is_some() => {

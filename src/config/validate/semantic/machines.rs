@@ -1,4 +1,5 @@
-//! The `machines` section of cluster.yaml: its semantic rules and its resolved form.
+//! The `machines` section of cluster.yaml: its semantic rules and its resolved form. A machine
+//! with a `mac` is deployed by MAAS; one with an `address` is pre-installed (`preinstalled`).
 
 use super::*;
 
@@ -88,12 +89,13 @@ impl Semantic<'_> {
             self.err_key(
                 "/kubernetes",
                 "`distribution: microk8s` needs at least one machine",
-                "list the PCs under `machines:` with hostname, mac and role",
+                "list the PCs under `machines:` with hostname, role and either `mac` (MAAS deploys it) or `address` (it runs Ubuntu already)",
             );
         }
         let mut out = Vec::new();
         let mut seen_host: HashMap<&str, usize> = HashMap::new();
         let mut seen_mac: HashMap<String, usize> = HashMap::new();
+        let mut seen_addr: HashMap<String, usize> = HashMap::new();
         for (i, m) in f.machines.iter().enumerate() {
             let ptr = format!("/machines/{i}");
             if let Some(first) = seen_host.insert(&m.hostname, i) {
@@ -115,12 +117,34 @@ impl Semantic<'_> {
                     format!("it is already machines[{first}] (line {first_line}); each PC has its own MAC"),
                 );
             }
-            if microk8s && mac.is_none() {
-                self.err_key(
-                    &ptr,
-                    "missing field `mac`",
-                    "MAAS finds machines by the MAC of their boot interface: add `mac: \"52:54:00:…\"`",
+            let address = m.address.as_deref().map(|a| self.address(&ptr, a));
+            if let Some(a) = &address
+                && let Some(first) = seen_addr.insert(a.to_ascii_lowercase(), i)
+            {
+                let first_line = self.loc.pos(&format!("/machines/{first}/address")).value.line;
+                self.err(
+                    &format!("{ptr}/address"),
+                    format!("address {a} is used twice"),
+                    format!("it is already machines[{first}] (line {first_line}); every machine has its own address"),
                 );
+            }
+            match (&mac, &address) {
+                (Some(_), Some(_)) => self.err_key(
+                    &format!("{ptr}/address"),
+                    "a machine has either a `mac` (MAAS deploys it) or an `address` (it is already installed), not both",
+                    "keep `mac` for a PC MAAS installs, or `address` for one that runs Ubuntu already (such as the MAAS host)",
+                ),
+                (None, None) if microk8s => self.err_key(
+                    &ptr,
+                    "missing field `mac` or `address`",
+                    "MAAS finds a PC it deploys by the MAC of its boot interface: add `mac: \"52:54:00:…\"`; for a PC that runs Ubuntu already, add `address: 10.0.0.x`",
+                ),
+                (None, Some(_)) if !microk8s && k.is_some() => self.err_key(
+                    &format!("{ptr}/address"),
+                    "`address` is used with `distribution: microk8s` (homelab installs MicroK8s on the machine)",
+                    "an existing cluster's nodes are reached through its API: remove `address`",
+                ),
+                _ => {}
             }
             if let Some(mac) = &mac
                 && (mac == "00:00:00:00:00:00" || mac == "ff:ff:ff:ff:ff:ff")
@@ -131,11 +155,26 @@ impl Semantic<'_> {
                     "copy the MAC from MAAS or the PC's network settings",
                 );
             }
-            let (layout, device) = if microk8s {
-                self.layout(&ptr, &defaults, m.storage.as_ref())
+            if mac.is_some()
+                && let Some(s) = &m.storage
+                && s.volume_group.is_some()
+            {
+                self.err_key(
+                    &format!("{ptr}/storage/volumeGroup"),
+                    format!("MAAS makes this machine's volumes in its own volume group `{VOLUME_GROUP}`"),
+                    "drop `volumeGroup`; `rootSize` and `ceph` size the volumes MAAS makes",
+                );
+            }
+            let preinstalled = microk8s && mac.is_none() && address.is_some();
+            let (layout, device, carve) = if preinstalled {
+                let (device, carve) = self.preinstalled_storage(&ptr, m.storage.as_ref());
+                (Layout::Keep, device, carve)
+            } else if microk8s {
+                let (layout, device) = self.layout(&ptr, &defaults, m.storage.as_ref());
+                (layout, device, None)
             } else {
                 if let Some(s) = &m.storage
-                    && (s.layout.is_some() || s.root_size.is_some() || s.ceph.is_some())
+                    && (s.layout.is_some() || s.root_size.is_some() || s.ceph.is_some() || s.volume_group.is_some())
                 {
                     self.err_key(
                         &format!("{ptr}/storage"),
@@ -143,9 +182,17 @@ impl Semantic<'_> {
                         "give the node's raw Ceph disk instead: `storage: {device: /dev/sdb}`",
                     );
                 }
-                (Layout::Keep, m.storage.as_ref().and_then(|s| s.device.clone()))
+                (Layout::Keep, m.storage.as_ref().and_then(|s| s.device.clone()), None)
             };
-            out.push(Machine { hostname: m.hostname.clone(), mac, role: m.role.unwrap_or_default(), layout, device });
+            out.push(Machine {
+                hostname: m.hostname.clone(),
+                mac,
+                address,
+                role: m.role.unwrap_or_default(),
+                layout,
+                device,
+                carve,
+            });
         }
         if microk8s && !out.is_empty() {
             let cps = out.iter().filter(|m| m.role == Role::ControlPlane).count();

@@ -8,6 +8,7 @@ mod kafka_apps;
 mod kubernetes;
 mod maas;
 mod machines;
+mod preinstalled;
 mod rook;
 mod timeouts;
 
