@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     let (_name, mac, _) = lab.lab.add_machine(3, Status::Ready);
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded()?;
-    let req = AddNodeRequest { mac: mac.clone(), hostname: None, role: Role::Worker };
+    let req = AddNodeRequest { mac: mac.clone(), hostname: None, role: Role::Worker, ..Default::default() };
     let state = lab.lab.path("state");
     let hosts = lab.hosts.clone();
     let make = |_: &homelab::config::Cluster| -> anyhow::Result<World> {

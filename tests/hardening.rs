@@ -351,7 +351,12 @@ fn item_6_names_yaml_reads_otherwise_are_written_quoted() {
     let block = "machines:\n  - hostname: maas\n    mac: \"52:54:00:00:00:01\"\n";
     for name in ["123", "0x1f", "null", "true", "1e3"] {
         for text in [base, block] {
-            let m = NewMachine { hostname: name.into(), mac: "52:54:00:00:00:04".into(), role: "worker" };
+            let m = NewMachine {
+                hostname: name.into(),
+                mac: "52:54:00:00:00:04".into(),
+                role: "worker",
+                ..Default::default()
+            };
             let out = insert_machine(text, &m).unwrap_or_else(|e| panic!("{name}: {e}"));
             let v: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
             assert_eq!(v["machines"][1]["hostname"], name, "{out}");

@@ -37,7 +37,7 @@ async fn grow(
 ) -> (anyhow::Result<homelab::ops::add_node::AddNodeReport>, String) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
-    let req = AddNodeRequest { mac: mac.into(), hostname: None, role: Role::Worker };
+    let req = AddNodeRequest { mac: mac.into(), hostname: None, role: Role::Worker, ..Default::default() };
     let hosts = lab.hosts.clone();
     let source = src(lab, upstream);
     let state = lab.lab.path("state");

@@ -12,6 +12,7 @@ use homelab::sim::lab::{FullLab, FullLabOptions};
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use support::actions;
 
 fn manifests(lab: &FullLab, up: &std::path::Path) -> ManifestSource {
     ManifestSource { cache_dir: lab.lab.path("cache"), mirror: None, local_dir: Some(up.to_path_buf()) }
@@ -31,22 +32,6 @@ async fn up(
     let cx = lab.ctx(yaml, ui, opts, manifests(lab, upstream)).unwrap();
     let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     (r, cap)
-}
-
-/// The (phase, target, action) of every event of one kind, sorted (machines run in parallel).
-fn actions(cap: &Captured, event: &str) -> Vec<(String, String, String)> {
-    let mut v: Vec<(String, String, String)> = cap
-        .stdout()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == event)
-        .map(|e| {
-            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
-            (s("phase"), s("target"), s("action"))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// System ids differ from lab to lab; the words around them must not.

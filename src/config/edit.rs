@@ -8,12 +8,51 @@
 use super::tree;
 use anyhow::{Result, anyhow, bail};
 
-/// The new machine's fields.
-#[derive(Debug, Clone)]
+/// The new machine's fields: a `mac` (MAAS deploys it) or, for a pre-installed machine, an
+/// `address` and the Ceph volume it gives (`storage`, e.g. `{device: /dev/sdb}`).
+#[derive(Debug, Clone, Default)]
 pub struct NewMachine {
     pub hostname: String,
+    /// Empty for a pre-installed machine.
     pub mac: String,
+    pub address: Option<String>,
     pub role: &'static str,
+    pub storage: Option<NewStorage>,
+}
+
+/// The Ceph volume of a new pre-installed machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewStorage {
+    Device(String),
+    VolumeGroup { volume_group: String, ceph: String },
+}
+
+impl NewMachine {
+    /// Its keys in the order they are written: (key, YAML text, the value it parses to).
+    fn fields(&self) -> Vec<(&'static str, String, serde_json::Value)> {
+        let mut f = vec![("hostname", yaml_scalar(&self.hostname), serde_json::json!(self.hostname))];
+        match &self.address {
+            Some(a) => f.push(("address", yaml_scalar(a), serde_json::json!(a))),
+            None => f.push(("mac", json_quoted(&self.mac), serde_json::json!(self.mac))),
+        }
+        f.push(("role", self.role.to_owned(), serde_json::json!(self.role)));
+        match &self.storage {
+            Some(NewStorage::Device(d)) => {
+                f.push(("storage", format!("{{device: {}}}", yaml_scalar(d)), serde_json::json!({"device": d})))
+            }
+            Some(NewStorage::VolumeGroup { volume_group, ceph }) => f.push((
+                "storage",
+                format!("{{volumeGroup: {}, ceph: {}}}", yaml_scalar(volume_group), yaml_scalar(ceph)),
+                serde_json::json!({"volumeGroup": volume_group, "ceph": ceph}),
+            )),
+            None => {}
+        }
+        f
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.fields().into_iter().map(|(k, _, v)| (k.to_owned(), v)).collect())
+    }
 }
 
 /// `s` as one YAML scalar, written by the YAML serializer: quoted whenever YAML would read
@@ -34,8 +73,10 @@ pub fn json_quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn flow_entry(m: &NewMachine) -> String {
-    format!("{{hostname: {}, mac: {}, role: {}}}", yaml_scalar(&m.hostname), json_quoted(&m.mac), m.role)
+/// The entry as one flow mapping, as a user would add it by hand.
+pub fn flow_entry(m: &NewMachine) -> String {
+    let parts: Vec<String> = m.fields().into_iter().map(|(k, y, _)| format!("{k}: {y}")).collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 /// Inserts `m` at the end of the `machines:` list. Fails (with the line to add by hand) for
@@ -79,13 +120,14 @@ pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
         // Block mapping: keys aligned with the first key of the existing item.
         let key_col = dash_col + 2 + (after_dash.len() - after_dash.trim_start().len());
         let pad = " ".repeat(key_col);
-        format!(
-            "{}- hostname: {}{nl}{pad}mac: {}{nl}{pad}role: {}{nl}",
-            " ".repeat(dash_col),
-            yaml_scalar(&m.hostname),
-            json_quoted(&m.mac),
-            m.role
-        )
+        let mut s = format!("{}- ", " ".repeat(dash_col));
+        for (i, (k, y, _)) in m.fields().into_iter().enumerate() {
+            if i > 0 {
+                s.push_str(&pad);
+            }
+            s.push_str(&format!("{k}: {y}{nl}"));
+        }
+        s
     };
     let mut out = String::with_capacity(text.len() + entry.len());
     for l in &lines[..end] {
@@ -127,7 +169,7 @@ fn verify(before: &str, after: &str, m: &NewMachine) -> Result<String> {
         .map_err(|e| anyhow!("the edit would break the file ({}); nothing was written", e.message))?;
     let b = tree::parse(before).map_err(|e| anyhow!("cannot parse the file: {}", e.message))?;
     let mut expected = b.value.clone();
-    let entry = serde_json::json!({"hostname": m.hostname, "mac": m.mac, "role": m.role});
+    let entry = m.json();
     match expected.get_mut("machines").and_then(|v| v.as_array_mut()) {
         Some(list) => list.push(entry),
         None => {
@@ -253,7 +295,31 @@ mod tests {
     use super::*;
 
     fn nm() -> NewMachine {
-        NewMachine { hostname: "kvm6".into(), mac: "52:54:00:00:00:04".into(), role: "worker" }
+        NewMachine { hostname: "kvm6".into(), mac: "52:54:00:00:00:04".into(), role: "worker", ..Default::default() }
+    }
+
+    #[test]
+    fn a_preinstalled_entry_goes_in_in_the_files_style() {
+        let pc = NewMachine {
+            hostname: "pc4".into(),
+            address: Some("192.168.1.14".into()),
+            role: "worker",
+            storage: Some(NewStorage::VolumeGroup { volume_group: "ubuntu-vg".into(), ceph: "rest".into() }),
+            ..Default::default()
+        };
+        let flow = "machines:\n  - {hostname: pc1, address: 192.168.1.11, role: control-plane}\nkubernetes: {}\n";
+        let out = insert_machine(flow, &pc).unwrap();
+        assert_eq!(
+            out,
+            "machines:\n  - {hostname: pc1, address: 192.168.1.11, role: control-plane}\n  - {hostname: pc4, address: \"192.168.1.14\", role: worker, storage: {volumeGroup: ubuntu-vg, ceph: rest}}\nkubernetes: {}\n"
+        );
+        let block = "machines:\n  - hostname: pc1\n    address: 192.168.1.11\n";
+        let pc = NewMachine { storage: Some(NewStorage::Device("/dev/sdb".into())), ..pc };
+        let out = insert_machine(block, &pc).unwrap();
+        assert_eq!(
+            out,
+            "machines:\n  - hostname: pc1\n    address: 192.168.1.11\n  - hostname: pc4\n    address: \"192.168.1.14\"\n    role: worker\n    storage: {device: /dev/sdb}\n"
+        );
     }
 
     #[test]
@@ -302,7 +368,12 @@ mod tests {
         let flow = "# lab\nmachines:\n  - {hostname: pc1, mac: \"52:54:00:00:00:01\", role: control-plane}\n  # the second\n  - {hostname: pc2, mac: \"52:54:00:00:00:02\"}\n  - {hostname: pc3, mac: \"52:54:00:00:00:03\"}\nkafka: {}\n";
         let out = remove_machine(flow, "pc2").unwrap();
         assert_eq!(out, flow.replace("  - {hostname: pc2, mac: \"52:54:00:00:00:02\"}\n", ""));
-        let new = NewMachine { hostname: "pc9".into(), mac: "52:54:00:00:00:09".into(), role: "worker" };
+        let new = NewMachine {
+            hostname: "pc9".into(),
+            mac: "52:54:00:00:00:09".into(),
+            role: "worker",
+            ..Default::default()
+        };
         let out = replace_machine(flow, "pc3", &new).unwrap();
         assert_eq!(out, flow.replace("pc3, mac: \"52:54:00:00:00:03\"", "pc9, mac: \"52:54:00:00:00:09\""));
         let block = "machines:\n- hostname: pc1\n  mac: '52:54:00:00:00:01'  # first\n- hostname: pc2\r\n  mac: 52:54:00:00:00:02\n  role: worker\nrook: {}\n";

@@ -138,6 +138,8 @@ pub struct MachineFacts {
     pub maas_hostname: Option<String>,
     /// MAAS's power state (`on`, `off`, `unknown`).
     pub power: Option<String>,
+    /// A pre-installed machine MAAS lists as its region or rack controller: the MAAS host.
+    pub maas_controller: bool,
 }
 
 /// A host's one connection, made the first time a task asks for it.

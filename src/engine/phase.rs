@@ -19,6 +19,12 @@ pub trait Phase: Send + Sync {
         self.prepare(cx).await?;
         self.finish(cx).await
     }
+    /// Checks that read only and must pass before the run changes anything anywhere (the
+    /// preflight of machines that exist before the run). The runner calls it for every
+    /// phase before any [`Phase::prepare`].
+    async fn preflight(&self, _cx: &Ctx) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Cluster-level work before any machine work (checks, downloads).
     async fn prepare(&self, _cx: &Ctx) -> anyhow::Result<()> {
         Ok(())

@@ -82,8 +82,12 @@ pub async fn run(cx: Arc<Ctx>, phases: Vec<Arc<dyn Phase>>) -> anyhow::Result<Ru
     }
     let clock = Arc::new(Mutex::new(Clock::default()));
     let result = async {
-        // Cluster-level preparations (key checks, background downloads) are quick and are not
-        // counted in the phases' times.
+        // Cluster-level checks that change nothing come first, for every phase; then the
+        // preparations (key checks, background downloads). Both are quick and are not counted
+        // in the phases' times.
+        for p in &phases {
+            p.preflight(&cx).await.map_err(|e| e.context(format!("{} phase", p.id())))?;
+        }
         for p in &phases {
             p.prepare(&cx).await.map_err(|e| e.context(format!("{} phase", p.id())))?;
         }

@@ -107,14 +107,13 @@ fn root_line(e: &anyhow::Error) -> String {
     e.root_cause().to_string().lines().next().unwrap_or_default().to_owned()
 }
 
-/// Reads the machines from MAAS (read-only) and, when another run's claim stands on the
-/// control planes, waits for it. Returns whether it waited.
+/// Reads the machines (pre-installed ones' addresses, MAAS's view of the others; read-only)
+/// and, when another run's claim stands on the control planes, waits for it. Returns
+/// whether it waited.
 pub(crate) async fn look(cx: &Arc<Ctx>) -> anyhow::Result<bool> {
+    let found = phases::machines::gather_facts(cx).await?;
     match &cx.world.maas {
-        Some(maas) => {
-            let found = phases::machines::gather_facts(cx).await?;
-            wait_for_other_runs(cx, maas, found).await
-        }
+        Some(maas) => wait_for_other_runs(cx, maas, found).await,
         None => Ok(false),
     }
 }

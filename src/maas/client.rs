@@ -365,6 +365,25 @@ impl MaasClient {
         Ok(out)
     }
 
+    /// The region and rack controllers (`regioncontrollers/`, `rackcontrollers/`): the MAAS
+    /// host itself is listed here, never under `machines/`. A controller that is both is
+    /// listed once.
+    pub async fn controllers(&self) -> Result<Vec<Controller>, MaasError> {
+        let mut out: Vec<Controller> = self.get_json("regioncontrollers/", Vec::new()).await?;
+        let racks: Vec<Controller> = self.get_json("rackcontrollers/", Vec::new()).await?;
+        for r in racks {
+            if !out.iter().any(|c| c.system_id == r.system_id) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One MAAS setting (`GET maas/?op=get_config&name=…`), as MAAS answers it (JSON).
+    pub async fn get_config(&self, name: &str) -> Result<serde_json::Value, MaasError> {
+        self.get_json("maas/", params([("op", "get_config"), ("name", name)])).await
+    }
+
     pub async fn machines_with_status(&self, status: Status) -> Result<Vec<Machine>, MaasError> {
         self.get_json("machines/", params([("status", &status.filter_label())])).await
     }

@@ -344,6 +344,18 @@ impl Machine {
     }
 }
 
+/// A region or rack controller as MAAS lists it (only what homelab reads).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Controller {
+    pub system_id: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub ip_addresses: Vec<String>,
+    /// 3 rack, 4 region and rack, 2 region (MAAS's `NODE_TYPE`).
+    #[serde(default)]
+    pub node_type: Option<u8>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Whoami {
     pub username: String,

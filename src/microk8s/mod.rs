@@ -1,113 +1,21 @@
 //! The MicroK8s and host command contract (`docs/microk8s.md`): the exact commands homelab
 //! runs over SSH, and parsers for what they print, per MicroK8s version.
 
+pub mod facts;
+pub mod lvm;
+
+pub use facts::{FACTS_SCRIPT, HostFacts, VgFacts, facts_cmd, parse_facts};
+
 use crate::foundation::secrets::register;
 use crate::ssh::{Cmd, Output};
 use anyhow::{Result, anyhow, bail};
-use base64::Engine as _;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// MicroK8s releases up to 1.27 refuse a join when the control plane cannot resolve the
 /// joining node's hostname to its IP; `/etc/hosts` entries fix it.
 pub fn needs_host_entries(minor: (u32, u32)) -> bool {
     minor <= (1, 27)
-}
-
-/// The one round trip that gathers every fact the hosts and kubernetes phases compare:
-/// `key=value` lines (multi-line values base64). Run with sudo (blkid needs root).
-pub const FACTS_SCRIPT: &str = r#"# homelab:facts v1
-dev="$1"; shift
-echo "hostname=$(hostname)"
-if command -v cloud-init >/dev/null 2>&1; then echo "cloud_init=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p' | head -n1)"; else echo "cloud_init=absent"; fi
-echo "hosts_b64=$(base64 -w0 /etc/hosts 2>/dev/null)"
-if [ -n "$dev" ]; then
-  if [ -b "$dev" ]; then
-    echo "ceph_dev=present"
-    echo "ceph_sig=$(blkid -p -o value -s TYPE "$dev" 2>/dev/null; blkid -p -o value -s PTTYPE "$dev" 2>/dev/null)"
-  else
-    echo "ceph_dev=missing"
-  fi
-fi
-if command -v lvm >/dev/null 2>&1 || [ -x /sbin/lvm ] || [ -x /usr/sbin/lvm ]; then echo "lvm2=yes"; else echo "lvm2=no"; fi
-if [ -d /sys/module/rbd ] || modprobe -n rbd >/dev/null 2>&1; then echo "rbd=yes"; else echo "rbd=no"; fi
-echo "clock=$(timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown)"
-echo "snap_tracking=$(snap list microk8s 2>/dev/null | awk 'NR==2 {print $4}')"
-for p in "$@"; do echo "resolve_$p=$(getent hosts "$p" | awk '{print $1; exit}')"; done
-"#;
-
-pub fn facts_cmd(ceph_device: Option<&str>, peers: &[String]) -> Cmd {
-    let mut argv = vec![
-        "sh".to_owned(),
-        "-c".to_owned(),
-        FACTS_SCRIPT.to_owned(),
-        "homelab-facts".to_owned(),
-        ceph_device.unwrap_or("").to_owned(),
-    ];
-    argv.extend(peers.iter().cloned());
-    Cmd { argv, sudo: true, stdin: None, timeout: Duration::from_secs(60), read_only: true }
-}
-
-/// What the facts script found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostFacts {
-    pub hostname: String,
-    pub cloud_init: String,
-    pub etc_hosts: String,
-    /// `None`: no Ceph device asked for.
-    pub ceph_present: Option<bool>,
-    /// Filesystem or partition-table signature on the Ceph device (empty when blank).
-    pub ceph_signature: String,
-    pub lvm2: bool,
-    pub rbd: bool,
-    /// `yes`, `no` or `unknown`.
-    pub clock: String,
-    /// `snap list` Tracking column, empty when MicroK8s is not installed.
-    pub snap_tracking: String,
-    /// Peer name → address it resolves to (empty when it does not resolve).
-    pub resolves: HashMap<String, String>,
-}
-
-pub fn parse_facts(out: &Output) -> Result<HostFacts> {
-    if !out.ok() {
-        bail!("the facts script failed (exit {:?}): {}", out.code, out.text());
-    }
-    let mut f = HostFacts::default();
-    let mut seen = false;
-    for line in out.stdout.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let v = v.trim();
-        seen |= k == "hostname";
-        match k {
-            "hostname" => f.hostname = v.to_owned(),
-            "cloud_init" => f.cloud_init = v.to_owned(),
-            "hosts_b64" => {
-                f.etc_hosts = base64::engine::general_purpose::STANDARD
-                    .decode(v)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .unwrap_or_default()
-            }
-            "ceph_dev" => f.ceph_present = Some(v == "present"),
-            "ceph_sig" => f.ceph_signature = v.split_whitespace().collect::<Vec<_>>().join(" "),
-            "lvm2" => f.lvm2 = v == "yes",
-            "rbd" => f.rbd = v == "yes",
-            "clock" => f.clock = v.to_owned(),
-            "snap_tracking" => f.snap_tracking = v.to_owned(),
-            k if k.starts_with("resolve_") => {
-                f.resolves.insert(k.trim_start_matches("resolve_").to_owned(), v.to_owned());
-            }
-            _ => {}
-        }
-    }
-    if !seen {
-        bail!(
-            "the facts script printed nothing homelab recognises: {:?}",
-            out.stdout.chars().take(200).collect::<String>()
-        );
-    }
-    Ok(f)
 }
 
 /// The managed block homelab keeps in `/etc/hosts`.

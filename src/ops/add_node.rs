@@ -1,12 +1,12 @@
-//! `add-node`: grow the cluster by one PC. Find it in MAAS by MAC, run the phases for that
-//! machine only (deploy with the cluster's layout, SSH preflight, MicroK8s on the cluster's
+//! `add-node`: grow the cluster by one PC. Find it in MAAS by MAC (or reach a pre-installed
+//! PC by SSH at its `--address`, with no MAAS step), run the phases for that machine only (deploy with the cluster's layout, SSH preflight, MicroK8s on the cluster's
 //! channel, one join through the first control plane, its Ceph volume added to the
 //! CephCluster and its OSD running), then insert its entry into `cluster.yaml` — only that
 //! entry; every other byte stays — so the next `homelab up` reports zero changes. Touches no
 //! other machine. Interrupted anywhere, running it again finishes the job.
 
 use crate::catalog::Catalog;
-use crate::config::edit::{NewMachine, insert_machine};
+use crate::config::edit::{NewMachine, NewStorage, insert_machine};
 use crate::config::model::Role;
 use crate::config::{Cluster, validate_bytes};
 use crate::engine::context::{RunOptions, World};
@@ -18,11 +18,16 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AddNodeRequest {
+    /// The PC MAAS deploys (empty when `address` is given).
     pub mac: String,
+    /// A pre-installed PC: its IP address or DNS name (needs `hostname`).
+    pub address: Option<String>,
     pub hostname: Option<String>,
     pub role: Role,
+    /// A pre-installed PC's Ceph volume: a blank device, or a volume group to carve from.
+    pub storage: Option<NewStorage>,
 }
 
 /// Time budget per step on real hardware: the whole must fit in 15 minutes.
@@ -71,11 +76,15 @@ pub(crate) fn warnings_of(text: &str, file: &str, catalog: &Catalog) -> Vec<(Str
         .collect()
 }
 
-/// Whether the `machines:` of `text` already list `mac`.
-fn has_mac(text: &str, mac: &str) -> bool {
+/// Whether the `machines:` of `text` already list the new machine (by MAC or address).
+fn has_entry(text: &str, entry: &NewMachine) -> bool {
+    let (key, want) = match &entry.address {
+        Some(a) => ("address", a.as_str()),
+        None => ("mac", entry.mac.as_str()),
+    };
     crate::config::tree::parse(text).is_ok_and(|t| {
         t.value.get("machines").and_then(|v| v.as_array()).is_some_and(|ms| {
-            ms.iter().any(|m| m.get("mac").and_then(|v| v.as_str()).is_some_and(|v| v.eq_ignore_ascii_case(mac)))
+            ms.iter().any(|m| m.get(key).and_then(|v| v.as_str()).is_some_and(|v| v.eq_ignore_ascii_case(want)))
         })
     })
 }
@@ -161,7 +170,7 @@ async fn add_node_once(
     req: &AddNodeRequest,
     catalog: &Catalog,
     ui: &Ui,
-    mut opts: RunOptions,
+    opts: RunOptions,
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
@@ -178,6 +187,9 @@ async fn add_node_once(
             "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
         ));
     }
+    if let Some(address) = &req.address {
+        return add_preinstalled(path, req, address, &text, before, catalog, ui, opts, make_env).await;
+    }
     let mac = normal_mac(&req.mac)?;
     let (hostname, new_text, entry) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
         Some(m) => {
@@ -192,15 +204,81 @@ async fn add_node_once(
                 Role::ControlPlane => "control-plane",
                 Role::Worker => "worker",
             };
-            let entry = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
+            let entry = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role, ..Default::default() };
             let new_text = insert_machine(&text, &entry)?;
             (hostname, new_text, Some(entry))
         }
     };
+    let steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
+    grow(path, &text, new_text, entry, hostname, steps, catalog, ui, opts, make_env).await
+}
+
+/// `add-node --address`: a PC that runs Ubuntu already, reached by SSH; MAAS is not asked.
+#[allow(clippy::too_many_arguments)]
+async fn add_preinstalled(
+    path: &Path,
+    req: &AddNodeRequest,
+    address: &str,
+    text: &str,
+    before: Cluster,
+    catalog: &Catalog,
+    ui: &Ui,
+    opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<AddNodeReport> {
+    let file = path.display().to_string();
+    if let Some(m) =
+        before.machines.iter().find(|m| m.address.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(address)))
+    {
+        ui.err(&format!("{address} is already in {file} as {}; finishing its setup", m.hostname));
+        let steps = vec![PhaseId::Hosts, PhaseId::Kubernetes];
+        return grow(path, text, text.to_owned(), None, m.hostname.clone(), steps, catalog, ui, opts, make_env).await;
+    }
+    let Some(hostname) = req.hostname.as_deref().map(str::to_lowercase) else {
+        bail!(Failure::Usage(format!(
+            "a pre-installed PC needs its name: pass `--hostname NAME` (the name it has: `hostname` on {address})"
+        )));
+    };
+    if before.machine(&hostname).is_some() {
+        bail!(Failure::Usage(format!(
+            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
+        )));
+    }
+    let role = match req.role {
+        Role::ControlPlane => "control-plane",
+        Role::Worker => "worker",
+    };
+    let entry = NewMachine {
+        hostname: hostname.clone(),
+        address: Some(address.to_owned()),
+        role,
+        storage: req.storage.clone(),
+        ..Default::default()
+    };
+    let new_text = insert_machine(text, &entry)?;
+    let steps = vec![PhaseId::Hosts, PhaseId::Kubernetes];
+    grow(path, text, new_text, Some(entry), hostname, steps, catalog, ui, opts, make_env).await
+}
+
+/// Runs the phases for the new machine only (`steps`, plus storage when the cluster has
+/// Rook), then inserts its entry (`new_text` is the file with it).
+#[allow(clippy::too_many_arguments)]
+async fn grow(
+    path: &Path,
+    text: &str,
+    new_text: String,
+    entry: Option<NewMachine>,
+    hostname: String,
+    mut steps: Vec<PhaseId>,
+    catalog: &Catalog,
+    ui: &Ui,
+    mut opts: RunOptions,
+    make_env: &dyn Fn(&Cluster) -> Result<World>,
+) -> Result<AddNodeReport> {
+    let file = path.display().to_string();
     // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
-    let mut after = validate(&new_text, &file, catalog, ui, &warnings_of(&text, &file, catalog))?;
+    let mut after = validate(&new_text, &file, catalog, ui, &warnings_of(text, &file, catalog))?;
     after.anchor(path);
-    let mut steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
     if after.rook.is_some() {
         steps.push(PhaseId::Storage);
     }
@@ -216,7 +294,8 @@ async fn add_node_once(
     if let Some(entry) = entry {
         let by_hand = || {
             format!(
-                "the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {{hostname: {hostname}, mac: \"{mac}\"}}"
+                "the machine is in the cluster, but {file} could not be updated; add this line under `machines:`\n  - {}",
+                crate::config::edit::flow_entry(&entry)
             )
         };
         // Read the file again: another add-node (after this run's lock was given back, or
@@ -225,7 +304,7 @@ async fn add_node_once(
             .with_context(by_hand)?;
         let write = if now == text {
             Some(new_text.clone())
-        } else if has_mac(&now, &mac) {
+        } else if has_entry(&now, &entry) {
             None
         } else {
             Some(insert_machine(&now, &entry).with_context(by_hand)?)

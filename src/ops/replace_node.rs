@@ -81,7 +81,7 @@ pub async fn replace_node(
     let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
     let hostname = crate::ops::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
     let role = if old.is_control_plane() { "control-plane" } else { "worker" };
-    let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role };
+    let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role, ..Default::default() };
     let new_text = crate::config::edit::replace_machine(&text, &req.old, &new)?;
     // Shown once: the warnings the file had before are not repeated for the edited one.
     let seen = crate::ops::add_node::warnings_of(&text, &file, catalog);

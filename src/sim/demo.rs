@@ -140,7 +140,15 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
         env.manifests = src.clone();
         Ok(env)
     };
-    add_node(&path, &AddNodeRequest { mac, hostname: None, role: Role::Worker }, &cat, ui, opts.clone(), &make).await?;
+    add_node(
+        &path,
+        &AddNodeRequest { mac, hostname: None, role: Role::Worker, ..Default::default() },
+        &cat,
+        ui,
+        opts.clone(),
+        &make,
+    )
+    .await?;
 
     ui.err("\n━━ homelab up (again: nothing to do) ━━");
     let grown = std::fs::read_to_string(&path)?;

@@ -148,7 +148,12 @@ impl Lab {
         let cluster = v.cluster.ok_or_else(|| anyhow::anyhow!("lab config invalid:\n{rendered}"))?;
         let state = self.path("state");
         std::fs::create_dir_all(&state)?;
-        Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, self.env(hosts, &state)?)))
+        let mut env = self.env(hosts, &state)?;
+        if cluster.maas.is_none() {
+            // A cluster of pre-installed machines alone talks to no MAAS.
+            env.maas = None;
+        }
+        Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, env)))
     }
 }
 
@@ -242,6 +247,9 @@ impl FullLab {
         std::fs::create_dir_all(&state)?;
         let mut env = self.lab.env(self.hosts.clone(), &state)?;
         env.manifests = manifests;
+        if cluster.maas.is_none() {
+            env.maas = None;
+        }
         Ok(Arc::new(Ctx::new(Arc::new(cluster), ui, opts, env)))
     }
 }

@@ -133,9 +133,13 @@ pub fn lab_world<'a>(
     lab: &'a homelab::sim::lab::FullLab,
     upstream: &'a std::path::Path,
 ) -> impl Fn(&homelab::config::Cluster) -> anyhow::Result<homelab::engine::context::World> + 'a {
-    move |_| {
+    move |c| {
         let mut env = lab.lab.env(lab.hosts.clone(), &lab.lab.path("state"))?;
         env.manifests = lab_source(lab, upstream);
+        if c.maas.is_none() {
+            // As the real world: a cluster of pre-installed machines talks to no MAAS.
+            env.maas = None;
+        }
         Ok(env)
     }
 }
@@ -200,3 +204,20 @@ pub const MIGRATION_LOG: [&str; 5] = [
     "kafka/my-cluster: KRaftPostMigration → PreKRaft",
     "kafka/my-cluster: PreKRaft → KRaft",
 ];
+
+/// The (phase, target, action) of every JSON event of one kind (`step`, `planned`), sorted
+/// (machines run in parallel).
+pub fn actions(cap: &homelab::foundation::output::Captured, event: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = cap
+        .stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == event)
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("phase"), s("target"), s("action"))
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -141,7 +141,8 @@ impl SshLab {
         let host_key = state.join("ssh_host_ed25519_key");
         sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key)).unwrap();
         let image = self.dir.path().join(format!("{name}.img"));
-        sh(Command::new("truncate").args(["-s", "256M"]).arg(&image)).unwrap();
+        // Sparse: the size Ceph accepts (5 GiB at least), costing no disk space.
+        sh(Command::new("truncate").args(["-s", "8G"]).arg(&image)).unwrap();
         let loop_dev = sh(Command::new("losetup").args(["-f", "--show"]).arg(&image)).unwrap();
         let config = state.join("sshd_config");
         let relay = match relay {

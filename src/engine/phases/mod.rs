@@ -18,7 +18,12 @@ use std::sync::Arc;
 pub fn applicable(cluster: &Cluster) -> Vec<PhaseId> {
     let mut v = Vec::new();
     if cluster.kubernetes.is_microk8s() {
-        v.extend([PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes]);
+        // MAAS deploys only the machines with a MAC; a cluster of pre-installed machines
+        // has no machines phase.
+        if cluster.machines.iter().any(|m| m.mac.is_some()) {
+            v.push(PhaseId::Machines);
+        }
+        v.extend([PhaseId::Hosts, PhaseId::Kubernetes]);
     }
     if cluster.rook.is_some() {
         v.push(PhaseId::Storage);
@@ -35,7 +40,7 @@ pub fn applicable(cluster: &Cluster) -> Vec<PhaseId> {
 pub fn build(id: PhaseId) -> Option<Arc<dyn Phase>> {
     match id {
         PhaseId::Machines => Some(Arc::new(machines::MachinesPhase::default())),
-        PhaseId::Hosts => Some(Arc::new(hosts::HostsPhase)),
+        PhaseId::Hosts => Some(Arc::new(hosts::HostsPhase::default())),
         PhaseId::Kubernetes => Some(Arc::new(kubernetes::KubernetesPhase)),
         PhaseId::Storage => Some(Arc::new(storage::StoragePhase::default())),
         PhaseId::Kafka => Some(Arc::new(kafka::KafkaPhase::default())),

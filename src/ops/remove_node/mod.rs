@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RemoveRequest {
     pub host: String,
     /// The PC is dead (also assumed when it does not answer and its node is NotReady).
@@ -141,6 +141,13 @@ pub async fn remove_node(
 
 /// Observe, refuse or plan, then act: shared by `remove-node` and `replace-node`.
 pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result<RemoveReport> {
+    // A machine MAAS did not deploy is never released through it (the MAAS host least of all).
+    if req.release && files.before.machines.iter().any(|m| m.hostname == req.host && m.is_preinstalled()) {
+        bail!(Failure::Usage(format!(
+            "{} is pre-installed (not managed by MAAS): homelab never releases, erases or powers it through MAAS\n  hint: run it without --release; the PC keeps its disks and its Ubuntu, and you may reuse or wipe it yourself",
+            req.host
+        )));
+    }
     let _local = if cx.opts.dry_run {
         None
     } else {

@@ -1,5 +1,5 @@
-//! Gathering the status report, read-only and in parallel: MAAS for the machines, the
-//! Kubernetes API for nodes, Ceph, pools, StorageClasses, PVCs and Kafka (no SSH).
+//! Gathering the status report, read-only and in parallel: MAAS for the machines it deploys
+//! (a pre-installed machine is listed as such, with its address), the Kubernetes API for nodes, Ceph, pools, StorageClasses, PVCs and Kafka (no SSH).
 
 use super::report::*;
 use crate::config::Rook;
@@ -21,18 +21,38 @@ fn quantity(v: &Value) -> u64 {
 }
 
 async fn maas_part(cx: &Ctx) -> (Vec<MachineRow>, Vec<String>) {
-    let Ok(maas) = cx.maas() else { return (vec![], vec![]) };
     let macs: Vec<String> = cx.cluster.machines.iter().filter_map(|m| m.mac.clone()).collect();
+    let preinstalled = || -> Vec<MachineRow> {
+        cx.cluster
+            .machines
+            .iter()
+            .filter(|m| m.is_preinstalled())
+            .map(|m| MachineRow {
+                hostname: m.hostname.clone(),
+                status: PREINSTALLED.into(),
+                ip: m.address.clone().unwrap_or_default(),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let maas = match cx.maas() {
+        Ok(maas) if !macs.is_empty() => maas,
+        _ => return (preinstalled(), vec![]),
+    };
     let found = match maas.whoami().await {
-        Err(e) => return (vec![], vec![format!("MAAS: {e}")]),
+        Err(e) => return (preinstalled(), vec![format!("MAAS: {e}")]),
         Ok(_) => match maas.machines_by_mac(&macs).await {
             Ok(f) => f,
-            Err(e) => return (vec![], vec![format!("MAAS: {e}")]),
+            Err(e) => return (preinstalled(), vec![format!("MAAS: {e}")]),
         },
     };
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for m in &cx.cluster.machines {
+        if m.is_preinstalled() {
+            rows.extend(preinstalled().into_iter().filter(|r| r.hostname == m.hostname));
+            continue;
+        }
         let mac = m.mac.clone().unwrap_or_default();
         match found.iter().find(|f| f.macs().contains(&mac)) {
             Some(f) => {

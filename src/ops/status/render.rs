@@ -37,7 +37,9 @@ pub fn render(r: &StatusReport) -> String {
         s.push_str(&format!("  → {a}\n"));
     }
     if !r.machines.is_empty() {
-        s.push_str("\nMAAS machines\n");
+        // "MAAS machines" while MAAS deploys them all; "Machines" once some are pre-installed.
+        let all_maas = r.machines.iter().all(|m| m.status != PREINSTALLED);
+        s.push_str(if all_maas { "\nMAAS machines\n" } else { "\nMachines\n" });
         s.push_str(&table(
             &["machine", "status", "power", "ip", "cores", "memory", "disk"],
             r.machines

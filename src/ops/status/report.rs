@@ -4,6 +4,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// What the machines layer says of a machine MAAS does not deploy.
+pub const PREINSTALLED: &str = "pre-installed (not managed by MAAS)";
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct MachineRow {
     pub hostname: String,

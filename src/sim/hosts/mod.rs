@@ -11,8 +11,10 @@ mod microk8s;
 mod remote;
 mod shell;
 mod state;
+pub mod system;
 
 pub use state::{DqRole, ExecHook};
+pub use system::{Installer, Preinstalled, System};
 
 use super::apiserver::SimNode;
 use super::maas::SimMaasView;
@@ -93,6 +95,9 @@ pub struct HostFaults {
     /// Hostnames that reboot on their next command: the command does not run, the
     /// connection breaks, and the machine refuses SSH for the given time.
     pub reboot_next: HashMap<String, Duration>,
+    /// Pre-installed hosts (by hostname) that do not know homelab's key: SSH refuses the
+    /// login.
+    pub refuse_login: HashSet<String>,
 }
 
 /// The simulated machines of a lab.
@@ -115,6 +120,36 @@ impl SimHosts {
 
     pub fn faults(&self, f: impl FnOnce(&mut HostFaults)) {
         f(&mut self.world().faults);
+    }
+
+    /// A machine that runs Ubuntu already (the MAAS host, a PC installed by hand): it exists
+    /// before any deploy, answers SSH at its address, and has the installer's disk layout.
+    pub fn add_preinstalled(&self, p: Preinstalled) {
+        let etc_hosts = format!("127.0.0.1 localhost\n127.0.1.1 {}\n\n::1 ip6-localhost ip6-loopback\n", p.hostname);
+        let mut h = Host::fresh(p.hostname.clone(), &p.ip, etc_hosts);
+        h.sys = p.laid_out();
+        h.preinstalled = true;
+        self.world().hosts.insert(p.ip.clone(), h);
+    }
+
+    /// A pre-installed host's operating system, changed by a test (a wrong hostname is
+    /// `Preinstalled::hostname`; this changes the rest).
+    pub fn system(&self, hostname: &str, f: impl FnOnce(&mut System)) {
+        if let Some(h) = self.world().hosts.values_mut().find(|h| h.hostname == hostname) {
+            f(&mut h.sys);
+        }
+    }
+
+    /// The logical volumes of a host's volume group `vg` (name, bytes).
+    pub fn lvs(&self, hostname: &str, vg: &str) -> Vec<(String, u64)> {
+        let w = self.world();
+        let Some(h) = w.hosts.values().find(|h| h.hostname == hostname) else { return vec![] };
+        h.sys
+            .vgs
+            .iter()
+            .filter(|v| v.name == vg)
+            .flat_map(|v| v.lvs.iter().map(|l| (l.name.clone(), l.bytes)))
+            .collect()
     }
 
     /// Commands a host received (argv joined; scripts by their marker line).
@@ -256,6 +291,15 @@ impl Connector for SimHosts {
             w.boots.get(&host.ip).copied().unwrap_or(0)
         };
         self.host_for(host)?;
+        {
+            let w = self.world();
+            if let Some(h) = w.hosts.get(&host.ip)
+                && h.preinstalled
+                && w.faults.refuse_login.contains(&h.hostname)
+            {
+                anyhow::bail!("ubuntu@{}: Permission denied (publickey).", host.ip);
+            }
+        }
         if !self.cfg.ssh.connect.is_zero() {
             tokio::time::sleep(self.cfg.ssh.connect).await;
         }

@@ -79,6 +79,14 @@ impl SimRemote {
             w.down_until.insert(self.ip.clone(), Instant::now() + down);
             anyhow::bail!("Connection to {} closed by remote host.", self.ip);
         }
+        // `sudo -n` on a machine whose sudo wants a password: refused before the command runs.
+        if cmd.sudo && w.hosts.get(&self.ip).is_some_and(|h| h.sys.sudo_password) {
+            return Ok(Output {
+                code: Some(1),
+                stdout: String::new(),
+                stderr: "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\nsudo: a password is required\n".into(),
+            });
+        }
         drop(w);
         self.exec_inner(cmd)
     }

@@ -17,9 +17,10 @@ impl SimRemote {
         let me = self.ip.clone();
         let installed = |w: &World| w.hosts.get(&me).and_then(|h| h.snap.clone());
         Ok(match a.as_slice() {
-            ["sh", "-c", script, _name, rest @ ..] if script.contains("# homelab:facts") => {
+            ["sh", "-c", script, _name, rest @ ..] if script.contains("# homelab:facts v2") => {
                 let dev = rest.first().copied().unwrap_or("");
-                let peers = rest.get(1..).unwrap_or(&[]);
+                let vg = rest.get(1).copied().unwrap_or("");
+                let peers = rest.get(2..).unwrap_or(&[]);
                 let h = &w.hosts[&self.ip];
                 let mut s = format!(
                     "hostname={}\ncloud_init=done\nhosts_b64={}\n",
@@ -27,19 +28,47 @@ impl SimRemote {
                     base64::engine::general_purpose::STANDARD.encode(&h.etc_hosts)
                 );
                 if !dev.is_empty() {
-                    if w.faults.ceph_missing.contains(&h.hostname) {
-                        s.push_str("ceph_dev=missing\n");
-                    } else {
-                        s.push_str(&format!(
-                            "ceph_dev=present\nceph_sig={}\n",
-                            w.faults.ceph_signature.get(&h.hostname).cloned().unwrap_or_default()
-                        ));
+                    let found = if h.preinstalled { h.sys.device(dev) } else { Some((0, String::new())) };
+                    match found {
+                        Some(_) if w.faults.ceph_missing.contains(&h.hostname) => s.push_str("ceph_dev=missing\n"),
+                        None => s.push_str("ceph_dev=missing\n"),
+                        Some((bytes, sig)) => {
+                            let sig = w.faults.ceph_signature.get(&h.hostname).cloned().unwrap_or(sig);
+                            // blkid -p reads the raw device: root only.
+                            let sig = if cmd.sudo { sig } else { String::new() };
+                            s.push_str(&format!("ceph_dev=present\nceph_sig={sig}\n"));
+                            if h.preinstalled {
+                                s.push_str(&format!("ceph_bytes={bytes}\n"));
+                            }
+                        }
                     }
                 }
+                if !vg.is_empty() {
+                    // vgs as another user than root reads no volume group.
+                    let line = if cmd.sudo { h.sys.vgs_line(vg) } else { String::new() };
+                    s.push_str(&format!("vg={line}\n"));
+                }
+                let sys = &h.sys;
                 s.push_str(&format!("lvm2={}\n", if w.faults.no_lvm2.contains(&h.hostname) { "no" } else { "yes" }));
                 s.push_str(&format!("rbd={}\n", if w.faults.no_rbd.contains(&h.hostname) { "no" } else { "yes" }));
                 s.push_str(&format!("clock={}\n", h.clock));
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or_default();
+                s.push_str(&format!("epoch={}\n", now + sys.clock_skew_s));
                 s.push_str(&format!("snap_tracking={}\n", h.snap.as_ref().map(|(c, _)| c.clone()).unwrap_or_default()));
+                s.push_str(&format!("snapd={}\n", if sys.snapd { "yes" } else { "no" }));
+                s.push_str(&format!("os={}\narch={}\n", sys.os, sys.arch));
+                s.push_str(&format!("mem_kib={}\nsnap_free_kib={}\n", sys.mem_kib, sys.snap_free_kib));
+                s.push_str(&format!(
+                    "resolv={}\nresolv_systemd={}\n",
+                    sys.resolv.join(" "),
+                    sys.resolv_systemd.join(" ")
+                ));
+                let mut addrs = vec![format!("{}/24", h.ip)];
+                addrs.extend(sys.other_addrs.iter().cloned());
+                s.push_str(&format!("addrs={}\ntimesyncd={}\n", addrs.join(" "), sys.timesyncd));
                 for p in peers {
                     let ip = h
                         .etc_hosts
@@ -52,6 +81,10 @@ impl SimRemote {
                 }
                 out(0, s, "")
             }
+            ["lvcreate", args @ ..] => match w.hosts.get_mut(&self.ip) {
+                Some(h) => h.sys.lvcreate(args),
+                None => out(127, "", "sh: 1: lvcreate: not found\n"),
+            },
             ["cloud-init", "status", "--wait"] => out(0, "status: done\n", ""),
             ["tee", "/etc/hosts"] => {
                 let text = String::from_utf8_lossy(cmd.stdin.as_deref().unwrap_or(&[])).into_owned();

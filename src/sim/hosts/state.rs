@@ -3,6 +3,7 @@
 //! faults a test injects).
 
 use super::HostFaults;
+use super::system::System;
 use crate::ssh::Output;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub(super) struct Host {
     pub(super) broken: bool,
     /// Files written by commands (`microk8s dbctl backup -o PATH`).
     pub(super) files: BTreeSet<String>,
+    /// Its operating system: release, memory, DNS, networks, sudo, disks and volumes.
+    pub(super) sys: System,
+    /// Installed before homelab: it exists without MAAS deploying it.
+    pub(super) preinstalled: bool,
     pub(super) commands: Vec<String>,
 }
 
@@ -69,6 +74,8 @@ impl Host {
             held: false,
             broken: false,
             files: BTreeSet::new(),
+            sys: System::default(),
+            preinstalled: false,
             commands: vec![],
         }
     }

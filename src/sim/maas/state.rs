@@ -21,6 +21,12 @@ pub struct SimMaasConfig {
     pub reject_json: bool,
     /// Ubuntu series with imported images.
     pub series: Vec<String>,
+    /// The MAAS host itself: listed under `regioncontrollers/` and `rackcontrollers/`
+    /// (node type 4, region and rack), never under `machines/`.
+    pub controller_hostname: String,
+    pub controller_ips: Vec<String>,
+    /// The `dns_trusted_acl` setting (empty by default, as on a fresh MAAS).
+    pub dns_trusted_acl: String,
 }
 
 impl Default for SimMaasConfig {
@@ -33,6 +39,9 @@ impl Default for SimMaasConfig {
             username: "admin".into(),
             reject_json: true,
             series: vec!["focal".into(), "jammy".into(), "noble".into()],
+            controller_hostname: "maas".into(),
+            controller_ips: vec!["10.0.0.1".into()],
+            dns_trusted_acl: String::new(),
         }
     }
 }

@@ -7,7 +7,8 @@
 //! round observes again and decides afresh — a machine is never deployed twice.
 //!
 //! Never released or wiped unless the user asked (`--redeploy-failed`); a deployed machine
-//! with another layout is reported as drift.
+//! with another layout is reported as drift. A pre-installed machine (an `address`, no
+//! `mac`) is never touched through MAAS: this phase only records its address.
 
 //!
 //! The decision is pure ([`decide`]); the status board ([`board`]) batches the MAAS polls.
@@ -37,14 +38,19 @@ pub struct MachinesPhase {
     board: OnceLock<Arc<StatusBoard>>,
 }
 
-/// Finds every machine in scope by MAC and records its MAAS facts (read-only); returns
-/// MAAS's answer.
+/// Records the address of every pre-installed machine (its IP, or what its DNS name resolves
+/// to here, as SSH will), then finds every machine MAAS deploys by MAC and records its MAAS
+/// facts (read-only); returns MAAS's answer (none when no machine has a MAC).
 pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<Vec<crate::maas::Machine>> {
-    let maas = cx.maas()?;
+    record_addresses(cx).await?;
     // All machines, not only those in scope: `add-node` needs the address of the node that
     // issues its join token.
     let machines = cx.cluster.machines.clone();
     let macs: Vec<String> = machines.iter().filter_map(|m| m.mac.clone()).collect();
+    if macs.is_empty() || cx.world.maas.is_none() {
+        return Ok(vec![]);
+    }
+    let maas = cx.maas()?;
     let found = maas.machines_by_mac(&macs).await.context("looking the machines up in MAAS by MAC")?;
     for m in &machines {
         let Some(mac) = &m.mac else { continue };
@@ -62,6 +68,34 @@ pub async fn gather_facts(cx: &Ctx) -> anyhow::Result<Vec<crate::maas::Machine>>
         }
     }
     Ok(found)
+}
+
+/// The addresses of the pre-installed machines: an IP as written, a DNS name resolved once.
+async fn record_addresses(cx: &Ctx) -> anyhow::Result<()> {
+    for m in cx.cluster.machines.iter().filter(|m| m.is_preinstalled()) {
+        let Some(addr) = m.address.as_deref() else { continue };
+        if cx.facts(&m.hostname).ip.is_some() {
+            continue;
+        }
+        let ip = match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => {
+                let found = tokio::net::lookup_host((addr, cx.cluster.ssh.port)).await.map_err(|e| {
+                    anyhow!(
+                        "cannot resolve {addr}, the address of {}: {e}\n  hint: check the name with `getent hosts {addr}` here, or give the machine's IP address in cluster.yaml",
+                        m.hostname
+                    )
+                })?;
+                let mut all: Vec<std::net::SocketAddr> = found.collect();
+                all.sort_by_key(|a| !a.is_ipv4());
+                all.first().map(|a| a.ip().to_string()).ok_or_else(|| {
+                    anyhow!("{addr} (the address of {}) resolves to nothing\n  hint: give the machine's IP address in cluster.yaml", m.hostname)
+                })?
+            }
+        };
+        cx.update_facts(&m.hostname, |f| f.ip = Some(ip));
+    }
+    Ok(())
 }
 
 fn unknown_mac(m: &Machine) -> anyhow::Error {
@@ -314,7 +348,7 @@ impl Phase for MachinesPhase {
                 cx.step(PHASE, "maas", ssh_key_words(&pubkey, &me));
             }
         }
-        for m in cx.machines() {
+        for m in cx.machines().into_iter().filter(|m| !m.is_preinstalled()) {
             let Some(id) = cx.facts(&m.hostname).system_id else { return Err(unknown_mac(&m)) };
             let (_, d) = self.observe(cx, &m, &id).await?;
             for (msg, hint) in &d.drift {
@@ -340,6 +374,10 @@ impl Phase for MachinesPhase {
     }
 
     async fn machine(&self, cx: &Ctx, spec: &Machine) -> anyhow::Result<()> {
+        if spec.is_preinstalled() {
+            // Never allocated, deployed, released, erased or powered through MAAS.
+            return Ok(());
+        }
         let Some(system_id) = cx.facts(&spec.hostname).system_id else { return Err(unknown_mac(spec)) };
         let mut rounds = 0;
         loop {
