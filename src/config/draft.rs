@@ -1,5 +1,6 @@
-//! `homelab init`: a first `cluster.yaml` drafted from the machines MAAS has Ready — roles,
-//! sizes fitted to their disks, current releases — for the user to read and edit.
+//! `homelab init`: a first `cluster.yaml` drafted from the machines MAAS has Ready and from
+//! PCs that run Ubuntu already (their facts read over SSH) — roles, sizes fitted to their
+//! disks, current releases — for the user to read and edit.
 
 use super::edit::{json_quoted, yaml_scalar};
 use super::size::human_si;
@@ -25,9 +26,34 @@ pub fn label(s: &str) -> String {
     if out.is_empty() { "node".into() } else { out }
 }
 
+/// A PC that runs Ubuntu already, as `init --ssh` read it.
+#[derive(Debug, Clone, Default)]
+pub struct Preinstalled {
+    pub hostname: String,
+    pub address: String,
+    pub mem_kib: Option<u64>,
+    /// Free bytes in `ubuntu-vg` (the installer's volume group), when it exists.
+    pub vg_free: Option<u64>,
+}
+
+/// The volume group the Ubuntu server installer makes.
+pub const INSTALLER_VG: &str = "ubuntu-vg";
+
 /// The draft text for `machines` (MAAS's Ready ones), validated by the caller.
 pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &[Machine]) -> String {
-    let n = machines.len();
+    draft_mixed(name, Some((maas_url, api_key_file)), ("ubuntu", "~/.ssh/id_ed25519"), machines, &[])
+}
+
+/// The draft of pre-installed PCs (first: the MAAS host is node 1 in the seed) and MAAS's
+/// Ready machines; `maas` is the URL and key file when some machine is MAAS's.
+pub fn draft_mixed(
+    name: &str,
+    maas: Option<(&str, Option<&str>)>,
+    ssh: (&str, &str),
+    machines: &[Machine],
+    pre: &[Preinstalled],
+) -> String {
+    let n = machines.len() + pre.len();
     let smallest =
         machines.iter().filter_map(|m| m.boot_disk.as_ref().map(|d| d.size)).min().unwrap_or(200_000_000_000);
     // A quarter of the smallest boot disk for the OS (at least 20 GB, at most 100 GB); the
@@ -36,7 +62,33 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
     let cps = if n >= 3 { 3 } else { 1 };
     let mut seen = std::collections::HashSet::new();
     let mut lines = String::new();
+    let mut ceph = 0;
+    for (i, p) in pre.iter().enumerate() {
+        let mut h = label(&p.hostname);
+        while !seen.insert(h.clone()) {
+            h.push_str("-x");
+        }
+        let role = if i < cps { "control-plane" } else { "worker" };
+        let mem = p.mem_kib.map(|k| format!("{:.1} GiB memory", k as f64 / (1 << 20) as f64)).unwrap_or_default();
+        match p.vg_free.filter(|b| *b >= super::CEPH_MIN_BYTES) {
+            Some(free) => {
+                ceph += 1;
+                lines.push_str(&format!(
+                    "  - {{hostname: {}, address: {}, role: {role}, storage: {{volumeGroup: {INSTALLER_VG}, ceph: rest}}}}   # pre-installed; {mem}, {} free in {INSTALLER_VG}\n",
+                    yaml_scalar(&h),
+                    yaml_scalar(&p.address),
+                    human_si(free)
+                ));
+            }
+            None => lines.push_str(&format!(
+                "  - {{hostname: {}, address: {}, role: {role}}}   # pre-installed; {mem}; no room in {INSTALLER_VG}: give Ceph a blank disk with `storage: {{device: /dev/sdX}}`\n",
+                yaml_scalar(&h),
+                yaml_scalar(&p.address)
+            )),
+        }
+    }
     for (i, m) in machines.iter().enumerate() {
+        let i = i + pre.len();
         let mut h = label(&m.hostname);
         while !seen.insert(h.clone()) {
             h.push_str("-x");
@@ -48,6 +100,7 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
             .or_else(|| m.macs().into_iter().next())
             .unwrap_or_default();
         let role = if i < cps { "control-plane" } else { "worker" };
+        ceph += 1;
         lines.push_str(&format!(
             "  - {{hostname: {}, mac: {}, role: {role}}}   # {} cores, {} MiB, {} disk\n",
             yaml_scalar(&h),
@@ -57,7 +110,8 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
             m.boot_disk.as_ref().map(|d| human_si(d.size)).unwrap_or_else(|| "unknown".into())
         ));
     }
-    let replicas = n.clamp(1, 2);
+    let n_ceph = ceph;
+    let replicas = n_ceph.clamp(1, 2);
     let brokers = n.clamp(1, 3);
     let isr = if brokers >= 3 { 2 } else { 1 };
     let controllers = if n >= 3 {
@@ -65,30 +119,53 @@ pub fn draft(name: &str, maas_url: &str, api_key_file: Option<&str>, machines: &
     } else {
         ""
     };
-    let key = api_key_file
-        .map(|k| format!("  apiKeyFile: {}\n", yaml_scalar(k)))
-        .unwrap_or_else(|| "  # apiKeyFile: ~/.config/homelab/maas.key   (else $MAAS_API_KEY)\n".into());
+    let from = match (machines.is_empty(), pre.is_empty()) {
+        (false, true) => format!("the {n} machine{} MAAS has Ready", if n == 1 { "" } else { "s" }),
+        (true, _) => format!("{n} pre-installed PC{} read over SSH", if n == 1 { "" } else { "s" }),
+        (false, false) => format!(
+            "{} pre-installed PC{} read over SSH and the {} machine{} MAAS has Ready",
+            pre.len(),
+            if pre.len() == 1 { "" } else { "s" },
+            machines.len(),
+            if machines.len() == 1 { "" } else { "s" }
+        ),
+    };
+    let maas_part = match maas.filter(|_| !machines.is_empty()) {
+        Some((url, api_key_file)) => {
+            let key = api_key_file
+                .map(|k| format!("  apiKeyFile: {}\n", yaml_scalar(k)))
+                .unwrap_or_else(|| "  # apiKeyFile: ~/.config/homelab/maas.key   (else $MAAS_API_KEY)\n".into());
+            format!("maas:\n  url: {}\n{key}  distroSeries: noble\n", yaml_scalar(url))
+        }
+        None => String::new(),
+    };
+    let layout = if machines.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "# {root_gb} GB for the OS of the machines MAAS deploys (a quarter of the smallest disk, {}); the rest of each disk is Ceph's.\nstorage: {{layout: lvm, rootSize: {root_gb}G, ceph: rest}}\n",
+            human_si(smallest)
+        )
+    };
     format!(
         "# yaml-language-server: $schema=https://homelab.dev/schema/cluster.schema.json\n\
-         # Drafted by `homelab init` from the {n} machine{s} MAAS has Ready. Read it, edit it, then\n\
+         # Drafted by `homelab init` from {from}. Read it, edit it, then\n\
          # `homelab validate` and `homelab up --dry-run`.\n\
          apiVersion: homelab/v1alpha1\n\
          kind: Cluster\n\
          metadata: {{name: {name}}}\n\
-         maas:\n  url: {maas_url}\n{key}  distroSeries: noble\n\
-         ssh: {{user: ubuntu, identityFile: ~/.ssh/id_ed25519, hostKeyChecking: accept-new}}\n\
-         # {root_gb} GB for the OS (a quarter of the smallest disk, {smallest}); the rest of each disk is Ceph's.\n\
-         storage: {{layout: lvm, rootSize: {root_gb}G, ceph: rest}}\n\
+         {maas_part}\
+         ssh: {{user: {user}, identityFile: {identity}, hostKeyChecking: accept-new}}\n\
+         {layout}\
          machines:\n{lines}\
          kubernetes: {{distribution: microk8s, channel: 1.33/stable, addons: [dns]}}\n\
          rook:\n  version: v1.20.6\n  pools:\n    - name: replicapool\n      failureDomain: host\n      replicas: {replicas}\n      storageClass: {{name: rook-ceph-block, default: true}}\n\
          kafka:\n  strimziVersion: 1.2.0\n  namespace: kafka\n  cluster:\n    name: events\n    version: 4.3.1\n    replicas: {brokers}\n    metadata: kraft\n\
          \x20   storage: {{size: 20Gi, class: rook-ceph-block, deleteClaim: true}}\n{controllers}\
          \x20   config:\n      offsets.topic.replication.factor: {brokers}\n      transaction.state.log.replication.factor: {brokers}\n      transaction.state.log.min.isr: {isr}\n      default.replication.factor: {brokers}\n      min.insync.replicas: {isr}\n",
-        s = if n == 1 { "" } else { "s" },
         name = yaml_scalar(name),
-        maas_url = yaml_scalar(maas_url),
-        smallest = human_si(smallest),
+        user = yaml_scalar(ssh.0),
+        identity = yaml_scalar(ssh.1),
     )
 }
 

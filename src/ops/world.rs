@@ -112,3 +112,21 @@ pub fn real(cluster: &Cluster, origin: &ManifestOrigin, needs_maas: bool) -> any
         state_dir,
     })
 }
+
+/// The SSH connector `init --ssh` reads pre-installed PCs with: `user` and `identity`, host
+/// keys recorded (accept-new) in the state directory of cluster `name`, where `up` finds them.
+pub fn init_connector(name: &str, user: &str, identity: &str) -> anyhow::Result<OpenSshConnector> {
+    let state_dir = paths::state_dir(name);
+    paths::private_dir(&state_dir)?;
+    OpenSshConnector::new(SshOptions {
+        user: user.to_owned(),
+        port: 22,
+        identity_file: Some(crate::config::validate::expand(identity)),
+        known_hosts_file: state_dir.join("known_hosts"),
+        host_key_checking: crate::ssh::HostKeyChecking::AcceptNew,
+        jump_host: None,
+        control_dir: paths::control_dir(),
+        connect_timeout: Timings::from_env().ssh_connect_timeout,
+        config_file: std::env::var_os("HOMELAB_SSH_CONFIG").map(PathBuf::from),
+    })
+}
