@@ -90,7 +90,15 @@ async fn main() -> anyhow::Result<()> {
         let (_, mac, _) = lab.lab.add_machine(n, Status::Ready);
         let rec0 = lab.rook.ceph().recovering_time;
         let (ui, cap) = Ui::capture(OutputFormat::Text);
-        let rq = ReplaceRequest { old: old.clone(), mac, hostname: None, dead: false, release: true, erase: None };
+        let rq = ReplaceRequest {
+            old: old.clone(),
+            mac,
+            hostname: None,
+            dead: false,
+            release: true,
+            erase: None,
+            ..Default::default()
+        };
         let t = Instant::now();
         replace_node(&file, &rq, &cat, &ui, RunOptions::fast(), &make)
             .await

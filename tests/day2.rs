@@ -90,6 +90,7 @@ async fn replace_a_live_pc_3_4_3_keeps_ceph_readable_and_three_voters() {
         dead: false,
         release: true,
         erase: Some("quick".into()),
+        ..Default::default()
     };
     let r = replace_node(&file, &rq, &cat, &ui, RunOptions::fast(), &world(&lab, &upstream)).await;
     stop.store(true, Ordering::Relaxed);

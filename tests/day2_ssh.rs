@@ -140,6 +140,7 @@ async fn replace_a_live_pc_over_real_ssh_3_4_3() {
         dead: false,
         release: true,
         erase: Some("quick".into()),
+        ..Default::default()
     };
     let r = replace_node(&w.file, &rq, &Catalog::embedded().unwrap(), &ui, RunOptions::fast(), &make_env(&w)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

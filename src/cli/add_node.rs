@@ -2,7 +2,6 @@
 //! cluster by one PC, deployed by MAAS or already installed.
 
 use super::{ChangeArgs, Global, catalog, real_world};
-use crate::config::edit::NewStorage;
 use crate::config::model::Role;
 use crate::foundation::output::Ui;
 use crate::ops::add_node::{AddNodeRequest, add_node};
@@ -21,20 +20,8 @@ pub struct AddNodeArgs {
     /// MAC address of the new PC's boot interface (MAAS finds it by this).
     #[arg(required_unless_present = "address", conflicts_with = "address")]
     pub mac: Option<String>,
-    /// IP address or DNS name of a PC that runs Ubuntu already (needs `--hostname`); MAAS is
-    /// not asked about it.
-    #[arg(long, value_name = "ADDR", requires = "hostname")]
-    pub address: Option<String>,
-    /// A blank device of the pre-installed PC for Ceph (a disk, partition or logical volume).
-    #[arg(long, value_name = "DEV", requires = "address", conflicts_with = "volume_group")]
-    pub ceph_device: Option<String>,
-    /// The volume group of the pre-installed PC to carve Ceph's logical volume from (only
-    /// free extents are used).
-    #[arg(long, value_name = "VG", requires = "address")]
-    pub volume_group: Option<String>,
-    /// The size of that logical volume: `rest` (all free extents) or a size such as 200G.
-    #[arg(long, value_name = "SIZE", default_value = "rest", requires = "volume_group")]
-    pub ceph_size: String,
+    #[command(flatten)]
+    pub pre: super::PreinstalledArgs,
     /// Name for the node (default: the hostname MAAS gave it).
     #[arg(long)]
     pub hostname: Option<String>,
@@ -54,14 +41,10 @@ pub enum RoleArg {
 pub async fn run(a: AddNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let (path, opts) = a.change.run_options(false);
     let cat = catalog(g)?;
-    let storage = match (a.ceph_device, a.volume_group) {
-        (Some(d), _) => Some(NewStorage::Device(d)),
-        (None, Some(vg)) => Some(NewStorage::VolumeGroup { volume_group: vg, ceph: a.ceph_size }),
-        (None, None) => None,
-    };
+    let storage = a.pre.storage();
     let req = AddNodeRequest {
         mac: a.mac.unwrap_or_default(),
-        address: a.address,
+        address: a.pre.address,
         hostname: a.hostname,
         role: match a.role {
             RoleArg::Worker => Role::Worker,

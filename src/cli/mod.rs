@@ -251,3 +251,36 @@ pub fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 pub fn default_file(f: Option<PathBuf>) -> PathBuf {
     f.unwrap_or_else(|| PathBuf::from("cluster.yaml"))
 }
+
+/// A new PC that runs Ubuntu already (`add-node`, `replace-node`): where it is, and the Ceph
+/// volume it gives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PreinstalledArgs {
+    /// The new PC runs Ubuntu already: its IP address or DNS name (needs `--hostname`); MAAS is
+    /// not asked about it.
+    #[arg(long, value_name = "ADDR", requires = "hostname")]
+    pub address: Option<String>,
+    /// A blank device of that PC for Ceph (a disk, partition or logical volume).
+    #[arg(long, value_name = "DEV", requires = "address", conflicts_with = "volume_group")]
+    pub ceph_device: Option<String>,
+    /// The volume group of that PC to carve Ceph's logical volume from (free extents only).
+    #[arg(long, value_name = "VG", requires = "address")]
+    pub volume_group: Option<String>,
+    /// The size of that logical volume: `rest` (all free extents) or a size such as 200G.
+    #[arg(long, value_name = "SIZE", default_value = "rest", requires = "volume_group")]
+    pub ceph_size: String,
+}
+
+impl PreinstalledArgs {
+    /// The Ceph volume the arguments name.
+    pub fn storage(&self) -> Option<crate::config::edit::NewStorage> {
+        use crate::config::edit::NewStorage;
+        match (&self.ceph_device, &self.volume_group) {
+            (Some(d), _) => Some(NewStorage::Device(d.clone())),
+            (None, Some(vg)) => {
+                Some(NewStorage::VolumeGroup { volume_group: vg.clone(), ceph: self.ceph_size.clone() })
+            }
+            (None, None) => None,
+        }
+    }
+}

@@ -258,10 +258,16 @@ fn scalar_range(text: &str, pos: tree::Pos) -> Option<(usize, usize)> {
     Some((line_start + col, line_start + col + len))
 }
 
-/// Rewrites machine `old`'s `hostname` and `mac` to `new`'s, where they stand (its role and
-/// anything else in the entry stay).
+/// Rewrites machine `old`'s entry to `new`: a MAAS machine replaced by another keeps its entry
+/// with its `hostname` and `mac` values rewritten where they stand (its role and anything else
+/// stay); when a pre-installed machine is involved (an `address` on either side) the whole
+/// entry is rewritten where it stands, in the file's style.
 pub fn replace_machine(text: &str, old: &str, new: &NewMachine) -> Result<String> {
     let (located, i) = find_machine(text, old)?;
+    let old_has_mac = located.value.pointer(&format!("/machines/{i}/mac")).is_some();
+    if new.address.is_some() || !old_has_mac {
+        return replace_entry(text, &located, i, old, new);
+    }
     let by_hand = || format!("in the entry of {old}, write hostname {} and mac {}", new.hostname, new.mac);
     let mut edits = Vec::new();
     for (field, value) in [("hostname", yaml_scalar(&new.hostname)), ("mac", json_quoted(&new.mac))] {
@@ -290,12 +296,84 @@ pub fn replace_machine(text: &str, old: &str, new: &NewMachine) -> Result<String
     Ok(out)
 }
 
+/// Replaces the lines of entry `i` (machine `old`) with `new`, flow or block as the entry was.
+fn replace_entry(text: &str, located: &tree::Located, i: usize, old: &str, new: &NewMachine) -> Result<String> {
+    let by_hand = || format!("replace the entry of {old} under `machines:` by\n  - {}", flow_entry(new));
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let pos = located.exact(&format!("/machines/{i}")).ok_or_else(|| anyhow!("cannot locate {old}; {}", by_hand()))?;
+    let start = pos.value.line as usize; // 1-based
+    let line = lines.get(start - 1).copied().unwrap_or("");
+    let Some(dash) = line.find("- ").filter(|&c| line[..c].trim().is_empty()) else {
+        bail!("the machines list is not a block list (`- …` lines); {}", by_hand());
+    };
+    let end = block_end(&lines, start, dash);
+    let after_dash = &line[dash + 2..];
+    let entry = if after_dash.trim_start().starts_with('{') {
+        format!("{}- {}{nl}", " ".repeat(dash), flow_entry(new))
+    } else {
+        let pad = " ".repeat(dash + 2 + (after_dash.len() - after_dash.trim_start().len()));
+        let mut s = format!("{}- ", " ".repeat(dash));
+        for (k, (key, y, _)) in new.fields().into_iter().enumerate() {
+            if k > 0 {
+                s.push_str(&pad);
+            }
+            s.push_str(&format!("{key}: {y}{nl}"));
+        }
+        s
+    };
+    let mut out: String = lines[..start - 1].concat();
+    out.push_str(&entry);
+    out.push_str(&lines[end..].concat());
+    let after =
+        tree::parse(&out).map_err(|e| anyhow!("the edit would break the file ({}); {}", e.message, by_hand()))?;
+    let mut expected = located.value.clone();
+    if let Some(m) = expected.pointer_mut(&format!("/machines/{i}")) {
+        *m = new.json();
+    }
+    if after.value != expected {
+        bail!("the edit did not produce the expected file; nothing was written; {}", by_hand());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn nm() -> NewMachine {
         NewMachine { hostname: "kvm6".into(), mac: "52:54:00:00:00:04".into(), role: "worker", ..Default::default() }
+    }
+
+    #[test]
+    fn a_preinstalled_machine_replaced_either_way_rewrites_one_entry_where_it_stands() {
+        let text = "machines:\n  - {hostname: maas, address: 10.0.0.1, role: control-plane, storage: {volumeGroup: ubuntu-vg, ceph: rest}}\n  - {hostname: kvm4, mac: \"52:54:00:00:00:02\", role: control-plane}\n# end\n";
+        let by_maas = NewMachine {
+            hostname: "kvm9".into(),
+            mac: "52:54:00:00:00:09".into(),
+            role: "control-plane",
+            ..Default::default()
+        };
+        let out = replace_machine(text, "maas", &by_maas).unwrap();
+        assert_eq!(
+            out,
+            "machines:\n  - {hostname: kvm9, mac: \"52:54:00:00:00:09\", role: control-plane}\n  - {hostname: kvm4, mac: \"52:54:00:00:00:02\", role: control-plane}\n# end\n"
+        );
+        let by_pc = NewMachine {
+            hostname: "pc9".into(),
+            address: Some("10.0.0.9".into()),
+            role: "control-plane",
+            storage: Some(NewStorage::Device("/dev/sdb".into())),
+            ..Default::default()
+        };
+        let out = replace_machine(text, "kvm4", &by_pc).unwrap();
+        assert!(
+            out.contains(
+                "  - {hostname: pc9, address: \"10.0.0.9\", role: control-plane, storage: {device: /dev/sdb}}\n# end\n"
+            ),
+            "{out}"
+        );
+        assert!(out.starts_with("machines:\n  - {hostname: maas, address: 10.0.0.1,"), "{out}");
     }
 
     #[test]

@@ -134,6 +134,22 @@ pub async fn new_machine_name(
     Ok(hostname)
 }
 
+/// The node name of a new pre-installed PC at `address`: `hostname` (required: no MAAS
+/// names it), lowercased, and not one `before` has.
+pub fn preinstalled_name(hostname: Option<&str>, address: &str, before: &Cluster, file: &str) -> Result<String> {
+    let Some(hostname) = hostname.map(str::to_lowercase) else {
+        bail!(Failure::Usage(format!(
+            "a pre-installed PC needs its name: pass `--hostname NAME` (the name it has: `hostname` on {address})"
+        )));
+    };
+    if before.machine(&hostname).is_some() {
+        bail!(Failure::Usage(format!(
+            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
+        )));
+    }
+    Ok(hostname)
+}
+
 pub fn print_budget(ui: &Ui, steps: &[PhaseId]) {
     let mut t = String::from("time budget (real hardware):\n");
     let mut total = 0;
@@ -234,16 +250,7 @@ async fn add_preinstalled(
         let steps = vec![PhaseId::Hosts, PhaseId::Kubernetes];
         return grow(path, text, text.to_owned(), None, m.hostname.clone(), steps, catalog, ui, opts, make_env).await;
     }
-    let Some(hostname) = req.hostname.as_deref().map(str::to_lowercase) else {
-        bail!(Failure::Usage(format!(
-            "a pre-installed PC needs its name: pass `--hostname NAME` (the name it has: `hostname` on {address})"
-        )));
-    };
-    if before.machine(&hostname).is_some() {
-        bail!(Failure::Usage(format!(
-            "{file} already has a machine named {hostname}; pass `--hostname` with a new name"
-        )));
-    }
+    let hostname = preinstalled_name(req.hostname.as_deref(), address, &before, &file)?;
     let role = match req.role {
         Role::ControlPlane => "control-plane",
         Role::Worker => "worker",

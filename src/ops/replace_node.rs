@@ -1,4 +1,6 @@
-//! `replace-node OLD NEW_MAC`: swap a PC for a new one with capacity first. The new PC joins
+//! `replace-node OLD NEW_MAC` (or `--address ADDR --hostname NEW` for a PC that runs Ubuntu
+//! already; either may replace a pre-installed OLD): swap a PC for a new one with capacity
+//! first. The new PC joins
 //! as `add-node` would (same role as OLD; a fourth control plane joins dqlite as a standby),
 //! its OSD runs, and only then is OLD removed as `remove-node` does — so Ceph copies OLD's
 //! data once, onto a cluster that already has the new disk, and the datastore keeps three
@@ -7,7 +9,7 @@
 //! then NEW is added. Interrupted anywhere, running it again finishes the job.
 
 use crate::catalog::Catalog;
-use crate::config::edit::NewMachine;
+use crate::config::edit::{NewMachine, NewStorage};
 use crate::config::{Cluster, Machine};
 use crate::engine::context::{Ctx, RunOptions, World};
 use crate::engine::phase::{PhaseId, Selection};
@@ -19,10 +21,14 @@ use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReplaceRequest {
     pub old: String,
+    /// The new PC MAAS deploys (empty when `address` is given).
     pub mac: String,
+    /// A new PC that runs Ubuntu already (needs `hostname`), and its Ceph volume.
+    pub address: Option<String>,
+    pub storage: Option<NewStorage>,
     pub hostname: Option<String>,
     pub dead: bool,
     pub release: bool,
@@ -36,11 +42,19 @@ pub struct ReplaceReport {
     pub remove: RemoveReport,
 }
 
-/// The cluster while both PCs are in it: OLD's entry and NEW with OLD's role and layout.
-fn during(before: &Cluster, old: &Machine, new: &NewMachine) -> Cluster {
+/// The cluster while both PCs are in it: OLD's entry and NEW's, as the edited file has it.
+fn during(before: &Cluster, new: &Machine) -> Cluster {
     let mut c = before.clone();
-    c.machines.push(Machine { hostname: new.hostname.clone(), mac: Some(new.mac.clone()), ..old.clone() });
+    c.machines.push(new.clone());
     c
+}
+
+/// Whether machine `m` is the new PC the request names (by MAC or by address).
+fn is_new(m: &Machine, req: &ReplaceRequest, mac: &str) -> bool {
+    match &req.address {
+        Some(a) => m.address.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(a)),
+        None => m.mac.as_deref() == Some(mac),
+    }
 }
 
 pub async fn replace_node(
@@ -51,17 +65,20 @@ pub async fn replace_node(
     opts: RunOptions,
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<ReplaceReport> {
-    let mac = crate::ops::add_node::normal_mac(&req.mac)?;
+    let mac = match &req.address {
+        Some(_) => String::new(),
+        None => crate::ops::add_node::normal_mac(&req.mac)?,
+    };
     let file = path.display().to_string();
     let text = crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file)
         .map_err(|e| Failure::Usage(format!("{e}\n  hint: give the cluster's file with --file")))?;
     let mut before = crate::ops::add_node::validate(&text, &file, catalog, ui, &[])?;
     before.anchor(path);
     // The file already has NEW in OLD's place (a run got that far): make sure NEW is in.
-    if let Some(m) = before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())).cloned()
+    if let Some(m) = before.machines.iter().find(|m| is_new(m, req, &mac)).cloned()
         && before.machine(&req.old).is_none()
     {
-        ui.err(&format!("{file} already has {} ({mac}) in place of {}; finishing its setup", m.hostname, req.old));
+        ui.err(&format!("{file} already has {} in place of {}; finishing its setup", m.hostname, req.old));
         let t = std::time::Instant::now();
         add_machine(before, &m.hostname, ui, opts, make_env).await?;
         return Ok(ReplaceReport {
@@ -74,20 +91,40 @@ pub async fn replace_node(
         .machine(&req.old)
         .cloned()
         .ok_or_else(|| Failure::Usage(format!("{file} has no machine named {}", req.old)))?;
-    if before.machines.iter().any(|m| m.mac.as_deref() == Some(mac.as_str())) {
-        bail!(Failure::Usage(format!("{mac} is already a machine of {file}; replace-node takes a new PC's MAC")));
+    if before.machines.iter().any(|m| is_new(m, req, &mac)) {
+        bail!(Failure::Usage(format!(
+            "{} is already a machine of {file}; replace-node takes a new PC",
+            req.address.as_deref().unwrap_or(&mac)
+        )));
     }
-    let env = make_env(&before)?;
-    let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
-    let hostname = crate::ops::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
     let role = if old.is_control_plane() { "control-plane" } else { "worker" };
-    let new = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role, ..Default::default() };
+    let new = match &req.address {
+        Some(address) => {
+            let hostname = crate::ops::add_node::preinstalled_name(req.hostname.as_deref(), address, &before, &file)?;
+            NewMachine {
+                hostname,
+                address: Some(address.clone()),
+                role,
+                storage: req.storage.clone(),
+                ..Default::default()
+            }
+        }
+        None => {
+            let env = make_env(&before)?;
+            let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
+            let hostname =
+                crate::ops::add_node::new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
+            NewMachine { hostname, mac: mac.clone(), role, ..Default::default() }
+        }
+    };
+    let hostname = new.hostname.clone();
     let new_text = crate::config::edit::replace_machine(&text, &req.old, &new)?;
     // Shown once: the warnings the file had before are not repeated for the edited one.
     let seen = crate::ops::add_node::warnings_of(&text, &file, catalog);
     let mut after = crate::ops::add_node::validate(&new_text, &file, catalog, ui, &seen)?;
     after.anchor(path);
-    let both = during(&before, &old, &new);
+    let new_machine = after.machine(&hostname).cloned().ok_or_else(|| anyhow!("the edited file lacks {hostname}"))?;
+    let both = during(&before, &new_machine);
     let remove_req = RemoveRequest {
         host: req.old.clone(),
         dead: req.dead,
