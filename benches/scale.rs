@@ -10,8 +10,14 @@
 //! The API server serves TLS and charges what the real one charges, and SSH charges its
 //! connects and round trips (`ApiCosts::measured`, `SshCosts::measured`; BENCHMARKS.md).
 //!
+//! Each size runs twice: every machine deployed by MAAS (`all-MAAS`), and half of them
+//! pre-installed (`half pre`: the first ⌊n/2⌋ reached by SSH at their address, their Ceph volume
+//! carved from the installer's volume group, the rest deployed by MAAS), the seed topology
+//! grown to n machines.
+//!
 //! `cargo bench --bench scale` (reads ../shared/upstream; `HOMELAB_SCALE_SIZES=3,50` to pick,
-//! `HOMELAB_BENCH_COSTS=free` for the simulators without costs).
+//! `HOMELAB_SCALE_MIX=maas|half` for one of the two, `HOMELAB_BENCH_COSTS=free` for the
+//! simulators without costs).
 
 use homelab::maas::Status;
 use homelab::sim::apiserver::ApiCosts;
@@ -135,13 +141,19 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "{:>8} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>11}",
-        "machines", "critical", "wall", "overhead", "ovh %", "peak RSS", "MAAS/mach", "SSH/mach", "converged"
+        "{:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>11}",
+        "machines", "mix", "critical", "wall", "overhead", "ovh %", "peak RSS", "MAAS/mach", "SSH/mach", "converged"
     );
-    for n in sizes {
+    let mixes: Vec<bool> = match std::env::var("HOMELAB_SCALE_MIX").as_deref() {
+        Ok("maas") => vec![false],
+        Ok("half") => vec![true],
+        _ => vec![false, true],
+    };
+    for (n, half) in sizes.iter().flat_map(|n| mixes.iter().map(move |h| (*n, *h))) {
+        let pre = if half { n / 2 } else { 0 };
         let mut fo = FullLabOptions {
             lab: LabOptions {
-                machines: n,
+                machines: 0,
                 status: Status::Ready,
                 maas: SimMaasConfig { deploy_time: T.deploy, ..Default::default() },
                 seed_names: false,
@@ -160,10 +172,24 @@ async fn main() -> anyhow::Result<()> {
             fo.hosts.ssh = SshCosts::measured();
         }
         let lab = FullLab::start(fo).await?;
+        let mut machines = String::new();
+        for i in 0..n {
+            let (name, mac, ip) = homelab::sim::lab::machine_identity(i, false);
+            let role = if i < 3 { "control-plane" } else { "worker" };
+            if i < pre {
+                lab.hosts.add_preinstalled(homelab::sim::hosts::Preinstalled::new(&name, &ip, 500));
+                machines.push_str(&format!(
+                    "  - {{hostname: {name}, address: {ip}, role: {role}, storage: {{volumeGroup: ubuntu-vg, ceph: rest}}}}\n"
+                ));
+            } else {
+                lab.lab.add_machine(i, Status::Ready);
+                machines.push_str(&format!("  - {{hostname: {name}, mac: \"{mac}\", role: {role}}}\n"));
+            }
+        }
         let (hosts_url, _task) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await?;
         let body = format!(
             "machines:\n{}kubernetes: {{distribution: microk8s, channel: 1.26/stable, addons: [dns]}}\nrook:\n  version: v1.10.10\n  pools:\n    - {{name: replicapool, replicas: 2, storageClass: {{name: rook-ceph-block, default: true}}}}\nkafka:\n  strimziVersion: 0.33.1\n  cluster:\n    name: events\n    replicas: 3\n    metadata: zookeeper\n    storage: {{size: 100Gi, class: rook-ceph-block}}\n    zookeeper: {{replicas: 3, storage: {{size: 10Gi, class: rook-ceph-block}}}}\n",
-            lab.lab.machines_yaml(n, 3)
+            machines
         );
         let yaml = lab.lab.path("cluster.yaml");
         std::fs::write(&yaml, lab.lab.cluster_yaml(&body))?;
@@ -190,8 +216,9 @@ async fn main() -> anyhow::Result<()> {
         );
         let cp = critical_path(n).as_secs_f64();
         println!(
-            "{:>8} {:>8.2}s {:>8.2}s {:>8.2}s {:>8.1}% {:>8.1} MB {:>10.1} {:>10.1} {:>10.2}s",
+            "{:>8} {:>9} {:>8.2}s {:>8.2}s {:>8.2}s {:>8.1}% {:>8.1} MB {:>10.1} {:>10.1} {:>10.2}s",
             n,
+            if half { "half pre" } else { "all-MAAS" },
             cp,
             wall,
             wall - cp,

@@ -11,34 +11,14 @@ use homelab::sim::hosts::Preinstalled;
 use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions};
 use support::actions;
 
-const PCS: [(&str, &str); 3] = [("pc1", "192.168.1.11"), ("pc2", "192.168.1.12"), ("pc3", "192.168.1.13")];
+const PCS: [(&str, &str); 3] = support::PREINSTALLED_PCS;
 
-/// A lab with no MAAS machine and the example's three PCs installed: pc1 and pc2 on 500 GiB
-/// disks (installer layout: 100 GiB root, the rest free in ubuntu-vg), pc3 with a blank
-/// second disk /dev/sdb.
 async fn lab() -> FullLab {
-    let lab =
-        FullLab::start(FullLabOptions { lab: LabOptions { machines: 0, ..Default::default() }, ..Default::default() })
-            .await
-            .unwrap();
-    for (name, ip) in PCS {
-        let mut p = Preinstalled::new(name, ip, 500);
-        if name == "pc3" {
-            p.system.disks.push(homelab::sim::hosts::system::Disk {
-                path: "/dev/sdb".into(),
-                bytes: 1 << 40,
-                signature: String::new(),
-            });
-        }
-        lab.hosts.add_preinstalled(p);
-    }
-    lab
+    support::preinstalled_lab().await
 }
 
-/// The example, with the lab's key.
 fn example(lab: &FullLab) -> String {
-    let text = std::fs::read_to_string(format!("{}/examples/preinstalled-3.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    text.replace("~/.ssh/id_ed25519", &lab.lab.path("id_ed25519").display().to_string())
+    support::preinstalled_example(lab)
 }
 
 async fn up(
@@ -331,4 +311,73 @@ async fn day_2_on_preinstalled_pcs_status_add_remove_and_upgrade_plan() {
     .unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     let hops: Vec<String> = plan.planned.iter().map(|h| h.name()).collect();
     assert_eq!(hops, ["microk8s-1.33"], "{}", cap.all());
+}
+
+/// `init --ssh`: a draft from PCs that run Ubuntu already, read over SSH without changing
+/// anything; it validates, needs no MAAS, and lists them with their Ceph volumes.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_drafts_a_valid_file_from_preinstalled_pcs_read_over_ssh() {
+    use homelab::ops::init::{Sources, draft_from};
+    let lab = lab().await;
+    lab.hosts.system("pc2", |s| s.sudo_password = true);
+    let cat = homelab::catalog::Catalog::embedded().unwrap();
+    let (ui, _) = Ui::capture(OutputFormat::Text);
+    let connector: &dyn homelab::ssh::Connector = &*lab.hosts;
+    let src = Sources {
+        maas: None,
+        ssh: PCS.iter().map(|(_, ip)| ip.to_string()).collect(),
+        connector: Some(connector),
+        ssh_login: ("ubuntu", "~/.ssh/id_ed25519"),
+    };
+    let d = draft_from("garage", &src, "cluster.yaml", &cat, &ui).await.unwrap();
+    assert_eq!(d.machines, 3);
+    assert!(!d.text.contains("maas:"), "{}", d.text);
+    assert!(d.text.contains("hostname: pc1, address: \"192.168.1.11\", role: control-plane, storage: {volumeGroup: ubuntu-vg, ceph: rest}"), "{}", d.text);
+    // pc2's sudo wants a password: its volume group could not be read, so no volume is drafted.
+    assert!(d.text.contains("hostname: pc2, address: \"192.168.1.12\", role: control-plane}"), "{}", d.text);
+    for (name, _) in PCS {
+        let cmds = lab.hosts.commands(name);
+        assert!(!cmds.is_empty() && cmds.iter().all(|c| c.contains("homelab:facts")), "{name}: {cmds:?}");
+    }
+}
+
+/// `replace-node OLD --address`: a pre-installed PC replaced by another, capacity first; one
+/// entry of the file rewritten where it stands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preinstalled_pc_replaced_by_another_preinstalled_pc() {
+    use homelab::config::edit::NewStorage;
+    use homelab::ops::replace_node::{ReplaceRequest, replace_node};
+    let Some(upstream) = support::shared("upstream") else { return };
+    let lab = lab().await;
+    lab.hosts.add_preinstalled(Preinstalled::new("pc5", "192.168.1.15", 300));
+    let yaml = example(&lab);
+    let file = lab.lab.path("cluster.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let (r, cap) = up(&lab, &yaml, RunOptions::fast()).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    let (ui, cap) = Ui::capture(OutputFormat::Text);
+    let rq = ReplaceRequest {
+        old: "pc3".into(),
+        address: Some("192.168.1.15".into()),
+        hostname: Some("pc5".into()),
+        storage: Some(NewStorage::VolumeGroup { volume_group: "ubuntu-vg".into(), ceph: "rest".into() }),
+        ..Default::default()
+    };
+    let cat = homelab::catalog::Catalog::embedded().unwrap();
+    replace_node(&file, &rq, &cat, &ui, RunOptions::fast(), &support::lab_world(&lab, &upstream))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        after,
+        yaml.replace(
+            "  - {hostname: pc3, address: 192.168.1.13, role: control-plane, storage: {device: /dev/sdb}}",
+            "  - {hostname: pc5, address: \"192.168.1.15\", role: control-plane, storage: {volumeGroup: ubuntu-vg, ceph: rest}}"
+        )
+    );
+    let nodes: Vec<String> = lab.hosts.nodes().iter().filter(|n| n.ready).map(|n| n.name.clone()).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.contains(&"pc5".to_owned()) && !nodes.contains(&"pc3".to_owned()), "{nodes:?}");
+    assert_eq!(lab.hosts.lvs("pc5", "ubuntu-vg").len(), 2);
+    assert!(lab.lab.maas.requests().is_empty(), "no MAAS request at all");
 }

@@ -221,3 +221,37 @@ pub fn actions(cap: &homelab::foundation::output::Captured, event: &str) -> Vec<
     v.sort();
     v
 }
+
+/// The PCs of examples/preinstalled-3.yaml: name and address.
+pub const PREINSTALLED_PCS: [(&str, &str); 3] =
+    [("pc1", "192.168.1.11"), ("pc2", "192.168.1.12"), ("pc3", "192.168.1.13")];
+
+/// A lab with no MAAS machine and the example's three PCs installed: pc1 and pc2 on 500 GiB
+/// disks (installer layout: 100 GiB root, the rest free in ubuntu-vg), pc3 with a blank
+/// second disk /dev/sdb.
+pub async fn preinstalled_lab() -> homelab::sim::lab::FullLab {
+    use homelab::sim::hosts::Preinstalled;
+    use homelab::sim::lab::{FullLab, FullLabOptions, LabOptions};
+    let lab =
+        FullLab::start(FullLabOptions { lab: LabOptions { machines: 0, ..Default::default() }, ..Default::default() })
+            .await
+            .unwrap();
+    for (name, ip) in PREINSTALLED_PCS {
+        let mut p = Preinstalled::new(name, ip, 500);
+        if name == "pc3" {
+            p.system.disks.push(homelab::sim::hosts::system::Disk {
+                path: "/dev/sdb".into(),
+                bytes: 1 << 40,
+                signature: String::new(),
+            });
+        }
+        lab.hosts.add_preinstalled(p);
+    }
+    lab
+}
+
+/// examples/preinstalled-3.yaml with the lab's key.
+pub fn preinstalled_example(lab: &homelab::sim::lab::FullLab) -> String {
+    let text = std::fs::read_to_string(format!("{}/examples/preinstalled-3.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    text.replace("~/.ssh/id_ed25519", &lab.lab.path("id_ed25519").display().to_string())
+}

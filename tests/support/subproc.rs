@@ -26,6 +26,14 @@ impl World {
         World { lab, hosts_url, yaml, _task: task }
     }
 
+    /// A lab already set up (pre-installed hosts added), with the cluster file `yaml`.
+    pub async fn with_file(lab: FullLab, yaml: &str) -> World {
+        let (hosts_url, task) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await.unwrap();
+        let path = lab.lab.path("cluster.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        World { lab, hosts_url, yaml: path, _task: task }
+    }
+
     /// `homelab <args…>` wired to this lab.
     pub fn homelab(&self, args: &[&str], upstream: &std::path::Path) -> Command {
         let mut c = Command::new(testlab_bin());

@@ -287,7 +287,15 @@ impl Phase for HostsPhase {
             return Ok(());
         }
         self.find_maas_host(cx).await?;
-        let results = futures::future::join_all(pre.iter().map(|m| self.examine(cx, m))).await;
+        // Meanwhile open the connections of the machines MAAS has deployed already (read
+        // only; cached for the machine work), so the two kinds connect at once, not in turn.
+        let deployed: Vec<Machine> = cx
+            .machines()
+            .into_iter()
+            .filter(|m| !m.is_preinstalled() && cx.facts(&m.hostname).status == Some(Status::Deployed))
+            .collect();
+        let warm = futures::future::join_all(deployed.iter().map(|m| cx.remote(&m.hostname)));
+        let (results, _) = tokio::join!(futures::future::join_all(pre.iter().map(|m| self.examine(cx, m))), warm);
         let mut refused = Vec::new();
         for (m, r) in pre.iter().zip(results) {
             match r {

@@ -183,8 +183,10 @@ fn preinstalled(m: &Machine, f: &HostFacts, cx: &Context, problems: &mut Vec<Str
             ));
         } else if own.len() > 1 {
             warnings.push((
-                format!("it has {} networks ({}); the node's address is pinned to {addr}", own.len(), own.join(", ")),
-                "homelab joins it at its declared `address` and sets the kubelet's `--node-ip` to it".to_owned(),
+                format!("it has {} networks ({}); homelab joins it at {addr}", own.len(), own.join(", ")),
+                format!(
+                    "the kubelet may still report another address for the node: if `kubectl get nodes -o wide` shows one, add `--node-ip={addr}` to /var/snap/microk8s/current/args/kubelet on it and run `sudo snap restart microk8s`"
+                ),
             ));
         }
     }
