@@ -21,6 +21,22 @@ fn example(lab: &FullLab) -> String {
     support::preinstalled_example(lab)
 }
 
+/// The writes a run sent after `api`/`maas` requests had been made: API server writes (not
+/// dry runs) and MAAS writes. The run locks are left out: every `up` still takes, renews and
+/// gives back the cluster Lease and the MAAS claim, converged or not (the engine's behaviour,
+/// issue 32).
+fn writes_since(lab: &FullLab, api: usize, maas: usize) -> Vec<String> {
+    let write = |r: &String| {
+        ["POST", "PUT", "PATCH", "DELETE"].iter().any(|m| r.starts_with(m))
+            && !r.contains("/leases/homelab-run")
+            && !r.contains("op=set_owner_data")
+    };
+    let mut w: Vec<String> =
+        lab.api.requests().into_iter().skip(api).filter(|r| write(r) && !r.ends_with("(dry run)")).collect();
+    w.extend(lab.lab.maas.requests().into_iter().skip(maas).filter(write));
+    w
+}
+
 async fn up(
     lab: &FullLab,
     yaml: &str,
@@ -75,10 +91,12 @@ async fn three_preinstalled_pcs_and_no_maas_make_a_cluster_and_a_second_up_chang
         .map(|n| format!("{}={}", n["name"].as_str().unwrap(), n["devices"][0]["name"].as_str().unwrap()))
         .collect();
     assert_eq!(devices, ["pc1=/dev/ubuntu-vg/ceph", "pc2=/dev/ubuntu-vg/ceph", "pc3=/dev/sdb"]);
-    // The second run changes nothing.
+    // The second run changes nothing, and writes nothing anywhere (not even a lock).
+    let (api0, maas0) = (lab.api.requests().len(), lab.lab.maas.requests().len());
     let (r2, cap2) = up(&lab, &yaml, RunOptions::fast()).await;
     let r2 = r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all()));
     assert_eq!(r2.changes, 0, "{:?}", actions(&cap2, "step"));
+    assert_eq!(writes_since(&lab, api0, maas0), Vec::<String>::new());
     for (name, _) in PCS {
         assert!(lab.hosts.count(name, "lvcreate") <= 1, "{name}");
     }
@@ -215,9 +233,11 @@ async fn the_maas_host_as_node_1_beside_two_maas_deploys() {
     assert_eq!(lab.hosts.count("kvm4", "microk8s join"), 1);
     let text = cap.all();
     assert!(text.contains("systemd-timesyncd"), "the MAAS host's friction is a warning:\n{text}");
+    let (api0, maas0) = (lab.api.requests().len(), lab.lab.maas.requests().len());
     let (r2, cap2) = up(&lab, &yaml, RunOptions::fast()).await;
     let r2 = r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all()));
     assert_eq!(r2.changes, 0, "{:?}", actions(&cap2, "step"));
+    assert_eq!(writes_since(&lab, api0, maas0), Vec::<String>::new());
 }
 
 /// Day 2 on three pre-installed PCs and no MAAS: status names them, `add-node --address`

@@ -79,6 +79,24 @@ pub fn flow_entry(m: &NewMachine) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
+/// `m` as a list item in the style of an existing item whose dash is at column `dash` and
+/// whose text after `- ` is `after_dash`: a flow mapping `- {…}`, or a block mapping with the
+/// keys aligned with that item's first key.
+fn styled_entry(m: &NewMachine, dash: usize, after_dash: &str, nl: &str) -> String {
+    if after_dash.trim_start().starts_with('{') {
+        return format!("{}- {}{nl}", " ".repeat(dash), flow_entry(m));
+    }
+    let pad = " ".repeat(dash + 2 + (after_dash.len() - after_dash.trim_start().len()));
+    let mut s = format!("{}- ", " ".repeat(dash));
+    for (i, (key, y, _)) in m.fields().into_iter().enumerate() {
+        if i > 0 {
+            s.push_str(&pad);
+        }
+        s.push_str(&format!("{key}: {y}{nl}"));
+    }
+    s
+}
+
 /// Inserts `m` at the end of the `machines:` list. Fails (with the line to add by hand) for
 /// layouts it does not edit, such as a flow sequence `machines: [...]`.
 pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
@@ -114,21 +132,7 @@ pub fn insert_machine(text: &str, m: &NewMachine) -> Result<String> {
     // lines after it stay where they are).
     let end = block_end(&lines, start_line, dash_col); // 1-based, inclusive
     let after_dash = &item_line[dash_col + 2..];
-    let entry = if after_dash.trim_start().starts_with('{') {
-        format!("{}- {}{nl}", " ".repeat(dash_col), flow_entry(m))
-    } else {
-        // Block mapping: keys aligned with the first key of the existing item.
-        let key_col = dash_col + 2 + (after_dash.len() - after_dash.trim_start().len());
-        let pad = " ".repeat(key_col);
-        let mut s = format!("{}- ", " ".repeat(dash_col));
-        for (i, (k, y, _)) in m.fields().into_iter().enumerate() {
-            if i > 0 {
-                s.push_str(&pad);
-            }
-            s.push_str(&format!("{k}: {y}{nl}"));
-        }
-        s
-    };
+    let entry = styled_entry(m, dash_col, after_dash, nl);
     let mut out = String::with_capacity(text.len() + entry.len());
     for l in &lines[..end] {
         out.push_str(l);
@@ -309,19 +313,7 @@ fn replace_entry(text: &str, located: &tree::Located, i: usize, old: &str, new: 
     };
     let end = block_end(&lines, start, dash);
     let after_dash = &line[dash + 2..];
-    let entry = if after_dash.trim_start().starts_with('{') {
-        format!("{}- {}{nl}", " ".repeat(dash), flow_entry(new))
-    } else {
-        let pad = " ".repeat(dash + 2 + (after_dash.len() - after_dash.trim_start().len()));
-        let mut s = format!("{}- ", " ".repeat(dash));
-        for (k, (key, y, _)) in new.fields().into_iter().enumerate() {
-            if k > 0 {
-                s.push_str(&pad);
-            }
-            s.push_str(&format!("{key}: {y}{nl}"));
-        }
-        s
-    };
+    let entry = styled_entry(new, dash, after_dash, nl);
     let mut out: String = lines[..start - 1].concat();
     out.push_str(&entry);
     out.push_str(&lines[end..].concat());

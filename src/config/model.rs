@@ -158,6 +158,16 @@ pub enum Role {
     Worker,
 }
 
+impl Role {
+    /// The role as cluster.yaml writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "control-plane",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MachineSpec {

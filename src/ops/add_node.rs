@@ -203,77 +203,60 @@ async fn add_node_once(
             "add-node grows a MicroK8s cluster on MAAS machines; this cluster uses `distribution: existing`".into()
         ));
     }
-    if let Some(address) = &req.address {
-        return add_preinstalled(path, req, address, &text, before, catalog, ui, opts, make_env).await;
-    }
-    let mac = normal_mac(&req.mac)?;
-    let (hostname, new_text, entry) = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
-        Some(m) => {
-            ui.err(&format!("{mac} is already in {file} as {}; finishing its setup", m.hostname));
-            (m.hostname.clone(), text.clone(), None)
+    // The new PC's entry (None: the file has it already, its setup is finished) and the
+    // phases it goes through: MAAS deploys a PC found by MAC; a pre-installed one has no
+    // MAAS step.
+    let (hostname, entry, steps) = match &req.address {
+        Some(address) => {
+            let known =
+                before.machines.iter().find(|m| m.address.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(address)));
+            let entry = match known {
+                Some(m) => {
+                    ui.err(&format!("{address} is already in {file} as {}; finishing its setup", m.hostname));
+                    (m.hostname.clone(), None)
+                }
+                None => {
+                    let hostname = preinstalled_name(req.hostname.as_deref(), address, &before, &file)?;
+                    let entry = NewMachine {
+                        hostname: hostname.clone(),
+                        address: Some(address.to_owned()),
+                        role: req.role.name(),
+                        storage: req.storage.clone(),
+                        ..Default::default()
+                    };
+                    (hostname, Some(entry))
+                }
+            };
+            (entry.0, entry.1, vec![PhaseId::Hosts, PhaseId::Kubernetes])
         }
         None => {
-            let env = make_env(&before)?;
-            let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
-            let hostname = new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
-            let role = match req.role {
-                Role::ControlPlane => "control-plane",
-                Role::Worker => "worker",
+            let mac = normal_mac(&req.mac)?;
+            let entry = match before.machines.iter().find(|m| m.mac.as_deref() == Some(mac.as_str())) {
+                Some(m) => {
+                    ui.err(&format!("{mac} is already in {file} as {}; finishing its setup", m.hostname));
+                    (m.hostname.clone(), None)
+                }
+                None => {
+                    let env = make_env(&before)?;
+                    let maas = env.maas.as_ref().ok_or_else(|| anyhow!("this cluster has no MAAS"))?;
+                    let hostname = new_machine_name(maas, &mac, req.hostname.as_deref(), &before, &file).await?;
+                    let entry =
+                        NewMachine { hostname: hostname.clone(), mac, role: req.role.name(), ..Default::default() };
+                    (hostname, Some(entry))
+                }
             };
-            let entry = NewMachine { hostname: hostname.clone(), mac: mac.clone(), role, ..Default::default() };
-            let new_text = insert_machine(&text, &entry)?;
-            (hostname, new_text, Some(entry))
+            (entry.0, entry.1, vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes])
         }
     };
-    let steps = vec![PhaseId::Machines, PhaseId::Hosts, PhaseId::Kubernetes];
-    grow(path, &text, new_text, entry, hostname, steps, catalog, ui, opts, make_env).await
-}
-
-/// `add-node --address`: a PC that runs Ubuntu already, reached by SSH; MAAS is not asked.
-#[allow(clippy::too_many_arguments)]
-async fn add_preinstalled(
-    path: &Path,
-    req: &AddNodeRequest,
-    address: &str,
-    text: &str,
-    before: Cluster,
-    catalog: &Catalog,
-    ui: &Ui,
-    opts: RunOptions,
-    make_env: &dyn Fn(&Cluster) -> Result<World>,
-) -> Result<AddNodeReport> {
-    let file = path.display().to_string();
-    if let Some(m) =
-        before.machines.iter().find(|m| m.address.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(address)))
-    {
-        ui.err(&format!("{address} is already in {file} as {}; finishing its setup", m.hostname));
-        let steps = vec![PhaseId::Hosts, PhaseId::Kubernetes];
-        return grow(path, text, text.to_owned(), None, m.hostname.clone(), steps, catalog, ui, opts, make_env).await;
-    }
-    let hostname = preinstalled_name(req.hostname.as_deref(), address, &before, &file)?;
-    let role = match req.role {
-        Role::ControlPlane => "control-plane",
-        Role::Worker => "worker",
-    };
-    let entry = NewMachine {
-        hostname: hostname.clone(),
-        address: Some(address.to_owned()),
-        role,
-        storage: req.storage.clone(),
-        ..Default::default()
-    };
-    let new_text = insert_machine(text, &entry)?;
-    let steps = vec![PhaseId::Hosts, PhaseId::Kubernetes];
-    grow(path, text, new_text, Some(entry), hostname, steps, catalog, ui, opts, make_env).await
+    grow(path, &text, entry, hostname, steps, catalog, ui, opts, make_env).await
 }
 
 /// Runs the phases for the new machine only (`steps`, plus storage when the cluster has
-/// Rook), then inserts its entry (`new_text` is the file with it).
+/// Rook), then inserts its entry into the file.
 #[allow(clippy::too_many_arguments)]
 async fn grow(
     path: &Path,
     text: &str,
-    new_text: String,
     entry: Option<NewMachine>,
     hostname: String,
     mut steps: Vec<PhaseId>,
@@ -283,6 +266,10 @@ async fn grow(
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<AddNodeReport> {
     let file = path.display().to_string();
+    let new_text = match &entry {
+        Some(e) => insert_machine(text, e)?,
+        None => text.to_owned(),
+    };
     // The grown cluster must be valid as a whole (e.g. an even control plane is refused).
     let mut after = validate(&new_text, &file, catalog, ui, &warnings_of(text, &file, catalog))?;
     after.anchor(path);

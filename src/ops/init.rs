@@ -58,12 +58,10 @@ pub async fn draft_from(
         Some((url, key_file)) => ready_machines(url, key_file).await?,
         None => vec![],
     };
-    let mut pre = Vec::new();
-    if let Some(c) = src.connector {
-        for a in &src.ssh {
-            pre.push(read_preinstalled(c, a).await?);
-        }
-    }
+    let pre = match src.connector {
+        Some(c) => futures::future::try_join_all(src.ssh.iter().map(|a| read_preinstalled(c, a))).await?,
+        None => vec![],
+    };
     if ready.is_empty() && pre.is_empty() {
         return Err(anyhow::anyhow!(
             "no machine to draft from\n  hint: enlist and commission your PCs in MAAS (they become Ready), or name PCs that run Ubuntu already with `--ssh ADDR,ADDR`"

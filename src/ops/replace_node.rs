@@ -97,7 +97,7 @@ pub async fn replace_node(
             req.address.as_deref().unwrap_or(&mac)
         )));
     }
-    let role = if old.is_control_plane() { "control-plane" } else { "worker" };
+    let role = old.role.name();
     let new = match &req.address {
         Some(address) => {
             let hostname = crate::ops::add_node::preinstalled_name(req.hostname.as_deref(), address, &before, &file)?;

@@ -21,15 +21,18 @@ use crate::ssh::Remote;
 use anyhow::{Context as _, Result, anyhow, bail};
 use async_trait::async_trait;
 use preflight::Warnings;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const PHASE: PhaseId = PhaseId::Hosts;
 
 /// What the phase reads once for all machines: MAAS's `dns_trusted_acl` when the MAAS host is
-/// a node.
+/// a node; and the facts the preflight read of each pre-installed machine, which its machine
+/// work uses instead of asking again.
 #[derive(Default)]
 pub struct HostsPhase {
     dns_trusted_acl: OnceLock<Option<String>>,
+    checked: Mutex<HashMap<String, HostFacts>>,
 }
 
 /// The `/etc/hosts` block of machine `on`. Joins always go through the first control plane,
@@ -158,10 +161,15 @@ async fn cloud_init_done(cx: &Ctx, m: &Machine, r: &Arc<dyn Remote>) -> Result<(
             Ok(())
         }
         _ => bail!(
-            "cloud-init failed on {} ({}): {}\n  hint: read /var/log/cloud-init-output.log on the machine; redeploying it in MAAS usually helps",
+            "cloud-init failed on {} ({}): {}\n  hint: read /var/log/cloud-init-output.log on the machine; {}",
             m.hostname,
             out.code.map(|c| format!("exit {c}")).unwrap_or_else(|| "no exit code".into()),
-            out.text()
+            out.text(),
+            if m.is_preinstalled() {
+                "fix what it reports (or `sudo cloud-init clean` if its configuration is stale), then run homelab again"
+            } else {
+                "redeploying it in MAAS usually helps"
+            }
         ),
     }
 }
@@ -247,13 +255,18 @@ impl HostsPhase {
         }
     }
 
-    /// Connects, waits for cloud-init, gathers the facts and runs the preflight of one
-    /// machine: its facts, problems and warnings.
+    /// Connects, waits for cloud-init, gathers the facts (or takes those the preflight read)
+    /// and runs the preflight of one machine: its facts, problems and warnings.
     async fn examine(&self, cx: &Ctx, m: &Machine) -> Result<(Arc<dyn Remote>, HostFacts, Vec<String>, Warnings)> {
         let r = connect(cx, m).await?;
         let _slot = cx.ssh_slot().await;
-        let mut facts = gather(cx, m, &r).await?;
-        if facts.cloud_init != "done" && facts.cloud_init != "absent" {
+        let known = self.checked.lock().ok().and_then(|mut c| c.remove(&m.hostname));
+        let mut facts = match known {
+            Some(f) => f,
+            None => gather(cx, m, &r).await?,
+        };
+        // `disabled`: a machine installed by hand whose cloud-init does not run at all.
+        if !["done", "absent", "disabled"].contains(&facts.cloud_init.as_str()) {
             cloud_init_done(cx, m, &r).await?;
             facts = gather(cx, m, &r).await?;
         }
@@ -299,7 +312,11 @@ impl Phase for HostsPhase {
         let mut refused = Vec::new();
         for (m, r) in pre.iter().zip(results) {
             match r {
-                Ok((_, _, problems, _)) if problems.is_empty() => {}
+                Ok((_, facts, problems, _)) if problems.is_empty() => {
+                    if let Ok(mut c) = self.checked.lock() {
+                        c.insert(m.hostname.clone(), facts);
+                    }
+                }
                 Ok((_, _, problems, _)) => refused.push(problem_list(&m.hostname, &problems)),
                 Err(e) => refused.push(format!("{}: {e:#}", m.hostname)),
             }
