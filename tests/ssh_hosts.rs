@@ -370,3 +370,26 @@ async fn item_2_a_command_flooding_its_output_is_cut_off_at_the_cap() {
     let ok = remote.run(&Cmd::new(["head", "-c", "1000", "/dev/zero"]).read_only()).await.unwrap();
     assert_eq!(ok.stdout.len(), 0, "NUL bytes are control characters and are dropped");
 }
+
+/// A command the remote shell cannot find (exit 127, what a login as root meets when a PC has
+/// no MicroK8s yet) is an answer with its code and words, not a broken connection: no retry
+/// until the deadline, through the resilient connection homelab uses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_not_found_is_exit_127_not_a_lost_connection() {
+    use homelab::ssh::{Cmd, Connector, HostAddr};
+    if !support::sshd::available() {
+        return;
+    }
+    let w = world(&["maas"], &["control-plane"], "1.33/stable").await;
+    let c: Arc<dyn Connector> = connector(&w, HostKeyChecking::AcceptNew);
+    let h = w.ssh.host("maas");
+    let addr = HostAddr { hostname: "maas".into(), ip: h.ip.clone() };
+    let first = c.connect(&addr).await.unwrap();
+    let backoff = homelab::foundation::wait::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let remote = homelab::ssh::resilient::Resilient::new(c, addr, first, Duration::from_secs(60), backoff);
+    let started = Instant::now();
+    let out = homelab::ssh::Remote::run(&remote, &Cmd::new(["no-such-tool", "--version"]).read_only()).await.unwrap();
+    assert_eq!(out.code, Some(127), "{out:?}");
+    assert!(out.stderr.contains("no-such-tool"), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "retried as a lost connection: {:?}", started.elapsed());
+}

@@ -295,8 +295,15 @@ impl Remote for SshRemote {
             };
             let (o, e) = tokio::join!(read_out, read_err);
             let (o, e) = (o.map_err(openssh::Error::ChildIo)?, e.map_err(openssh::Error::ChildIo)?);
-            let status = child.wait().await?;
-            Ok::<_, openssh::Error>((status, o, e))
+            // openssh reports exit 127 (the shell found no such command: a login as root runs
+            // `microk8s` without sudo, whose own answer would be exit 1) as an error; it is an
+            // answer, not a broken connection, and must not be retried as one.
+            let code = match child.wait().await {
+                Ok(status) => status.code(),
+                Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Some(127),
+                Err(e) => return Err(e),
+            };
+            Ok::<_, openssh::Error>((code, o, e))
         };
         let out = match tokio::time::timeout(cmd.timeout, fut).await {
             Err(_) => {
@@ -312,7 +319,7 @@ impl Remote for SshRemote {
             }
             Ok(Ok(o)) => o,
         };
-        let (status, (stdout, stdout_over), (stderr, stderr_over)) = out;
+        let (code, (stdout, stdout_over), (stderr, stderr_over)) = out;
         if stdout_over || stderr_over {
             return Err(anyhow!(
                 "`{}` on {} wrote more than {} MiB to its {}, the most homelab reads; it ignored the output\n  hint: this command's output is normally small: check the machine (a broken or replaced tool on its PATH?)",
@@ -322,7 +329,6 @@ impl Remote for SshRemote {
                 if stdout_over { "output" } else { "error output" }
             ));
         }
-        let code = status.code();
         if code == Some(255) && self.session.check().await.is_err() {
             return Err(anyhow!(
                 "the SSH connection to {} broke while running `{}`",
