@@ -448,6 +448,12 @@ impl Ctx {
         self.facts.lock().map(|f| f.get(hostname).cloned().unwrap_or_default()).unwrap_or_default()
     }
 
+    /// Whether `m` runs its operating system now, so SSH may reach it: a pre-installed
+    /// machine always, a MAAS machine once Deployed.
+    pub fn is_installed(&self, m: &crate::config::Machine) -> bool {
+        m.is_preinstalled() || self.facts(&m.hostname).status == Some(crate::maas::Status::Deployed)
+    }
+
     pub fn update_facts(&self, hostname: &str, f: impl FnOnce(&mut MachineFacts)) {
         if let Ok(mut all) = self.facts.lock() {
             f(all.entry(hostname.to_owned()).or_default());

@@ -14,7 +14,6 @@ use crate::engine::context::Ctx;
 use crate::engine::phase::Phase;
 use crate::foundation::phase_id::PhaseId;
 use crate::foundation::wait::{Probe, WaitSpec, wait_for};
-use crate::maas::Status;
 use crate::microk8s::{self as mk, JoinFailure, NodeInfo};
 use crate::ssh::Remote;
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -225,7 +224,7 @@ impl Phase for KubernetesPhase {
 
     async fn plan(&self, cx: &Ctx) -> Result<()> {
         let ch = channel(cx)?;
-        let reachable = |m: &Machine| cx.facts(&m.hostname).status == Some(Status::Deployed);
+        let reachable = |m: &Machine| cx.is_installed(m);
         for m in cx.machines() {
             let tracking = if reachable(&m) {
                 match cx.remote(&m.hostname).await {

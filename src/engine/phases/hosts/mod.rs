@@ -335,7 +335,7 @@ impl Phase for HostsPhase {
         self.find_maas_host(cx).await?;
         for m in cx.machines() {
             let entries = host_entries(cx, &m.hostname);
-            let exists = m.is_preinstalled() || cx.facts(&m.hostname).status == Some(Status::Deployed);
+            let exists = cx.is_installed(&m);
             let facts = if exists {
                 match cx.remote(&m.hostname).await {
                     Ok(r) => Some((gather(cx, &m, &r).await?, r)),
