@@ -42,7 +42,14 @@ fn seed_example_is_the_2023_setup() {
     let c = v.cluster.unwrap();
     let names: Vec<&str> = c.machines.iter().map(|m| m.hostname.as_str()).collect();
     assert_eq!(names, ["maas", "kvm4", "kvm5"]);
-    assert!(c.machines.iter().all(|m| m.is_control_plane() && m.ceph_device().as_deref() == Some("/dev/vgroot/ceph")));
+    assert!(c.machines.iter().all(|m| m.is_control_plane()));
+    // The MAAS host is node 1, installed by hand, its Ceph volume carved from ubuntu-vg;
+    // MAAS deploys the other two with the Ceph volume in its LVM layout.
+    assert!(c.machines[0].is_preinstalled() && c.machines[0].address.as_deref() == Some("10.0.0.1"));
+    assert_eq!(c.machines[0].ceph_device().as_deref(), Some("/dev/ubuntu-vg/ceph"));
+    assert!(
+        c.machines[1..].iter().all(|m| !m.is_preinstalled() && m.ceph_device().as_deref() == Some("/dev/vgroot/ceph"))
+    );
     assert_eq!(c.kubernetes.channel(), Some("1.26/stable"));
     let r = c.rook.unwrap();
     assert_eq!(r.release.version, "v1.10.10");

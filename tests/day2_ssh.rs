@@ -1,4 +1,5 @@
-//! Day 2 over real SSH: `up`, `replace-node` and `remove-node --dead` run through the real
+//! The seed garage and day 2 over real SSH: `up` (the MAAS host pre-installed as node 1, two
+//! PCs deployed by MAAS), `replace-node` and `remove-node --dead` run through the real
 //! OpenSSH client against a real `sshd` per machine on loopback (host keys learnt with
 //! accept-new, one multiplexed master per host, shell quoting, exit codes, a killed sshd).
 //! Each sshd hands its commands to the simulated hosts (`homelab-testlab __ssh-relay`), so
@@ -50,9 +51,10 @@ struct W {
     _relay: tokio::task::JoinHandle<()>,
 }
 
-/// A converged seed cluster (maas, kvm4, kvm5) on real sshd hosts, and a fourth sshd host
-/// (kvm6) whose PC waits in MAAS as Ready.
-async fn converged() -> Option<W> {
+/// The seed's garage on real sshd hosts: `maas`, the MAAS host, installed by hand (a
+/// pre-installed host MAAS never lists), `kvm4` and `kvm5` Ready in MAAS, and a fourth sshd
+/// host (kvm6) whose PC waits in MAAS as Ready. Nothing is deployed yet.
+async fn garage() -> Option<W> {
     if !support::sshd::available() {
         return None;
     }
@@ -62,16 +64,30 @@ async fn converged() -> Option<W> {
             .await
             .unwrap();
     let (relay_url, relay) = homelab::sim::hosts_http::serve(lab.hosts.clone()).await.unwrap();
-    let ssh = SshLab::start_relay(&["maas", "kvm4", "kvm5", "kvm6"], &relay_url, &support::subproc::testlab_bin());
-    // The simulated hosts let in the key the real sshd checks, once MAAS put it there.
+    let ssh = SshLab::start_relay_lan(
+        &["maas", "kvm4", "kvm5", "kvm6"],
+        &["maas"],
+        &relay_url,
+        &support::subproc::testlab_bin(),
+    );
+    // The simulated hosts let in the key the real sshd checks (the MAAS host has it already;
+    // the others once MAAS put it there).
     let public = std::fs::read_to_string(ssh.client_key.with_extension("pub")).unwrap();
     lab.hosts.set_login_key(public.trim());
+    let mut yaml = support::example(&lab, "seed-2023.yaml");
     for (i, h) in ssh.hosts.iter().enumerate() {
         let (name, mac, _) = machine_identity(i, true);
         assert_eq!(name, h.hostname);
-        lab.lab.maas.add_machine(SimMachineSpec::new(&name, &mac, &h.ip).status(Status::Ready));
+        if homelab::sim::lab::is_maas_host(i, true) {
+            let mut p = homelab::sim::hosts::Preinstalled::new(&name, &h.ip, 500);
+            p.system.timesyncd = "inactive".into();
+            lab.hosts.add_preinstalled(p);
+            yaml =
+                yaml.replace(&format!("address: {}", homelab::sim::lab::MAAS_HOST_IP), &format!("address: {}", h.ip));
+        } else {
+            lab.lab.maas.add_machine(SimMachineSpec::new(&name, &mac, &h.ip).status(Status::Ready));
+        }
     }
-    let yaml = support::example(&lab, "seed-2023.yaml");
     let ssh_line = yaml.lines().find(|l| l.starts_with("ssh:")).unwrap().to_owned();
     let yaml = yaml.replace(&ssh_line, &ssh.ssh_yaml());
     let file = lab.lab.path("cluster.yaml");
@@ -79,7 +95,12 @@ async fn converged() -> Option<W> {
     let opts =
         ssh.ssh_options(HostKeyChecking::AcceptNew, std::env::temp_dir().join(format!("hld2{}", std::process::id())));
     let connector = Arc::new(RealSsh { ssh: OpenSshConnector::new(opts).unwrap(), api: lab.api.url.clone() });
-    let w = W { lab, ssh, file, upstream, connector, _relay: relay };
+    Some(W { lab, ssh, file, upstream, connector, _relay: relay })
+}
+
+/// The garage, converged by one `up`.
+async fn converged() -> Option<W> {
+    let w = garage().await?;
     let r = up(&w).await;
     assert!(r.0.changes > 10, "{}", r.1);
     Some(w)
@@ -93,6 +114,14 @@ fn env(w: &W) -> anyhow::Result<World> {
 }
 
 async fn up(w: &W) -> (homelab::engine::runner::RunReport, String) {
+    let (r, cap) = up_with(w, RunOptions::fast()).await;
+    (r, cap.all())
+}
+
+async fn up_with(
+    w: &W,
+    opts: RunOptions,
+) -> (homelab::engine::runner::RunReport, homelab::foundation::output::Captured) {
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let cat = Catalog::embedded().unwrap();
     let text = std::fs::read_to_string(&w.file).unwrap();
@@ -100,9 +129,9 @@ async fn up(w: &W) -> (homelab::engine::runner::RunReport, String) {
     let rendered = v.render();
     let mut cluster = v.cluster.unwrap_or_else(|| panic!("{rendered}"));
     cluster.anchor(&w.file);
-    let cx = Arc::new(homelab::engine::context::Ctx::new(Arc::new(cluster), ui, RunOptions::fast(), env(w).unwrap()));
+    let cx = Arc::new(homelab::engine::context::Ctx::new(Arc::new(cluster), ui, opts, env(w).unwrap()));
     let r = homelab::engine::up(cx).await.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-    (r, cap.all())
+    (r, cap)
 }
 
 fn kafka_ready(lab: &FullLab) -> bool {
@@ -121,6 +150,45 @@ fn lines_changed(before: &str, after: &str) -> Vec<(String, String)> {
 
 fn known_hosts(w: &W) -> String {
     std::fs::read_to_string(w.ssh.dir.path().join("known_hosts")).unwrap_or_default()
+}
+
+/// The write-up's topology over real SSH: the MAAS host joins as node 1 with its Ceph volume
+/// carved from the installer's free extents, MAAS deploys kvm4 and kvm5; the dry run lists
+/// what the run then does, in the same words; MAAS is never asked about its own host; a
+/// second `up` changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_garage_over_real_ssh_maas_host_as_node_1() {
+    let Some(w) = garage().await else { return };
+    let lab = &w.lab;
+    let (_, plan) = up_with(&w, RunOptions { dry_run: true, ..RunOptions::fast() }).await;
+    assert_eq!(lab.lab.maas.status("kvm4"), Some(Status::Ready), "the dry run deployed nothing");
+    assert!(lab.hosts.lvs("maas", "ubuntu-vg").len() == 1, "the dry run carved nothing");
+    let (r, run) = up_with(&w, RunOptions::fast()).await;
+    let phases: Vec<String> = r.phases.iter().map(|p| p.phase.to_string()).collect();
+    assert_eq!(phases, ["machines", "hosts", "kubernetes", "storage", "kafka", "database"]);
+    let per_machine = |v: Vec<(String, String, String)>| -> Vec<(String, String, String)> {
+        v.into_iter().filter(|(p, _, _)| p == "machines" || p == "hosts").collect()
+    };
+    assert_eq!(per_machine(support::actions(&plan, "planned")), per_machine(support::actions(&run, "step")));
+    assert_eq!(lab.hosts.lvs("maas", "ubuntu-vg").len(), 2, "the Ceph volume beside ubuntu-lv");
+    assert_eq!(lab.hosts.count("maas", "lvcreate"), 1, "{:?}", lab.hosts.commands("maas"));
+    assert_eq!(lab.hosts.count("maas", "microk8s join"), 0, "node 1 joins nobody");
+    for h in ["kvm4", "kvm5"] {
+        assert_eq!(lab.lab.maas.status(h), Some(Status::Deployed));
+        assert_eq!(w.ssh.host(h).count("microk8s join"), 1, "{h}");
+    }
+    let maas_ip = &w.ssh.host("maas").ip;
+    let requests = lab.lab.maas.requests();
+    assert!(
+        requests.iter().all(|q| !q.contains(maas_ip.as_str()) && !q.contains("hostname=maas")),
+        "MAAS was asked about its own host: {requests:#?}"
+    );
+    let mut names: Vec<String> = lab.hosts.nodes().iter().map(|n| n.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["kvm4", "kvm5", "maas"]);
+    assert!(kafka_ready(lab), "{}", run.all());
+    let (r, out) = up(&w).await;
+    assert_eq!(r.changes, 0, "the second up changed something:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -112,7 +112,7 @@ async fn an_interrupted_add_node_resumes_and_edits_the_file_once() {
     assert_eq!(lab.lab.maas.status(&name), Some(Status::Deploying));
     let (r, out) = grow(&lab, &file, &mac, &upstream).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
-    assert_eq!(lab.lab.maas.count("op=deploy"), 4, "the new machine was deployed once");
+    assert_eq!(lab.lab.maas.count("op=deploy"), 3, "kvm4, kvm5, and the new machine once");
     let after = std::fs::read_to_string(&file).unwrap();
     assert_eq!(after.matches(&mac).count(), 1);
     // Running it again changes nothing and does not insert twice.
@@ -134,7 +134,13 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     let r = homelab::ops::status::gather(&cx).await;
     assert!(r.healthy, "{:?}", r.problems);
     assert_eq!(r.machines.len(), 3);
-    assert!(r.machines.iter().all(|m| m.status == "Deployed" && !m.ip.is_empty()));
+    // The MAAS host is pre-installed, its size read off its Node; MAAS deployed the others.
+    assert_eq!(
+        (r.machines[0].status.as_str(), r.machines[0].ip.as_str()),
+        (homelab::ops::status::PREINSTALLED, "10.0.0.1")
+    );
+    assert!(r.machines[0].cores > 0 && r.machines[0].memory_mib > 0, "{:?}", r.machines[0]);
+    assert!(r.machines[1..].iter().all(|m| m.status == "Deployed" && !m.ip.is_empty()));
     assert_eq!(r.nodes.len(), 3);
     let ceph = r.ceph.as_ref().unwrap();
     assert_eq!(ceph.osds, 3);
@@ -147,7 +153,8 @@ async fn status_shows_every_layer_and_fails_when_unhealthy() {
     let text = homelab::ops::status::render(&r);
     for section in [
         "healthy",
-        "MAAS machines",
+        "\nMachines\n",
+        "pre-installed (not managed by MAAS)",
         "Kubernetes nodes",
         "Ceph: HEALTH_OK",
         "Pools",
@@ -196,7 +203,7 @@ async fn two_concurrent_runs_one_proceeds_the_other_names_the_holder() {
         "{e}"
     );
     first.await.unwrap().unwrap_or_else(|e| panic!("{e:#}\n{}", cap1.all()));
-    assert_eq!(lab.lab.maas.count("op=deploy"), 3);
+    assert_eq!(lab.lab.maas.count("op=deploy"), 2, "kvm4 and kvm5 once each");
     // Across machines (different state directories) the cluster Lease does the same job.
     let client = homelab::kube::client::from_text(&lab.api.kubeconfig("x"), None).await.unwrap();
     let (ui, _) = Ui::capture(OutputFormat::Text);

@@ -81,7 +81,7 @@ fn real_fixtures_parse_into_the_client_types() {
 #[tokio::test]
 async fn simulator_answers_parse_like_the_fixtures() {
     let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
-    sim.add_machine(SimMachineSpec::new("kvm4", "52:54:00:00:00:02", "10.0.0.12"));
+    sim.add_machine(SimMachineSpec::new("node2", "52:54:00:00:00:02", "10.0.0.12"));
     let c = client(&sim, SIM_API_KEY);
     let v = c.version().await.unwrap();
     assert!(v.version.starts_with("3.6"));
@@ -176,7 +176,7 @@ async fn keys_are_checked_first_and_never_echoed() {
 #[tokio::test]
 async fn every_error_class_keeps_maas_text() {
     let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
-    let id = sim.add_machine(SimMachineSpec::new("kvm4", "52:54:00:00:00:02", "10.0.0.12"));
+    let id = sim.add_machine(SimMachineSpec::new("node2", "52:54:00:00:00:02", "10.0.0.12"));
     let c = client(&sim, SIM_API_KEY);
     let e = c.machine("nope99").await.unwrap_err();
     assert!(
@@ -211,7 +211,7 @@ async fn every_error_class_keeps_maas_text() {
 #[tokio::test]
 async fn injected_faults_are_survived_or_reported() {
     let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
-    sim.add_machine(SimMachineSpec::new("kvm4", "52:54:00:00:00:02", "10.0.0.12"));
+    sim.add_machine(SimMachineSpec::new("node2", "52:54:00:00:00:02", "10.0.0.12"));
     let c = client(&sim, SIM_API_KEY);
     // A burst of 503s (with Retry-After) is retried.
     sim.faults(|f| f.unavailable = 3);
@@ -249,7 +249,7 @@ async fn injected_faults_are_survived_or_reported() {
 #[tokio::test]
 async fn lvm_layout_follows_maas_si_arithmetic() {
     let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
-    let id = sim.add_machine(SimMachineSpec::new("kvm4", "52:54:00:00:00:02", "10.0.0.12"));
+    let id = sim.add_machine(SimMachineSpec::new("node2", "52:54:00:00:00:02", "10.0.0.12"));
     let c = client(&sim, SIM_API_KEY);
     c.set_lvm_layout(&id, 100_000_000_000, "vgroot").await.unwrap();
     let vgs = c.volume_groups(&id).await.unwrap();
@@ -285,10 +285,10 @@ async fn run_machines(
 #[tokio::test]
 async fn three_machines_from_new_and_from_ready_deploy_with_the_seed_layout() {
     for start in [Status::New, Status::Ready] {
-        let lab = Lab::start(LabOptions { status: start, ..Default::default() }).await.unwrap();
+        let lab = Lab::start(LabOptions { status: start, seed_names: false, ..Default::default() }).await.unwrap();
         let (r, cap) = run_machines(&lab, 3, opts()).await;
         let r = r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-        for h in ["maas", "kvm4", "kvm5"] {
+        for h in ["node1", "node2", "node3"] {
             assert_eq!(lab.maas.status(h), Some(Status::Deployed), "{h}");
             let lvs = lab.maas.logical_volumes(h);
             assert!(lvs.iter().any(|(n, s, f)| n == "lvroot" && *s == 99_996_401_664 && *f), "{lvs:?}");
@@ -316,7 +316,7 @@ async fn three_machines_from_new_and_from_ready_deploy_with_the_seed_layout() {
 #[tokio::test]
 async fn every_starting_status() {
     use Status::*;
-    let lab = Lab::start(LabOptions { machines: 0, ..Default::default() }).await.unwrap();
+    let lab = Lab::start(LabOptions { machines: 0, seed_names: false, ..Default::default() }).await.unwrap();
     let cases = [
         (New, true),
         (Commissioning, true),
@@ -357,16 +357,16 @@ async fn every_starting_status() {
 
 #[tokio::test]
 async fn a_failed_deployment_reports_maas_event_text_and_redeploys_only_when_asked() {
-    let lab = Lab::start(LabOptions { machines: 1, ..Default::default() }).await.unwrap();
+    let lab = Lab::start(LabOptions { machines: 1, seed_names: false, ..Default::default() }).await.unwrap();
     lab.maas.faults(|f| {
-        f.fail_deploy.insert("maas".into());
+        f.fail_deploy.insert("node1".into());
     });
     let (r, cap) = run_machines(&lab, 1, opts()).await;
     let e = format!("{:#}", r.unwrap_err());
     assert!(e.contains("Node installation failure"), "{e}");
     assert!(e.contains("--redeploy-failed"), "{e}");
     assert!(cap.stderr().contains("FAILED"), "{}", cap.stderr());
-    assert_eq!(lab.maas.status("maas"), Some(Status::FailedDeployment));
+    assert_eq!(lab.maas.status("node1"), Some(Status::FailedDeployment));
     // Without the flag, a re-run stops again and does not release.
     let (r, _) = run_machines(&lab, 1, opts()).await;
     assert!(r.is_err());
@@ -376,41 +376,43 @@ async fn a_failed_deployment_reports_maas_event_text_and_redeploys_only_when_ask
     o.redeploy_failed = true;
     let (r, cap) = run_machines(&lab, 1, o).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
-    assert_eq!(lab.maas.status("maas"), Some(Status::Deployed));
+    assert_eq!(lab.maas.status("node1"), Some(Status::Deployed));
     assert_eq!(lab.maas.count("op=release"), 1);
 }
 
 #[tokio::test]
 async fn an_interrupted_deploy_resumes_without_a_second_deploy_call() {
-    let mut lo = LabOptions::default();
+    let mut lo = LabOptions { seed_names: false, ..Default::default() };
     lo.maas.deploy_time = Duration::from_millis(800);
     let lab = Lab::start(lo).await.unwrap();
     // Kill the run (drop its future) while the machines are Deploying.
     let run = run_machines(&lab, 3, opts());
     let _ = tokio::time::timeout(Duration::from_millis(400), run).await;
-    assert!(["maas", "kvm4", "kvm5"].iter().any(|h| lab.maas.status(h) == Some(Status::Deploying)));
+    assert!(["node1", "node2", "node3"].iter().any(|h| lab.maas.status(h) == Some(Status::Deploying)));
     let deploys = lab.maas.count("op=deploy");
     let (r, cap) = run_machines(&lab, 3, opts()).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     assert_eq!(lab.maas.count("op=deploy"), 3, "deployed once each (first run sent {deploys})");
-    for h in ["maas", "kvm4", "kvm5"] {
+    for h in ["node1", "node2", "node3"] {
         assert_eq!(lab.maas.status(h), Some(Status::Deployed));
     }
 }
 
 #[tokio::test]
 async fn a_deploy_answer_lost_after_maas_acted_is_not_repeated() {
-    let lab = Lab::start(LabOptions { machines: 1, ..Default::default() }).await.unwrap();
+    let lab = Lab::start(LabOptions { machines: 1, seed_names: false, ..Default::default() }).await.unwrap();
     lab.maas.faults(|f| f.drop_after_acting = Some("deploy".into()));
     let (r, cap) = run_machines(&lab, 1, opts()).await;
     r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
     assert_eq!(lab.maas.count("op=deploy"), 1, "{:?}", lab.maas.requests());
-    assert_eq!(lab.maas.status("maas"), Some(Status::Deployed));
+    assert_eq!(lab.maas.status("node1"), Some(Status::Deployed));
 }
 
 #[tokio::test]
 async fn unknown_macs_say_how_to_enlist_and_dry_run_lists_exact_calls() {
-    let lab = Lab::start(LabOptions { machines: 2, status: Status::New, ..Default::default() }).await.unwrap();
+    let lab = Lab::start(LabOptions { machines: 2, status: Status::New, seed_names: false, ..Default::default() })
+        .await
+        .unwrap();
     let (ui, cap) = Ui::capture(OutputFormat::Text);
     let yaml = lab.cluster_yaml(&format!(
         "machines:\n{}  - {{hostname: ghost, mac: \"52:54:00:99:99:99\", role: worker}}\nkubernetes: {{distribution: microk8s, channel: 1.26/stable}}\n",
@@ -421,7 +423,9 @@ async fn unknown_macs_say_how_to_enlist_and_dry_run_lists_exact_calls() {
     assert!(e.contains("MAAS does not know a machine with MAC 52:54:00:99:99:99"), "{e}\n{}", cap.all());
     assert!(e.contains("PXE"), "{e}");
 
-    let lab = Lab::start(LabOptions { machines: 2, status: Status::New, ..Default::default() }).await.unwrap();
+    let lab = Lab::start(LabOptions { machines: 2, status: Status::New, seed_names: false, ..Default::default() })
+        .await
+        .unwrap();
     let mut o = opts();
     o.dry_run = true;
     let (ui, cap) = Ui::capture(OutputFormat::Text);

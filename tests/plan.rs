@@ -71,7 +71,7 @@ async fn the_plan_of_the_seeds_first_up_is_what_the_run_does_in_the_same_words()
     insta::assert_yaml_snapshot!("seed-first-up-actions", normalize(&planned));
     // Converged: the plan is empty and so is the run.
     let (again, _) = up(&lab, &yaml, &upstream, RunOptions { dry_run: true, ..RunOptions::fast() }).await;
-    assert_eq!(again.changes, 0);
+    assert_eq!(again.changes, 0, "{:?}", again.planned);
     assert!(again.planned.is_empty(), "{:?}", again.planned);
 }
 

@@ -1,5 +1,6 @@
 //! `homelab demo`: the real phases of `up`, `add-node` and `status` against a simulated lab
-//! (MAAS with four PCs, the hosts behind it, a Kubernetes API server with simulated Rook and
+//! (the write-up's garage: the MAAS server `maas` as node 1, installed by hand, MAAS with the
+//! PCs it deploys and a fourth for add-node, the hosts behind it, a Kubernetes API server with simulated Rook and
 //! Strimzi operators), in well under a minute, with the same progress and summary a real run
 //! shows.
 
@@ -115,7 +116,7 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
             tmp.path().to_path_buf()
         }
     };
-    ui.err("homelab demo — a simulated lab: MAAS with 3 Ready PCs (maas, kvm4, kvm5) and a 4th PC for add-node, the hosts behind it, and a Kubernetes API server with simulated Rook and Strimzi operators. The phases are homelab's real code.");
+    ui.err("homelab demo — a simulated lab, the write-up's garage: the MAAS server `maas` (Ubuntu installed by hand, node 1), MAAS with 2 Ready PCs (kvm4, kvm5) and a 4th PC for add-node, the hosts behind it, and a Kubernetes API server with simulated Rook and Strimzi operators. The phases are homelab's real code.");
     let (src, cat, manifests) = manifest_source(&o, &dir, ui).await?;
     let seed = include_str!("../../examples/seed-2023.yaml");
     let body: String = seed.lines().skip_while(|l| !l.starts_with("machines:")).map(|l| format!("{l}\n")).collect();

@@ -1,4 +1,5 @@
-//! A simulated lab: the MAAS simulator with N PCs, simulated hosts and a simulated API
+//! A simulated lab: the MAAS simulator with N PCs (with seed names, PC 0 is the MAAS host
+//! itself, pre-installed), simulated hosts and a simulated API
 //! server, plus a `cluster.yaml` for them. Used by `homelab demo`, the engine tests and the
 //! benchmarks.
 
@@ -20,7 +21,9 @@ pub struct LabOptions {
     /// Status every machine starts in.
     pub status: Status,
     pub maas: SimMaasConfig,
-    /// Hostname prefix (`node1`, `node2`, …) unless the seed names are used.
+    /// The write-up's names and topology: PC 0 is `maas`, the MAAS server itself (installed
+    /// by hand, a pre-installed host at [`MAAS_HOST_IP`], never a MAAS machine), then `kvm4`,
+    /// `kvm5`, … deployed by MAAS. Without it every PC is a MAAS machine `node1`, `node2`, ….
     pub seed_names: bool,
 }
 
@@ -28,6 +31,14 @@ impl Default for LabOptions {
     fn default() -> Self {
         LabOptions { machines: 3, status: Status::Ready, maas: SimMaasConfig::default(), seed_names: true }
     }
+}
+
+/// The MAAS host's address in a seed-named lab (the URL's host in the write-up).
+pub const MAAS_HOST_IP: &str = "10.0.0.1";
+
+/// Whether lab PC `i` is the MAAS host itself (seed names, PC 0).
+pub fn is_maas_host(i: usize, seed_names: bool) -> bool {
+    seed_names && i == 0
 }
 
 /// Hostname, MAC and IP of lab machine `i` (0-based).
@@ -54,7 +65,7 @@ pub struct Lab {
 impl Lab {
     pub async fn start(opts: LabOptions) -> anyhow::Result<Lab> {
         let maas = SimMaas::start(opts.maas.clone()).await?;
-        for i in 0..opts.machines {
+        for i in (0..opts.machines).filter(|&i| !is_maas_host(i, opts.seed_names)) {
             let (name, mac, ip) = machine_identity(i, opts.seed_names);
             maas.add_machine(SimMachineSpec::new(&name, &mac, &ip).status(opts.status).keys(&[DEMO_PUBLIC_KEY]));
         }
@@ -80,9 +91,17 @@ impl Lab {
         (name, mac, ip)
     }
 
-    /// Simulated hosts that come up when MAAS deploys them.
+    /// Simulated hosts that come up when MAAS deploys them, and the MAAS host when the lab
+    /// has one: Ubuntu 22.04 on a 500 GiB disk with the installer's LVM layout, set up as
+    /// MAAS's install guide asks (chrony, not systemd-timesyncd; DNS through MAAS's own bind).
     pub fn hosts(&self, cfg: super::hosts::SimHostsConfig) -> Arc<super::hosts::SimHosts> {
-        super::hosts::SimHosts::new(Some(self.maas.view()), cfg)
+        let hosts = super::hosts::SimHosts::new(Some(self.maas.view()), cfg);
+        if self.opts.machines > 0 && is_maas_host(0, self.opts.seed_names) {
+            let mut p = super::hosts::Preinstalled::new("maas", MAAS_HOST_IP, 500);
+            p.system.timesyncd = "inactive".into();
+            hosts.add_preinstalled(p);
+        }
+        hosts
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -95,7 +114,13 @@ impl Lab {
             .map(|i| {
                 let (name, mac, _) = machine_identity(i, self.opts.seed_names);
                 let role = if i < control_planes { "control-plane" } else { "worker" };
-                format!("  - {{hostname: {name}, mac: \"{mac}\", role: {role}}}\n")
+                if is_maas_host(i, self.opts.seed_names) {
+                    format!(
+                        "  - {{hostname: {name}, address: {MAAS_HOST_IP}, role: {role}, storage: {{volumeGroup: ubuntu-vg, ceph: rest}}}}\n"
+                    )
+                } else {
+                    format!("  - {{hostname: {name}, mac: \"{mac}\", role: {role}}}\n")
+                }
             })
             .collect()
     }

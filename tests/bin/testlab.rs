@@ -62,9 +62,15 @@ async fn relay_once() -> anyhow::Result<u8> {
         eprintln!("{}", r["error"].as_str().unwrap_or("connect failed"));
         return Ok(255);
     }
+    // Root's commands, and `sudo -n …`, run with root's rights on the simulated host (homelab
+    // sends no `sudo` when it logs in as root).
+    let (argv, sudo) = match argv.as_slice() {
+        [s, n, rest @ ..] if s == "sudo" && n == "-n" => (rest.to_vec(), true),
+        _ => (argv.clone(), std::env::var("USER").is_ok_and(|u| u == "root")),
+    };
     let cmd = serde_json::json!({
         "argv": argv,
-        "sudo": false,
+        "sudo": sudo,
         "stdin": if stdin.is_empty() { None } else { Some(stdin) },
         "timeout_ms": 3_600_000u64,
         "read_only": false,

@@ -27,6 +27,8 @@ pub struct TestHost {
     config: PathBuf,
     host_key: PathBuf,
     image: PathBuf,
+    /// An address this host added to `lo` (see `SshLab::start_relay_lan`), removed on drop.
+    added_addr: bool,
 }
 
 pub struct SshLab {
@@ -58,6 +60,8 @@ pub fn available() -> bool {
         || Command::new("losetup").arg("--version").output().is_err()
     {
         Some("unshare/losetup are missing (util-linux)")
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        Some("ip is missing (apt-get install iproute2)")
     } else if Command::new("ssh").arg("-V").output().is_err() {
         Some("the ssh client is missing (apt-get install openssh-client)")
     } else {
@@ -99,7 +103,18 @@ impl SshLab {
         SshLab::start_with(names, Some((relay, relay_bin)))
     }
 
+    /// As `start_relay`, but the hosts in `lan` listen on an address outside 127.0.0.0/8 (in
+    /// 198.18.0.0/15, the range set aside for network tests), added to `lo` for the test's
+    /// life: an address homelab accepts for a pre-installed machine, which loopback is not.
+    pub fn start_relay_lan(names: &[&str], lan: &[&str], relay: &str, relay_bin: &Path) -> SshLab {
+        SshLab::start_on(names, lan, Some((relay, relay_bin)))
+    }
+
     fn start_with(names: &[&str], relay: Option<(&str, &Path)>) -> SshLab {
+        SshLab::start_on(names, &[], relay)
+    }
+
+    fn start_on(names: &[&str], lan: &[&str], relay: Option<(&str, &Path)>) -> SshLab {
         let dir = tempfile::Builder::new().prefix("hl-ssh").tempdir().unwrap();
         let cluster = dir.path().join("cluster");
         std::fs::create_dir_all(cluster.join("hosts")).unwrap();
@@ -116,8 +131,15 @@ impl SshLab {
         let (a, b) = subnet();
         let mut lab = SshLab { dir, cluster, hosts: vec![], client_key };
         for (i, name) in names.iter().enumerate() {
-            let ip = format!("127.{a}.{b}.{}", 10 + i);
-            lab.hosts.push(lab.make_host(name, &ip, relay));
+            let on_lan = lan.contains(name);
+            let ip =
+                if on_lan { format!("198.{}.{b}.{}", 18 + a % 2, 10 + i) } else { format!("127.{a}.{b}.{}", 10 + i) };
+            if on_lan {
+                sh(Command::new("ip").args(["addr", "replace", &format!("{ip}/32"), "dev", "lo"])).unwrap();
+            }
+            let mut host = lab.make_host(name, &ip, relay);
+            host.added_addr = on_lan;
+            lab.hosts.push(host);
         }
         for h in &mut lab.hosts {
             h.start();
@@ -171,6 +193,7 @@ impl SshLab {
             config,
             host_key,
             image,
+            added_addr: false,
         }
     }
 
@@ -321,5 +344,8 @@ impl Drop for TestHost {
         self.stop();
         let _ = Command::new("losetup").arg("-d").arg(&self.loop_dev).output();
         let _ = std::fs::remove_file(&self.image);
+        if self.added_addr {
+            let _ = Command::new("ip").args(["addr", "del", &format!("{}/32", self.ip), "dev", "lo"]).output();
+        }
     }
 }

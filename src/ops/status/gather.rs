@@ -328,6 +328,13 @@ pub async fn gather(cx: &Ctx) -> StatusReport {
     let mut r = StatusReport { cluster: cx.cluster.name.clone(), ..Default::default() };
     let (maas, ()) = tokio::join!(maas_part(cx), kube_part(cx, &mut r));
     r.machines = maas.0;
+    // MAAS knows nothing of a pre-installed machine: its size is its Node's capacity.
+    for m in r.machines.iter_mut().filter(|m| m.status == PREINSTALLED && m.cores == 0) {
+        if let Some(n) = r.nodes.iter().find(|n| n.name == m.hostname) {
+            m.cores = n.cores;
+            m.memory_mib = n.memory_bytes >> 20;
+        }
+    }
     let mut problems = maas.1;
     problems.append(&mut r.problems);
     r.problems = problems;

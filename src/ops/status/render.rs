@@ -50,9 +50,10 @@ pub fn render(r: &StatusReport) -> String {
                         m.status.clone(),
                         m.power.clone(),
                         m.ip.clone(),
-                        m.cores.to_string(),
-                        human_iec(m.memory_mib << 20),
-                        human_si(m.disk_bytes),
+                        // 0: not known (nothing answered for it), not a machine without memory.
+                        known(m.cores.into(), |c| c.to_string()),
+                        known(m.memory_mib << 20, human_iec),
+                        known(m.disk_bytes, human_si),
                     ]
                 })
                 .collect(),
@@ -255,7 +256,6 @@ pub fn render(r: &StatusReport) -> String {
     s
 }
 
-/// Prints the report: JSON with `-o json`, else the text view.
 /// One reading of `status --watch`: on a terminal the view is redrawn in place (from the top
 /// of the screen, what is left below cleared); piped, each reading follows the last under a
 /// line with its time; in JSON, one report per line.
@@ -271,10 +271,16 @@ pub fn print_watched(ui: &crate::foundation::output::Ui, report: &StatusReport, 
     ui.redraw(&format!("{head}\n\n{}", render(report).trim_end()));
 }
 
+/// Prints the report: JSON with `-o json`, else the text view.
 pub fn print(ui: &crate::foundation::output::Ui, report: &StatusReport) {
     if ui.is_json() {
         ui.out(&serde_json::to_string(report).unwrap_or_default());
     } else {
         ui.out(render(report).trim_end());
     }
+}
+
+/// A size or count, or `-` when nothing told it.
+fn known(v: u64, f: impl Fn(u64) -> String) -> String {
+    if v == 0 { "-".to_owned() } else { f(v) }
 }

@@ -5,6 +5,7 @@
 
 use super::PHASE;
 use super::preflight::carve_bytes;
+use crate::config::size::human_iec;
 use crate::config::{CEPH_LV, Carve, CephVolume, Machine};
 use crate::engine::context::Ctx;
 use crate::microk8s::{HostFacts, lvm};
@@ -15,8 +16,8 @@ use std::sync::Arc;
 /// The one text of carving the volume, for the plan and the run.
 fn words(c: &Carve, bytes: u64) -> String {
     let size = match c.size {
-        CephVolume::Bytes(_) => format!("{bytes} bytes"),
-        _ => format!("all {bytes} free bytes"),
+        CephVolume::Bytes(_) => human_iec(bytes),
+        _ => format!("all {} free", human_iec(bytes)),
     };
     format!("create the Ceph logical volume {}/{CEPH_LV} of {size}, from free extents only", c.volume_group)
 }

@@ -282,7 +282,7 @@ impl MachinesPhase {
             return Ok(());
         }
         let me = cx.maas_user().await?;
-        cx.act(PHASE, "maas", ssh_key_words(&pubkey, &me)).await?;
+        cx.act(PHASE, "MAAS", ssh_key_words(&pubkey, &me)).await?;
         match maas.add_ssh_key(&pubkey).await {
             Ok(_) => Ok(()),
             Err(MaasError::BadRequest { text, .. }) if text.contains("already been added") => Ok(()),
@@ -345,7 +345,7 @@ impl Phase for MachinesPhase {
         if Self::needs_deploy(cx) {
             let pubkey = read_public_key(cx)?;
             if !has_key(&cx.maas()?.ssh_keys().await?, &pubkey) {
-                cx.step(PHASE, "maas", ssh_key_words(&pubkey, &me));
+                cx.step(PHASE, "MAAS", ssh_key_words(&pubkey, &me));
             }
         }
         for m in cx.machines().into_iter().filter(|m| !m.is_preinstalled()) {
