@@ -193,7 +193,11 @@ async fn the_maas_host_as_node_1_beside_two_maas_deploys() {
     // MAAS host still runs systemd-timesyncd beside MAAS's chrony.
     let lab = FullLab::start(FullLabOptions::default()).await.unwrap();
     let maas_ip = homelab::sim::lab::MAAS_HOST_IP;
-    lab.hosts.system("maas", |s| s.timesyncd = "active".into());
+    // It also has the outside network, whose default route the kubelet would pick.
+    lab.hosts.system("maas", |s| {
+        s.timesyncd = "active".into();
+        s.other_addrs = vec!["192.168.1.5/24".into()];
+    });
     let yaml = support::example(&lab, "seed-2023.yaml");
     assert!(yaml.contains("address: 10.0.0.1") && lab.lab.maas.status("maas").is_none());
     let (plan, pcap) = up(&lab, &yaml, RunOptions { dry_run: true, ..RunOptions::fast() }).await;
@@ -219,6 +223,15 @@ async fn the_maas_host_as_node_1_beside_two_maas_deploys() {
     assert_eq!(lab.hosts.count("kvm4", "microk8s join"), 1);
     let text = cap.all();
     assert!(text.contains("systemd-timesyncd"), "the MAAS host's friction is a warning:\n{text}");
+    // Its node's address is the declared one, pinned once, as planned.
+    let pin = |v: Vec<(String, String, String)>| -> Vec<(String, String, String)> {
+        v.into_iter().filter(|(_, _, w)| w.starts_with("pin the node's address")).collect()
+    };
+    assert_eq!(pin(actions(&pcap, "planned")), pin(actions(&cap, "step")));
+    assert_eq!(pin(actions(&cap, "step")).len(), 1, "{text}");
+    assert_eq!(lab.hosts.count("maas", "homelab:node-ip"), 1);
+    let node = lab.hosts.nodes().into_iter().find(|n| n.name == "maas").unwrap();
+    assert_eq!(node.ip, maas_ip, "the kubelet reports the declared address");
     let (api0, maas0) = (lab.api.requests().len(), lab.lab.maas.requests().len());
     let (r2, cap2) = up(&lab, &yaml, RunOptions::fast()).await;
     let r2 = r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all()));

@@ -142,6 +142,35 @@ pub fn nodes_cmd() -> Cmd {
     Cmd::new(["microk8s", "kubectl", "get", "nodes", "-o", "json"]).sudo().read_only()
 }
 
+/// The kubelet's arguments under MicroK8s, one per line.
+pub const KUBELET_ARGS: &str = "/var/snap/microk8s/current/args/kubelet";
+
+/// Reads the kubelet's arguments (to see its `--node-ip`).
+pub fn kubelet_args_cmd() -> Cmd {
+    Cmd::new(["cat", KUBELET_ARGS]).sudo().read_only()
+}
+
+/// The `--node-ip` the kubelet's arguments set, if any.
+pub fn node_ip_of(args: &str) -> Option<&str> {
+    args.lines().find_map(|l| l.trim().strip_prefix("--node-ip="))
+}
+
+/// Makes the kubelet report `addr` as the node's address (any other `--node-ip` replaced),
+/// then restarts kubelite so the node registers with it: a maintainer's fix for a node on
+/// several networks (canonical/microk8s#4477, docs/hosts.md).
+pub fn pin_node_ip_cmd(addr: &str, timeout: Duration) -> Cmd {
+    Cmd::new([
+        "sh",
+        "-c",
+        "# homelab:node-ip\nset -e\nsed -i '/^--node-ip=/d' \"$1\"\necho \"--node-ip=$2\" >> \"$1\"\nsnap restart microk8s.daemon-kubelite",
+        "homelab-node-ip",
+        KUBELET_ARGS,
+        addr,
+    ])
+    .sudo()
+    .timeout(timeout)
+}
+
 /// A fresh token for one join, valid `ttl` (so a join that fails late can be retried).
 pub fn add_node_cmd(ttl: Duration) -> Cmd {
     Cmd::new(["microk8s", "add-node", "--token-ttl", &ttl.as_secs().max(60).to_string(), "--format", "token-check"])

@@ -3,7 +3,8 @@
 //!
 //! Per machine (pipelined after its host preflight): wait for snapd's seed, install MicroK8s
 //! at the declared channel (another installed channel is drift, changed only by
-//! `homelab upgrade`), wait until it runs. Then, on the cluster: membership is read from the first
+//! `homelab upgrade`), wait until it runs; a pre-installed machine on several networks gets
+//! the kubelet's `--node-ip` pinned to its declared address before anything joins. Then, on the cluster: membership is read from the first
 //! control plane before every join, so a node is never joined twice (the "already known to
 //! dqlite" trap); each join gets a fresh token with a short TTL that never reaches the
 //! output; the node must be Ready before the next join.
@@ -55,6 +56,42 @@ fn join_words(cp: &str, worker: bool) -> (String, Option<String>) {
         format!("join the cluster through {cp} as {}", if worker { "a worker" } else { "a control plane" }),
         Some(format!("microk8s join {cp}:25000/<fresh single-use token>{}", if worker { " --worker" } else { "" })),
     )
+}
+
+fn pin_words(addr: &str, networks: usize) -> (String, Option<String>) {
+    (
+        format!("pin the node's address to {addr} (it has {networks} networks; the kubelet could pick another)"),
+        Some(format!("--node-ip={addr} in {}, then snap restart microk8s.daemon-kubelite", mk::KUBELET_ARGS)),
+    )
+}
+
+/// The address to pin the kubelet to: a pre-installed machine's declared IP when it has
+/// several networks and that IP is one of them (the preflight refused it otherwise).
+fn pin_wanted<'a>(m: &'a Machine, f: &mk::HostFacts) -> Option<&'a str> {
+    let addr = m.address.as_deref().filter(|a| m.is_preinstalled() && a.parse::<std::net::IpAddr>().is_ok())?;
+    let own: Vec<&str> = f.addrs.iter().map(|a| a.split('/').next().unwrap_or(a)).collect();
+    (own.len() > 1 && own.contains(&addr)).then_some(addr)
+}
+
+/// Pins the kubelet's node address when it is wanted and not yet so (read first), then
+/// waits for MicroK8s to run again.
+async fn ensure_node_ip(cx: &Ctx, m: &Machine, r: &Arc<dyn Remote>, f: &mk::HostFacts) -> Result<()> {
+    let Some(addr) = pin_wanted(m, f) else { return Ok(()) };
+    let args = r.run(&mk::kubelet_args_cmd()).await?;
+    if mk::node_ip_of(&args.stdout) == Some(addr) {
+        return Ok(());
+    }
+    let (w, c) = pin_words(addr, f.addrs.len());
+    cx.act_call(PHASE, &m.hostname, w, c).await?;
+    let t = cx.opts.timings.deadline(cx.cluster.timeouts.microk8s);
+    run_ok(
+        r,
+        &m.hostname,
+        &mk::pin_node_ip_cmd(addr, t),
+        &format!("add `--node-ip={addr}` to {} by hand and run `sudo snap restart microk8s`", mk::KUBELET_ARGS),
+    )
+    .await?;
+    wait_running(cx, m, r).await
 }
 
 fn enable_words(addon: &str) -> (String, Option<String>) {
@@ -226,14 +263,15 @@ impl Phase for KubernetesPhase {
         let ch = channel(cx)?;
         let reachable = |m: &Machine| cx.is_installed(m);
         for m in cx.machines() {
-            let tracking = if reachable(&m) {
+            let seen = if reachable(&m) {
                 match cx.remote(&m.hostname).await {
-                    Ok(r) => Some(hosts::gather(cx, &m, &r).await?.snap_tracking),
+                    Ok(r) => Some((hosts::gather(cx, &m, &r).await?, r)),
                     Err(_) => None,
                 }
             } else {
                 None
             };
+            let tracking = seen.as_ref().map(|(f, _)| f.snap_tracking.clone());
             match tracking.as_deref() {
                 None | Some("") => {
                     let (w, c) = install_words(&ch);
@@ -243,6 +281,19 @@ impl Phase for KubernetesPhase {
                     cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {t}, the file says {ch}"), CHANNEL_DRIFT_HINT)
                 }
                 Some(_) => {}
+            }
+            if let Some((f, r)) = &seen
+                && let Some(addr) = pin_wanted(&m, f)
+            {
+                let pinned = if f.snap_tracking.is_empty() {
+                    None
+                } else {
+                    r.run(&mk::kubelet_args_cmd()).await.ok().and_then(|o| mk::node_ip_of(&o.stdout).map(str::to_owned))
+                };
+                if pinned.as_deref() != Some(addr) {
+                    let (w, c) = pin_words(addr, f.addrs.len());
+                    cx.step_call(PHASE, &m.hostname, w, c);
+                }
             }
         }
         let cp = first_cp(cx)?;
@@ -284,10 +335,11 @@ impl Phase for KubernetesPhase {
         // waiting on the machine itself (snap download, MicroK8s start), which bounding would
         // only serialise into waves.
         let r = cx.remote(&m.hostname).await?;
-        let tracking = match cx.host_facts(&m.hostname) {
-            Some(f) => f.snap_tracking,
-            None => hosts::gather(cx, m, &r).await?.snap_tracking,
+        let facts = match cx.host_facts(&m.hostname) {
+            Some(f) => f,
+            None => hosts::gather(cx, m, &r).await?,
         };
+        let tracking = facts.snap_tracking.clone();
         let install_t = cx.opts.timings.deadline(cx.cluster.timeouts.microk8s);
         if tracking.is_empty() {
             run_ok(
@@ -318,7 +370,8 @@ impl Phase for KubernetesPhase {
         } else if tracking != ch {
             cx.drift(PHASE, &m.hostname, format!("MicroK8s tracks {tracking}, the file says {ch}"), CHANNEL_DRIFT_HINT);
         }
-        wait_running(cx, m, &r).await
+        wait_running(cx, m, &r).await?;
+        ensure_node_ip(cx, m, &r, &facts).await
     }
 
     async fn finish(&self, cx: &Ctx) -> Result<()> {

@@ -157,7 +157,7 @@ impl SimRemote {
                         serde_json::json!({
                             "metadata": {"name": h.hostname.to_lowercase(), "labels": labels},
                             "status": {
-                                "addresses": [{"type": "InternalIP", "address": h.ip}, {"type": "Hostname", "address": h.hostname}],
+                                "addresses": [{"type": "InternalIP", "address": h.node_address()}, {"type": "Hostname", "address": h.hostname}],
                                 "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
                                 "nodeInfo": {"kubeletVersion": format!("v{}.{}.3", minor.0, minor.1)},
                             }

@@ -179,7 +179,7 @@ impl SimHosts {
             if h.left || h.off {
                 out.push(SimNode {
                     name: h.hostname.to_lowercase(),
-                    ip: h.ip.clone(),
+                    ip: h.node_address(),
                     ready: false,
                     worker: h.worker,
                     version,
@@ -198,7 +198,13 @@ impl SimHosts {
                 Some((_, t)) => t.elapsed() >= join_settle(&self.cfg, h.worker) && running && !h.broken,
                 None => running && !h.broken,
             };
-            out.push(SimNode { name: h.hostname.to_lowercase(), ip: h.ip.clone(), ready, worker: h.worker, version });
+            out.push(SimNode {
+                name: h.hostname.to_lowercase(),
+                ip: h.node_address(),
+                ready,
+                worker: h.worker,
+                version,
+            });
         }
         out
     }

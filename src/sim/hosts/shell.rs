@@ -170,6 +170,33 @@ impl SimRemote {
                     }
                 }
             }
+            ["cat", path] if *path == crate::microk8s::KUBELET_ARGS => match (installed(&w), cmd.sudo) {
+                (None, _) => out(1, "", format!("cat: {path}: No such file or directory\n")),
+                (Some(_), false) => out(1, "", format!("cat: {path}: Permission denied\n")),
+                (Some(_), true) => {
+                    let mut args = "--resolv-conf=/run/systemd/resolve/resolv.conf\n--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n".to_owned();
+                    if let Some(ip) = w.hosts.get(&me).and_then(|h| h.node_ip.clone()) {
+                        args.push_str(&format!("--node-ip={ip}\n"));
+                    }
+                    out(0, args, "")
+                }
+            },
+            ["sh", "-c", script, _name, path, addr] if script.contains("# homelab:node-ip") => {
+                match (installed(&w), cmd.sudo) {
+                    (None, _) => out(2, "", format!("sed: can't read {path}: No such file or directory\n")),
+                    (Some(_), false) => out(
+                        4,
+                        "",
+                        "sed: couldn't open temporary file /var/snap/microk8s/current/args/sedX1b2c3: Permission denied\n",
+                    ),
+                    (Some(_), true) => {
+                        if let Some(h) = w.hosts.get_mut(&me) {
+                            h.node_ip = Some((*addr).to_owned());
+                        }
+                        out(0, "Restarted.\n", "")
+                    }
+                }
+            }
             ["microk8s", ..] if installed(&w).is_none() => out(127, "", "sudo: microk8s: command not found\n"),
             ["microk8s", rest @ ..] => {
                 drop(w);

@@ -37,6 +37,8 @@ pub(super) struct Host {
     pub(super) sys: System,
     /// Installed before homelab: it exists without MAAS deploying it.
     pub(super) preinstalled: bool,
+    /// The kubelet's `--node-ip`, when its arguments set one.
+    pub(super) node_ip: Option<String>,
     pub(super) commands: Vec<String>,
 }
 
@@ -58,6 +60,16 @@ pub(super) fn cluster_of(h: &Host) -> String {
 }
 
 impl Host {
+    /// The address its Node reports: `--node-ip` when set, else the kubelet's own pick, the
+    /// first other network's address when it has several (the one with the default route,
+    /// on a MAAS host the outside network), else its address.
+    pub(super) fn node_address(&self) -> String {
+        self.node_ip
+            .clone()
+            .or_else(|| self.sys.other_addrs.first().map(|a| a.split('/').next().unwrap_or(a).to_owned()))
+            .unwrap_or_else(|| self.ip.clone())
+    }
+
     /// A freshly deployed machine: nothing installed, clock in sync.
     pub(super) fn fresh(hostname: String, ip: &str, etc_hosts: String) -> Host {
         Host {
@@ -76,6 +88,7 @@ impl Host {
             files: BTreeSet::new(),
             sys: System::default(),
             preinstalled: false,
+            node_ip: None,
             commands: vec![],
         }
     }

@@ -176,17 +176,12 @@ fn preinstalled(m: &Machine, f: &HostFacts, cx: &Context, problems: &mut Vec<Str
         && !f.addrs.is_empty()
     {
         let own: Vec<&str> = f.addrs.iter().map(|a| a.split('/').next().unwrap_or(a)).collect();
+        // On several networks it is joined at `addr`, and the kubernetes phase pins the
+        // kubelet's node address to it.
         if !own.contains(&addr) {
             problems.push(format!(
                 "{addr} is not one of its addresses ({}) — the other machines join it at its `address`: declare the address it has on the machines' network",
                 own.join(", ")
-            ));
-        } else if own.len() > 1 {
-            warnings.push((
-                format!("it has {} networks ({}); homelab joins it at {addr}", own.len(), own.join(", ")),
-                format!(
-                    "the kubelet may still report another address for the node: if `kubectl get nodes -o wide` shows one, add `--node-ip={addr}` to /var/snap/microk8s/current/args/kubelet on it and run `sudo snap restart microk8s`"
-                ),
             ));
         }
     }
