@@ -62,6 +62,58 @@ async fn init_drafts_a_valid_file_from_ready_machines() {
     assert!(err.contains("wrong shape") && !err.contains("a-valid"), "{err}");
 }
 
+/// The README's `homelab init … > cluster.yaml`: the shell creates (empties) the file before
+/// homelab runs; the draft goes to the redirected standard output, so the file holds it, and
+/// nothing is left empty. An empty file given with `--to` is filled too; one with content
+/// still needs `--force`.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_redirected_to_the_file_fills_it() {
+    let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
+    for (i, name) in ["pc1", "pc2", "pc3"].iter().enumerate() {
+        sim.add_machine(SimMachineSpec::new(name, &format!("52:54:00:00:04:0{i}"), &format!("10.0.4.{}", i + 2)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("maas.key");
+    std::fs::write(&key, SIM_API_KEY).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let file = dir.path().join("cluster.yaml");
+    let redirect = std::fs::File::create(&file).unwrap();
+    let out = homelab()
+        .current_dir(dir.path())
+        .args(["init", "--maas-url", &sim.url, "--api-key-file", key.to_str().unwrap()])
+        .stdout(redirect)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("# yaml-language-server") || text.contains("apiVersion: homelab/v1alpha1"), "{text}");
+    assert_eq!(text.matches("role: control-plane").count(), 3, "{text}");
+    assert!(err.contains("drafted 3 machines on standard output"), "{err}");
+    let v = homelab().args(["validate", file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
+    // `--to` an empty file fills it; a file with content is kept unless --force.
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let args = |to: &std::path::Path| {
+        vec![
+            "init".to_owned(),
+            "--maas-url".into(),
+            sim.url.clone(),
+            "--api-key-file".into(),
+            key.display().to_string(),
+            "--to".into(),
+            to.display().to_string(),
+        ]
+    };
+    let filled = homelab().args(args(&empty)).output().unwrap();
+    assert_eq!(filled.status.code(), Some(0), "{}", String::from_utf8_lossy(&filled.stderr));
+    assert!(std::fs::read_to_string(&empty).unwrap().contains("role: control-plane"));
+    let kept = homelab().args(args(&file)).output().unwrap();
+    assert_eq!(kept.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "a file with content is not overwritten");
+}
+
 #[test]
 fn kubeconfig_writes_0600_and_merges_without_losing_other_contexts() {
     use std::os::unix::fs::PermissionsExt;

@@ -38,19 +38,48 @@ pub struct InitArgs {
     /// Cluster name.
     #[arg(long, default_value = "garage")]
     pub name: String,
-    /// Where to write the draft.
-    #[arg(long, default_value = "cluster.yaml", value_name = "FILE")]
-    pub to: PathBuf,
+    /// Where to write the draft (`-`: standard output). Default: standard output when it is
+    /// redirected (`homelab init … > cluster.yaml`), else ./cluster.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
 }
 
-pub async fn run(a: InitArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    if a.to.exists() && !a.force {
-        return Err(usage(format!("{} exists; pass --force to overwrite it, or --to another file", a.to.display())));
+/// Where the draft goes: a file, or standard output.
+enum Target {
+    File(PathBuf),
+    Stdout,
+}
+
+fn target(a: &InitArgs) -> Target {
+    use std::io::IsTerminal as _;
+    match &a.to {
+        Some(p) if p.as_os_str() == "-" => Target::Stdout,
+        Some(p) => Target::File(p.clone()),
+        // `homelab init … > cluster.yaml`: the shell made the file (empty) before homelab ran.
+        None if !std::io::stdout().is_terminal() => Target::Stdout,
+        None => Target::File(PathBuf::from("cluster.yaml")),
     }
-    let label = a.to.display().to_string();
+}
+
+pub async fn run(a: InitArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
+    let to = target(&a);
+    if let Target::File(p) = &to {
+        // An empty file holds nothing to lose (a redirect the shell made, a `touch`).
+        let holds_something = std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
+        if holds_something && !a.force {
+            return Err(usage(format!(
+                "{} exists; pass --force to overwrite it, --to another file, or --to - for standard output",
+                p.display()
+            )));
+        }
+    }
+    let label = match &to {
+        Target::File(p) => p.display().to_string(),
+        Target::Stdout => "cluster.yaml".to_owned(),
+    };
     let connector = if a.ssh.is_empty() {
         None
     } else {
@@ -64,14 +93,30 @@ pub async fn run(a: InitArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     };
     let d = draft_from(&a.name, &src, &label, &catalog(g)?, &ui).await?;
     let text = d.text;
-    std::fs::write(&a.to, &text).with_context(|| format!("writing {}", a.to.display()))?;
-    ui.out(&format!(
-        "wrote {} with {} machine{}; read it, then `homelab validate {}` and `homelab up --dry-run {}`",
-        a.to.display(),
-        d.machines,
-        if d.machines == 1 { "" } else { "s" },
-        a.to.display(),
-        a.to.display()
-    ));
+    let plural = if d.machines == 1 { "" } else { "s" };
+    match to {
+        Target::File(p) => {
+            std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
+            ui.out(&format!(
+                "wrote {} with {} machine{plural}; read it, then `homelab validate {}` and `homelab up --dry-run {}`",
+                p.display(),
+                d.machines,
+                p.display(),
+                p.display()
+            ));
+        }
+        Target::Stdout => {
+            // The draft alone on standard output (it is the file); what to do next on stderr.
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the draft to standard output")?;
+            ui.err(&format!(
+                "drafted {} machine{plural} on standard output; read the file, then `homelab validate` and `homelab up --dry-run` on it",
+                d.machines
+            ));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
