@@ -175,7 +175,23 @@ async fn remove_a_dead_pc_ends_with_two_machines_ceph_clean_and_kafka_moved() {
         remove(&lab, &file, RemoveRequest { dead: true, yes: true, ..req("kvm5") }, &upstream, RunOptions::fast())
             .await;
     let r = r.unwrap_or_else(|e| panic!("{e:#}\n{out}"));
-    assert!(r.steps.is_empty() && out.contains("nothing to do"), "{out}");
+    assert!(r.steps.is_empty() && out.contains("nothing to do") && out.contains("MAAS still knows kvm5"), "{out}");
+    // A typo is not a finished removal: no such machine anywhere is a usage error (exit 2)
+    // with the nearest name, and nothing is touched.
+    let (r, out) =
+        remove(&lab, &file, RemoveRequest { dead: true, yes: true, ..req("kvm44") }, &upstream, RunOptions::fast())
+            .await;
+    let e = r.expect_err("a typo must fail");
+    assert!(
+        matches!(
+            e.downcast_ref::<homelab::foundation::error::Failure>(),
+            Some(homelab::foundation::error::Failure::Usage(_))
+        ),
+        "{e:#}"
+    );
+    let msg = format!("{e:#}");
+    assert!(msg.contains("no machine named kvm44") && msg.contains("did you mean kvm4?"), "{msg}\n{out}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), after, "the file is untouched");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -354,6 +354,12 @@ impl MaasClient {
         Ok(out)
     }
 
+    /// Machines with one of these hostnames.
+    pub async fn machines_by_hostname(&self, hostnames: &[String]) -> Result<Vec<Machine>, MaasError> {
+        let q = hostnames.iter().map(|h| ("hostname".to_owned(), h.clone())).collect();
+        self.get_json("machines/", q).await
+    }
+
     /// Machines by system id (one request per 50 ids): the batched status poll.
     pub async fn machines_by_id(&self, ids: &[String]) -> Result<Vec<Machine>, MaasError> {
         let mut out = Vec::new();

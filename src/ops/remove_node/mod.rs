@@ -59,7 +59,13 @@ pub struct Refused {
     pub safe: String,
 }
 
-pub(crate) fn read_files(path: &Path, host: &str, catalog: &Catalog, ui: &Ui) -> Result<Option<Files>> {
+/// The file names the machine (its removal is to do or to finish), or it does not.
+pub(crate) enum Read {
+    Files(Box<Files>),
+    NotInFile(Box<Cluster>),
+}
+
+pub(crate) fn read_files(path: &Path, host: &str, catalog: &Catalog, ui: &Ui) -> Result<Read> {
     let file = path.display().to_string();
     let text =
         crate::foundation::limits::read_text(path, crate::config::MAX_FILE_BYTES as u64, &file).map_err(|e| {
@@ -75,12 +81,9 @@ pub(crate) fn read_files(path: &Path, host: &str, catalog: &Catalog, ui: &Ui) ->
         ));
     }
     // The file is edited last: without the entry, the removal is done (a rerun of a run that
-    // finished, or was killed after its last step).
+    // finished, or was killed after its last step) — or the name is a typo (`not_in_file`).
     if before.machine(host).is_none() {
-        ui.err(&format!(
-            "{file} has no machine named {host}: nothing to do (an earlier remove-node finished; if you meant another machine, `homelab status` lists them)"
-        ));
-        return Ok(None);
+        return Ok(Read::NotInFile(Box::new(before)));
     }
     let after_text = crate::config::edit::remove_machine(&text, host)?;
     let mut v = validate_bytes(after_text.as_bytes(), &file, catalog);
@@ -94,7 +97,43 @@ pub(crate) fn read_files(path: &Path, host: &str, catalog: &Catalog, ui: &Ui) ->
         })
     })?;
     after.anchor(path);
-    Ok(Some(Files { path: path.to_path_buf(), before, after }))
+    Ok(Read::Files(Box::new(Files { path: path.to_path_buf(), before, after })))
+}
+
+/// A name the file does not have: done already when the systems still know it (MAAS has a
+/// machine by that name, or the cluster a node), else a mistake — exit 2 with the nearest
+/// name of the file, so a script never takes a typo for a removed PC.
+async fn not_in_file(path: &Path, host: &str, cluster: &Cluster, world: &World, ui: &Ui) -> Result<()> {
+    let file = path.display();
+    let in_maas = match &world.maas {
+        Some(maas) => maas.machines_by_hostname(&[host.to_owned()]).await.is_ok_and(|ms| !ms.is_empty()),
+        None => false,
+    };
+    let in_cluster = if in_maas {
+        false
+    } else {
+        let node = async {
+            let client = crate::engine::cluster_api::client(cluster, &world.state_dir, None).await.ok()?;
+            let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+            nodes.get_opt(host).await.ok().flatten()
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), node).await.ok().flatten().is_some()
+    };
+    if in_maas || in_cluster {
+        ui.err(&format!(
+            "{file} has no machine named {host}: nothing to do ({} still knows {host}: an earlier remove-node took it out of the cluster and the file)",
+            if in_maas { "MAAS" } else { "the cluster" }
+        ));
+        return Ok(());
+    }
+    let names: Vec<&str> = cluster.machines.iter().map(|m| m.hostname.as_str()).collect();
+    let hint = match crate::config::validate::did_you_mean(host, names.iter().copied()) {
+        Some(near) => format!("did you mean {near}? The file's machines: {}", names.join(", ")),
+        None => format!("the file's machines: {}", names.join(", ")),
+    };
+    bail!(Failure::Usage(format!(
+        "no machine named {host}: not in {file}, not known to MAAS, not a node of the cluster\n  hint: {hint}"
+    )))
 }
 
 pub fn print_plan(ui: &Ui, host: &str, steps: &[Step], dry: bool) {
@@ -126,8 +165,12 @@ pub async fn remove_node(
     opts: RunOptions,
     make_env: &dyn Fn(&Cluster) -> Result<World>,
 ) -> Result<RemoveReport> {
-    let Some(files) = read_files(path, &req.host, catalog, ui)? else {
-        return Ok(RemoveReport { host: req.host.clone(), file: path.to_path_buf(), ..Default::default() });
+    let files = match read_files(path, &req.host, catalog, ui)? {
+        Read::Files(f) => *f,
+        Read::NotInFile(cluster) => {
+            not_in_file(path, &req.host, &cluster, &make_env(&cluster)?, ui).await?;
+            return Ok(RemoveReport { host: req.host.clone(), file: path.to_path_buf(), ..Default::default() });
+        }
     };
     if req.erase.is_some() && !req.release {
         bail!(Failure::Usage("--erase needs --release (MAAS erases a machine as it releases it)".into()));
