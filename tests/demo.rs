@@ -119,3 +119,45 @@ async fn seed_dry_run_plan_is_pinned_in_text_and_json() {
         .collect();
     insta::assert_json_snapshot!("seed-dry-run-json", events);
 }
+
+/// Ctrl-C in the middle of the demo: exit 130 with a word, and nothing left in the temporary
+/// directory (the lab's MAAS key and SSH key lived there).
+#[test]
+fn ctrl_c_on_the_demo_leaves_no_temporary_files() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homelab"))
+        .args(["demo", "--quick", "--offline"])
+        .env_remove("HOMELAB_MANIFEST_DIR")
+        .env("TMPDIR", tmp.path())
+        .env("HOMELAB_CACHE_DIR", std::env::temp_dir().join(format!("hl-demo-cache-{}", std::process::id())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    // Well inside the run: the kubernetes phase has started.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("kubernetes ") {
+            break;
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!left.is_empty(), "the demo keeps its lab in TMPDIR while it runs:\n{seen}");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    for line in lines.map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("interrupted (Ctrl-C)"), "{seen}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

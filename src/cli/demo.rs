@@ -27,9 +27,17 @@ pub struct DemoArgs {
 }
 
 pub async fn run(a: DemoArgs, _g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    let r =
-        run_demo(&ui, DemoOptions { dir: a.dir, manifests_dir: a.manifests_dir, quick: a.quick, offline: a.offline })
-            .await?;
+    let demo =
+        run_demo(&ui, DemoOptions { dir: a.dir, manifests_dir: a.manifests_dir, quick: a.quick, offline: a.offline });
+    // Ctrl-C drops the demo: its simulators stop and its temporary directories (which hold
+    // the lab's MAAS key and SSH key) are removed, as on a normal exit.
+    let r = tokio::select! {
+        r = demo => r?,
+        _ = tokio::signal::ctrl_c() => {
+            ui.err("\ninterrupted (Ctrl-C): the demo stopped and removed its temporary files");
+            return Ok(ExitCode::from(130));
+        }
+    };
     Ok(if r.healthy && r.second_up_changes == 0 {
         ExitCode::SUCCESS
     } else {

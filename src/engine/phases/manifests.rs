@@ -25,6 +25,16 @@ pub struct Download {
     done: tokio::sync::Mutex<Option<Files>>,
 }
 
+/// A run that is dropped (Ctrl-C, a failed phase) stops its download: nothing keeps writing
+/// into the cache after the run is gone.
+impl Drop for Download {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.get_mut().ok().and_then(|t| t.take()) {
+            t.abort();
+        }
+    }
+}
+
 impl Download {
     /// Starts fetching every file of a release the phase needs (templates included), once.
     pub fn start(&self, src: ManifestSource, project: &'static str, version: String, files: Vec<PinnedFile>) {
