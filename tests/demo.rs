@@ -161,3 +161,15 @@ fn ctrl_c_on_the_demo_leaves_no_temporary_files() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// `demo --dir DIR` never overwrites a cluster.yaml the user has there (exit 2, file as it was).
+#[test]
+fn demo_dir_keeps_an_existing_cluster_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("cluster.yaml");
+    std::fs::write(&mine, "# my garage\n").unwrap();
+    let (code, out, err) = demo(&["--quick", "--offline", "--dir", dir.path().to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}\n{out}");
+    assert!(err.contains("does not overwrite it") && err.contains("--dir"), "{err}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "# my garage\n");
+}

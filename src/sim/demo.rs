@@ -20,8 +20,12 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
 pub struct DemoOptions {
-    /// Where to write the demo's cluster.yaml and state (default: a temporary directory).
+    /// Where to write the demo's cluster.yaml, kept after the demo (default: a temporary
+    /// directory). The simulated lab (its MAAS key, SSH key and kubeconfig) ends with the
+    /// demo: it points at simulators that stop with it.
     pub dir: Option<PathBuf>,
+    /// `dir` is a temporary directory its caller removes (the demo's words say so).
+    pub dir_is_temporary: bool,
     /// Real pinned manifests from this directory (mirror layout).
     pub manifests_dir: Option<PathBuf>,
     /// Everything 5× faster (tests).
@@ -86,6 +90,16 @@ async fn manifest_source(
 }
 
 pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
+    // A cluster file of the user's is never overwritten by a demo.
+    if let Some(d) = o.dir.as_ref().filter(|_| !o.dir_is_temporary) {
+        let f = d.join("cluster.yaml");
+        if std::fs::metadata(&f).is_ok_and(|m| m.len() > 0) {
+            return Err(crate::foundation::error::usage(format!(
+                "{} exists; the demo does not overwrite it\n  hint: give `--dir` a new or empty directory",
+                f.display()
+            )));
+        }
+    }
     let start = Instant::now();
     let scale = if o.quick { 0.2 } else { 1.0 };
     let ms = |m: u64| Duration::from_millis((m as f64 * scale) as u64);
@@ -165,7 +179,11 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
         "\ndemo finished in {} ({manifests}); cluster file: {}{}",
         fmt_secs(elapsed),
         path.display(),
-        if o.dir.is_none() { " (temporary: `--dir DIR` keeps it)" } else { "" }
+        if o.dir.is_none() || o.dir_is_temporary {
+            " (temporary: `--dir DIR` keeps it)"
+        } else {
+            " (kept; the simulated lab it points at ended with the demo)"
+        }
     ));
     Ok(DemoReport {
         elapsed_s: elapsed,
