@@ -445,3 +445,29 @@ async fn unknown_macs_say_how_to_enlist_and_dry_run_lists_exact_calls() {
     // 1 key + 2 × (commission, layout, LV, deploy)
     assert_eq!(r.planned.len(), 9, "{plan}");
 }
+
+/// A MAAS that never answered (nothing listens at the URL) fails at once with the cause first,
+/// not after 15 s of silent retries; once MAAS has answered, a lost answer is still retried.
+#[tokio::test]
+async fn an_unreachable_maas_fails_fast_with_the_cause_first() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let root = format!("http://127.0.0.1:{port}/MAAS/api/2.0/");
+    let c = MaasClient::new(&root, ApiKey::parse(SIM_API_KEY).unwrap(), ClientOptions::default()).unwrap();
+    let started = std::time::Instant::now();
+    let e = c.whoami().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(c.request_count(), 1, "not retried");
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default().to_lowercase();
+    assert!(first.contains("cannot reach maas") && first.contains("connection refused"), "{text}");
+    assert!(first.find("connection refused") < first.find("(for"), "the cause comes first: {text}");
+    // Answered once, then an answer lost on the way: retried.
+    let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
+    let opts = ClientOptions { backoff_first: Duration::from_millis(50), ..Default::default() };
+    let c = MaasClient::new(&sim.api_root(), ApiKey::parse(SIM_API_KEY).unwrap(), opts).unwrap();
+    c.whoami().await.unwrap();
+    sim.faults(|f| f.drop = 1);
+    assert_eq!(c.whoami().await.unwrap().username, "admin");
+}

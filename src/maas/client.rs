@@ -7,7 +7,9 @@
 //! * Every path ends with a slash (MAAS answers 404 "Unknown API endpoint" otherwise).
 //! * Idempotent GETs are retried on connection errors and 5xx; POSTs only when MAAS cannot
 //!   have acted (connection refused, 503 from an unreachable rack controller). `Retry-After`
-//!   is honoured. Everything else comes back as a typed [`MaasError`] that keeps MAAS's text.
+//!   is honoured. A MAAS that never answered this client (a wrong URL, a host that is down)
+//!   is not retried: the error comes at once, its cause first, instead of after 15 s of
+//!   silent backoff; once MAAS has answered, a refused connection is a restart and retried. Everything else comes back as a typed [`MaasError`] that keeps MAAS's text.
 
 use super::types::*;
 use crate::foundation::secrets::{Secret, register};
@@ -81,7 +83,8 @@ pub enum MaasError {
     #[error("MAAS failed {what} ({status}): {text}")]
     Server { what: String, status: u16, text: String },
     #[error(
-        "cannot reach MAAS at {url} for {what}: {source}\n  hint: check `maas.url` (e.g. http://10.0.0.1:5240/MAAS) and that this machine can reach it"
+        "cannot reach MAAS at {url}: {} (for {what})\n  hint: check `maas.url` (e.g. http://10.0.0.1:5240/MAAS), that MAAS runs (`sudo maas status` on its host) and that this machine can reach it",
+        cause(source)
     )]
     Transport {
         url: String,
@@ -95,6 +98,27 @@ pub enum MaasError {
         "MAAS answered {what} with more than {limit} bytes, the most homelab reads from one answer; it stopped reading\n  hint: `maas.url` may point at something that is not MAAS, or a proxy in between is broken; check the URL in a browser"
     )]
     TooLarge { what: String, limit: u64 },
+}
+
+/// What went wrong under a transport error, innermost first ("Connection refused (os error
+/// 111)", "dns error: failed to lookup address", a certificate problem), not reqwest's
+/// "error sending request for url".
+fn cause(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    parts.dedup();
+    let inner: Vec<&String> = parts.iter().skip(1).rev().collect();
+    match inner.first() {
+        Some(first) if !first.is_empty() => {
+            let rest: Vec<&str> = inner[1..].iter().map(|s| s.as_str()).filter(|s| !first.contains(s)).collect();
+            if rest.is_empty() { (*first).clone() } else { format!("{first} ({})", rest.join(": ")) }
+        }
+        _ => parts[0].clone(),
+    }
 }
 
 /// The most homelab reads of one MAAS answer: a list of 1,000 machines is about 15 MB.
@@ -143,6 +167,8 @@ pub struct MaasClient {
     key: ApiKey,
     opts: ClientOptions,
     requests: AtomicU64,
+    /// MAAS has answered this client at least once (any HTTP status).
+    answered: std::sync::atomic::AtomicBool,
     /// At most this many requests in flight (MAAS is one region controller).
     inflight: tokio::sync::Semaphore,
 }
@@ -187,7 +213,15 @@ impl MaasClient {
         if !root.ends_with('/') {
             root.push('/');
         }
-        Ok(MaasClient { http, root, key, opts, requests: AtomicU64::new(0), inflight: tokio::sync::Semaphore::new(16) })
+        Ok(MaasClient {
+            http,
+            root,
+            key,
+            opts,
+            requests: AtomicU64::new(0),
+            answered: std::sync::atomic::AtomicBool::new(false),
+            inflight: tokio::sync::Semaphore::new(16),
+        })
     }
 
     /// Requests sent so far (for benchmarks).
@@ -246,14 +280,18 @@ impl MaasClient {
             drop(permit);
             let (retry, err) = match resp {
                 Err(e) => {
-                    // A refused connection never reached MAAS, so even a POST can be retried.
-                    let safe = e.is_connect() || (!post && (e.is_timeout() || e.is_request()));
+                    // A refused connection never reached MAAS, so even a POST can be retried —
+                    // once MAAS has answered before (it restarts); never-answered is not
+                    // something a retry fixes.
+                    let safe = self.answered.load(Ordering::Relaxed)
+                        && (e.is_connect() || (!post && (e.is_timeout() || e.is_request())));
                     (
                         safe.then_some(None),
                         MaasError::Transport { url: self.root.clone(), what: what.clone(), source: e },
                     )
                 }
                 Ok(resp) => {
+                    self.answered.store(true, Ordering::Relaxed);
                     let status = resp.status().as_u16();
                     let retry_after = resp
                         .headers()
