@@ -246,3 +246,25 @@ fn a_duplicate_key_is_named_at_both_places_with_what_to_do() {
     let r = validate_bytes(text.as_bytes(), "cluster.yaml", &catalog()).render();
     assert!(r.contains("duplicate key `kind`: it appears twice in the same mapping (first at line 2, column 1"), "{r}");
 }
+
+/// A typo in the channel is one error, on the channel: the machines stay MicroK8s machines
+/// (no "disk layouts … an existing cluster does not use", no "Rook … no machine has a Ceph
+/// volume", which followed from the section failing to resolve).
+#[test]
+fn a_channel_typo_is_one_error_not_three() {
+    for example in ["seed-2023.yaml", "current-2026.yaml"] {
+        let text = std::fs::read_to_string(root().join("examples").join(example)).unwrap();
+        let bad = text.replace("/stable", "/stabel");
+        assert_ne!(bad, text);
+        let v = validate_bytes(bad.as_bytes(), example, &catalog());
+        let errors: Vec<String> = v
+            .report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == homelab::config::Severity::Error)
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect();
+        assert_eq!(errors.len(), 1, "{example}: {errors:#?}");
+        assert!(errors[0].starts_with("kubernetes.channel"), "{errors:?}");
+    }
+}

@@ -4,7 +4,7 @@ use super::*;
 
 impl Semantic<'_> {
     pub(in crate::config::validate) fn maas(&mut self, k: Option<&Kubernetes>) -> Option<Maas> {
-        let microk8s = k.is_some_and(Kubernetes::is_microk8s);
+        let microk8s = self.is_microk8s(k);
         match (&self.file.maas, microk8s) {
             (None, true) => {
                 // MAAS deploys the machines with a MAC; a cluster of pre-installed machines

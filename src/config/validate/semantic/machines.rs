@@ -83,7 +83,7 @@ impl Semantic<'_> {
 
     pub(in crate::config::validate) fn machines(&mut self, k: Option<&Kubernetes>) -> Vec<Machine> {
         let f = self.file;
-        let microk8s = k.is_some_and(Kubernetes::is_microk8s);
+        let microk8s = self.is_microk8s(k);
         let defaults = f.storage.clone().unwrap_or_default();
         if microk8s && f.machines.is_empty() {
             self.err_key(

@@ -35,6 +35,13 @@ impl Semantic<'_> {
         self.report.push(Diagnostic::warning(display_path(ptr), self.loc.pos(ptr).value, msg).hint(hint));
     }
 
+    /// Whether the file asks for MicroK8s: its resolved section, else its `distribution`
+    /// alone when the section has errors (a typo in the channel must not make the machines
+    /// look like an existing cluster's and add errors that are not there).
+    pub(in crate::config::validate) fn is_microk8s(&self, k: Option<&Kubernetes>) -> bool {
+        k.map_or(matches!(self.file.kubernetes.distribution, Distribution::Microk8s), Kubernetes::is_microk8s)
+    }
+
     pub(in crate::config::validate) fn run(self) -> Option<Cluster> {
         let mut this = self;
         this.run_inner()

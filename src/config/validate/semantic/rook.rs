@@ -40,7 +40,7 @@ impl Semantic<'_> {
         }
         let with_ceph = machines.iter().filter(|m| m.ceph_device().is_some()).count() as u32;
         if with_ceph == 0 {
-            let hint = if k.is_some_and(Kubernetes::is_microk8s) {
+            let hint = if self.is_microk8s(k) {
                 "give the machines a Ceph volume (`storage: {layout: lvm, ceph: rest}`) or remove `rook:`"
             } else {
                 "list the nodes under `machines:` with their raw disk: `- {hostname: node1, storage: {device: /dev/sdb}}`"
