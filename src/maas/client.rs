@@ -9,7 +9,8 @@
 //!   have acted (connection refused, 503 from an unreachable rack controller). `Retry-After`
 //!   is honoured. A MAAS that never answered this client (a wrong URL, a host that is down)
 //!   is not retried: the error comes at once, its cause first, instead of after 15 s of
-//!   silent backoff; once MAAS has answered, a refused connection is a restart and retried. Everything else comes back as a typed [`MaasError`] that keeps MAAS's text.
+//!   silent backoff; once MAAS has answered, a refused connection is a restart and retried.
+//!   Everything else comes back as a typed [`MaasError`] that keeps MAAS's text.
 
 use super::types::*;
 use crate::foundation::secrets::{Secret, register};
@@ -100,25 +101,15 @@ pub enum MaasError {
     TooLarge { what: String, limit: u64 },
 }
 
-/// What went wrong under a transport error, innermost first ("Connection refused (os error
-/// 111)", "dns error: failed to lookup address", a certificate problem), not reqwest's
-/// "error sending request for url".
+/// What went wrong under a transport error: its innermost cause ("Connection refused (os
+/// error 111)", "failed to lookup address information", a certificate problem), not reqwest's
+/// "error sending request for url"; the whole chain still follows in `{:#}`.
 fn cause(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        parts.push(c.to_string());
-        cur = c.source();
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(c) = inner.source() {
+        inner = c;
     }
-    parts.dedup();
-    let inner: Vec<&String> = parts.iter().skip(1).rev().collect();
-    match inner.first() {
-        Some(first) if !first.is_empty() => {
-            let rest: Vec<&str> = inner[1..].iter().map(|s| s.as_str()).filter(|s| !first.contains(s)).collect();
-            if rest.is_empty() { (*first).clone() } else { format!("{first} ({})", rest.join(": ")) }
-        }
-        _ => parts[0].clone(),
-    }
+    inner.to_string()
 }
 
 /// The most homelab reads of one MAAS answer: a list of 1,000 machines is about 15 MB.

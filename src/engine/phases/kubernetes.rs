@@ -265,7 +265,11 @@ impl Phase for KubernetesPhase {
         for m in cx.machines() {
             let seen = if reachable(&m) {
                 match cx.remote(&m.hostname).await {
-                    Ok(r) => Some((hosts::gather(cx, &m, &r).await?, r)),
+                    // The facts the hosts phase read already, else one read now.
+                    Ok(r) => match cx.host_facts(&m.hostname) {
+                        Some(f) => Some((f, r)),
+                        None => Some((hosts::gather(cx, &m, &r).await?, r)),
+                    },
                     Err(_) => None,
                 }
             } else {

@@ -105,20 +105,34 @@ pub(crate) fn read_files(path: &Path, host: &str, catalog: &Catalog, ui: &Ui) ->
 /// name of the file, so a script never takes a typo for a removed PC.
 async fn not_in_file(path: &Path, host: &str, cluster: &Cluster, world: &World, ui: &Ui) -> Result<()> {
     let file = path.display();
+    // Each system answers yes, no, or could not be asked; "no machine" is said only on two noes.
     let in_maas = match &world.maas {
-        Some(maas) => maas.machines_by_hostname(&[host.to_owned()]).await.is_ok_and(|ms| !ms.is_empty()),
+        Some(maas) => match maas.machines_by_hostname(&[host.to_owned()]).await {
+            Ok(ms) => !ms.is_empty(),
+            Err(e) => bail!(
+                "{file} has no machine named {host}, and MAAS could not say whether it had one ({e})\n  hint: run this again when MAAS answers; `homelab status` lists the file's machines"
+            ),
+        },
         None => false,
     };
-    let in_cluster = if in_maas {
-        false
-    } else {
-        let node = async {
-            let client = crate::engine::cluster_api::client(cluster, &world.state_dir, None).await.ok()?;
-            let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
-            nodes.get_opt(host).await.ok().flatten()
+    let in_cluster = !in_maas
+        && {
+            let node = async {
+                let client = crate::engine::cluster_api::client(cluster, &world.state_dir, None).await?;
+                let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+                Ok::<_, anyhow::Error>(nodes.get_opt(host).await?.is_some())
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(10), node).await {
+                Ok(Ok(found)) => found,
+                Ok(Err(e)) => bail!(
+                    "{file} has no machine named {host}, and the cluster's API could not say whether it has such a node ({})\n  hint: run this again when the API server answers (`homelab status`); `kubectl get nodes` lists them",
+                    e.root_cause()
+                ),
+                Err(_) => bail!(
+                    "{file} has no machine named {host}, and the cluster's API did not answer within 10 s whether it has such a node\n  hint: run this again when the API server answers (`homelab status`)"
+                ),
+            }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(10), node).await.ok().flatten().is_some()
-    };
     if in_maas || in_cluster {
         ui.err(&format!(
             "{file} has no machine named {host}: nothing to do ({} still knows {host}: an earlier remove-node took it out of the cluster and the file)",
