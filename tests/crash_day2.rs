@@ -63,6 +63,15 @@ fn check(w: &World, flow: Flow, old_osd: u32, what: &str) {
     assert_eq!(nodes.len(), if flow == Flow::ReplaceLive { 3 } else { 2 }, "{what}: {nodes:?}");
     assert!(nodes.iter().all(|n| n.ready && n.name != "kvm5"), "{what}: {nodes:?}");
     assert!(lab.rook.ceph().clean(), "{what}: Ceph not clean");
+    {
+        let c = lab.rook.ceph();
+        let left: Vec<u32> = c.osds.values().filter(|o| o.host == "kvm5").map(|o| o.id).collect();
+        assert!(
+            left.is_empty() && !c.buckets.contains("kvm5"),
+            "{what}: Ceph kept kvm5: OSDs {left:?}, buckets {:?}",
+            c.buckets
+        );
+    }
     assert!(support::kafka_ready(lab), "{what}: Kafka not Ready");
     let text = std::fs::read_to_string(&w.yaml).unwrap();
     assert!(!text.contains("kvm5"), "{what}: kvm5 still in the file");

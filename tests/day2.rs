@@ -230,7 +230,7 @@ async fn refusals_change_nothing_and_say_what_is_safe() {
     check(&lab, r, &out, "answers SSH", "without --dead", cmds);
     // 3. Ceph unhealthy for another reason: an OSD of kvm4 is down.
     let kvm4 = lab.rook.ceph().osds.values().find(|o| o.host == "kvm4").map(|o| o.id).unwrap();
-    lab.rook.ceph().set_up(kvm4, false);
+    lab.rook.ceph().set_running(kvm4, false);
     lab.api.state().objects.retain(|k, _| !(k.1 == "deployments" && k.3 == format!("rook-ceph-osd-{kvm4}")));
     let (r, out) = remove(&lab, &file, RemoveRequest { yes: true, ..req("kvm5") }, &upstream, RunOptions::fast()).await;
     check(&lab, r, &out, "other OSDs down", "bring those OSDs back", cmds);

@@ -151,6 +151,80 @@ pub fn parse_osds(tree: &Output, df: Option<&Output>) -> Result<Vec<Osd>> {
     Ok(out)
 }
 
+/// The host buckets of `ceph osd tree` (the CRUSH map's hosts, an emptied one included).
+pub fn parse_buckets(tree: &Output) -> Result<Vec<String>> {
+    let t = json_of(tree, "osd tree")?;
+    let nodes = t.pointer("/nodes").and_then(Value::as_array).ok_or_else(|| anyhow!("`ceph osd tree`: no nodes"))?;
+    nodes.iter().filter(|n| n["type"] == "host").map(|n| str_at(n, "/name", "osd tree").map(str::to_owned)).collect()
+}
+
+/// The tokens of PG states that pass by themselves once Ceph has finished reacting to a
+/// change of its OSDs (a map change peers, a new OSD is recovered onto, a remap backfills).
+/// `undersized`, `peered`, `down`, `incomplete`, `stale`, `backfill_toofull` and the like
+/// are not among them: waiting does not end those.
+pub const TRANSIENT_PG_STATES: &[&str] = &[
+    "active",
+    "clean",
+    "peering",
+    "activating",
+    "remapped",
+    "backfilling",
+    "backfill_wait",
+    "recovering",
+    "recovery_wait",
+    "degraded",
+    "wait",
+];
+
+impl Status {
+    /// The PG states that are neither clean nor transient (a problem, not churn).
+    pub fn stuck_pg_states(&self) -> Vec<&str> {
+        self.pgs_by_state
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .filter(|s| s.split('+').any(|t| !TRANSIENT_PG_STATES.contains(&t)))
+            .collect()
+    }
+}
+
+/// PG health checks that a change of the OSD set raises while Ceph reacts to it.
+const CHURN_CHECKS: &[&str] = &["PG_AVAILABILITY", "PG_DEGRADED"];
+
+/// Whether Ceph is still reacting to a change of its OSDs, so that waiting ends it: an OSD
+/// of a `joining` host not yet in the map, up and in; or, with every OSD up, only PG checks
+/// whose PGs are all in passing states (peering onto an OSD that booted, recovering to a
+/// new one, backfilling a remap). `None` when Ceph is settled or has a real problem (an OSD
+/// down, another check, a stuck PG), which the caller then judges. A dead PC's removal has
+/// OSDs down by design (`dead`): only a joining OSD is waited for then. The text says what
+/// is awaited.
+pub fn settling(status: Option<&Status>, osds: &[Osd], joining: &[&str], dead: bool) -> Option<String> {
+    for j in joining {
+        let mine: Vec<&Osd> = osds.iter().filter(|o| o.host == *j).collect();
+        if mine.is_empty() {
+            return Some(format!("the OSD of {j} is not in Ceph yet"));
+        }
+        if let Some(o) = mine.iter().find(|o| !o.up || !o.inn) {
+            return Some(format!(
+                "osd.{} of {j} is {} and {}",
+                o.id,
+                if o.up { "up" } else { "not up yet" },
+                if o.inn { "in" } else { "not in yet" }
+            ));
+        }
+    }
+    if dead || osds.iter().any(|o| !o.up) {
+        return None;
+    }
+    let st = status?;
+    if st.checks.is_empty() || !st.checks.keys().all(|k| CHURN_CHECKS.contains(&k.as_str())) {
+        return None;
+    }
+    if !st.stuck_pg_states().is_empty() {
+        return None;
+    }
+    Some(format!("PGs {}", st.unclean()))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
     pub name: String,

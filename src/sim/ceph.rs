@@ -13,6 +13,14 @@
 //!   `noout`, and only while at least 75 % of OSDs stay in (`mon_osd_min_in_ratio`).
 //! - `safe-to-destroy N` holds only when no PG maps to N and no PG still needs N's copy.
 //! - `purge` refuses an OSD that is up.
+//! - A new OSD is created down and out; when its daemon first boots it is marked in, and
+//!   the PGs that map to a booting OSD peer (inactive) for `peering`; after that the copies
+//!   a new OSD still lacks are degraded and recovered at the recovery rate, so the window
+//!   is sized by the data (day2.md §1.5: `PG_AVAILABILITY` … `peering`, then `PG_DEGRADED`).
+//! - `ceph osd down` of an OSD whose daemon still runs marks it down, and the daemon reports
+//!   itself up again after `rejoin` (its log: `wrongly marked me down`), peering again.
+//! - Host buckets stay in the CRUSH map until `ceph osd crush rm HOST` (refused while the
+//!   host has OSDs), which Rook's purge Job runs after purging a host's last OSD.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -31,6 +39,10 @@ pub struct CephConfig {
     pub data_bytes: u64,
     /// A down OSD is marked out after this long.
     pub down_out: Duration,
+    /// How long the PGs of an OSD that just booted stay peering (inactive).
+    pub peering: Duration,
+    /// An OSD marked down while its daemon runs reports itself up again after this long.
+    pub rejoin: Duration,
 }
 
 impl Default for CephConfig {
@@ -41,6 +53,9 @@ impl Default for CephConfig {
             recovery_bytes_per_sec: 100e9,
             data_bytes: 40_000_000_000,
             down_out: Duration::from_secs(3),
+            // Real: about 2 s for a handful of PGs, and seconds to rejoin.
+            peering: Duration::from_millis(60),
+            rejoin: Duration::from_millis(120),
         }
     }
 }
@@ -50,14 +65,24 @@ pub struct Osd {
     pub id: u32,
     pub host: String,
     pub bytes: u64,
-    /// The daemon runs (its Deployment has a running pod on a Ready node).
+    /// Up in the OSD map (the daemon booted and nobody has marked it down since).
     pub up: bool,
     pub inn: bool,
+    /// The daemon runs (its pod runs on a Ready node).
+    pub running: bool,
     down_since: Option<Instant>,
+    /// When it last booted: its PGs peer for `peering` after.
+    booted: Option<Instant>,
+    /// Holds no data yet: the copies it is to get are degraded, not merely misplaced.
+    fresh: bool,
+    /// Marked down while its daemon ran: it reports itself up again then.
+    rejoin_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Pg {
+    /// Created on OSDs (a pool made before any OSD was in waits for them: `creating`).
+    created: bool,
     /// OSDs holding a complete copy.
     have: Vec<u32>,
     /// Bytes copied so far to an OSD that is to hold a copy.
@@ -98,6 +123,10 @@ pub struct SimCeph {
     next_free: u32,
     /// Fault: an OSD reports full (HEALTH_ERR) whatever the data says.
     pub fault_full: bool,
+    /// Host buckets of the CRUSH map.
+    pub buckets: BTreeSet<String>,
+    /// What the daemons logged (`osd.N … wrongly marked me down`).
+    pub daemon_log: Vec<String>,
 }
 
 fn rank(pool: &str, pg: usize, osd: u32) -> u64 {
@@ -121,15 +150,49 @@ impl SimCeph {
             log: vec![],
             next_free: 0,
             fault_full: false,
+            buckets: BTreeSet::new(),
+            daemon_log: Vec::new(),
         }
     }
 
-    /// A new OSD (ids are handed out in order and never reused, as Ceph does).
+    /// A new OSD, down and out until its daemon boots (ids are handed out in order and never
+    /// reused, as Ceph does); its host gets a bucket.
     pub fn add_osd(&mut self, host: &str, bytes: u64) -> u32 {
         let id = self.osds.keys().next_back().map(|k| k + 1).unwrap_or(0).max(self.next_free);
         self.next_free = id + 1;
-        self.osds.insert(id, Osd { id, host: host.to_owned(), bytes, up: true, inn: true, down_since: None });
+        self.osds.insert(
+            id,
+            Osd {
+                id,
+                host: host.to_owned(),
+                bytes,
+                up: false,
+                inn: false,
+                running: false,
+                down_since: None,
+                booted: None,
+                fresh: true,
+                rejoin_at: None,
+            },
+        );
+        self.buckets.insert(host.to_owned());
         id
+    }
+
+    /// A new OSD whose daemon runs at once.
+    pub fn add_running_osd(&mut self, host: &str, bytes: u64) -> u32 {
+        let id = self.add_osd(host, bytes);
+        self.set_running(id, true);
+        id
+    }
+
+    /// OSDs whose PGs peer now (booted less than `peering` ago).
+    fn peering_osds(&self, now: Instant) -> BTreeSet<u32> {
+        self.osds
+            .values()
+            .filter(|o| o.up && o.booted.is_some_and(|b| now.saturating_duration_since(b) < self.cfg.peering))
+            .map(|o| o.id)
+            .collect()
     }
 
     /// Creates or resizes a pool. A new pool starts clean on its first placement.
@@ -153,6 +216,7 @@ impl SimCeph {
             for i in 0..n {
                 let want = self.want(&name, i);
                 if let Some(p) = self.pools.get_mut(&name) {
+                    p.pgs[i].created = !want.is_empty();
                     p.pgs[i].have = want;
                 }
             }
@@ -208,6 +272,17 @@ impl SimCeph {
     pub fn tick(&mut self, now: Instant) {
         let dt = self.last.map(|l| now.saturating_duration_since(l)).unwrap_or_default();
         self.last = Some(now);
+        // A daemon that was marked down while it ran says so and boots again.
+        for o in self.osds.values_mut() {
+            if o.running && !o.up && o.rejoin_at.is_some_and(|t| now >= t) {
+                o.up = true;
+                o.booted = Some(now);
+                o.down_since = None;
+                o.rejoin_at = None;
+                self.daemon_log.push(format!("osd.{} map e1 wrongly marked me down", o.id));
+            }
+        }
+        let peering = self.peering_osds(now);
         // Down OSDs are marked out after the interval, within the in-ratio.
         let total = self.osds.len().max(1) as f64;
         let ids: Vec<u32> = self.osds.keys().copied().collect();
@@ -237,9 +312,20 @@ impl SimCeph {
                 let want = self.want(name, i);
                 let p = self.pools.get_mut(name).map(|p| &mut p.pgs[i]);
                 let Some(pg) = p else { continue };
+                if !pg.created {
+                    // Nothing stored yet: the PG is made where CRUSH puts it, once it can be.
+                    if !want.is_empty() && want.iter().all(|o| up.contains(o)) {
+                        pg.created = true;
+                        pg.have = want.clone();
+                    }
+                    continue;
+                }
                 pg.have.retain(|o| caps.contains_key(o));
                 pg.backfill.retain(|o, _| want.contains(o));
                 let source = pg.have.iter().any(|o| up.contains(o));
+                if want.iter().chain(pg.have.iter()).any(|o| peering.contains(o)) {
+                    continue; // peering: nothing moves yet
+                }
                 for o in &want {
                     if !pg.have.contains(o) && up.contains(o) && source {
                         jobs.push((name.clone(), i, *o));
@@ -286,6 +372,17 @@ impl SimCeph {
                 }
             }
         }
+        // An OSD that has every copy it is to hold is no longer new.
+        let fresh: Vec<u32> = self.osds.values().filter(|o| o.fresh && o.up).map(|o| o.id).collect();
+        for id in fresh {
+            let lacks = self
+                .pools
+                .values()
+                .any(|p| (0..p.pgs.len()).any(|i| self.want(&p.name, i).contains(&id) && !p.pgs[i].have.contains(&id)));
+            if !lacks && let Some(o) = self.osds.get_mut(&id) {
+                o.fresh = false;
+            }
+        }
     }
 
     /// Every PG with its state in Ceph's words.
@@ -293,13 +390,23 @@ impl SimCeph {
         let up: BTreeSet<u32> = self.osds.values().filter(|o| o.up).map(|o| o.id).collect();
         let caps: HashMap<u32, f64> = self.osds.values().map(|o| (o.id, o.bytes as f64)).collect();
         let used = self.used();
+        let peering = self.peering_osds(self.last.unwrap_or_else(Instant::now));
+        let fresh: BTreeSet<u32> = self.osds.values().filter(|o| o.fresh && o.up).map(|o| o.id).collect();
         let mut out = Vec::new();
         for (pi, p) in self.pools.values().enumerate() {
             for (i, pg) in p.pgs.iter().enumerate() {
                 let want = self.want(&p.name, i);
                 let acting: Vec<u32> = pg.have.iter().copied().filter(|o| up.contains(o)).collect();
                 let mut s: Vec<&str> = Vec::new();
-                if (acting.len() as u32) < Self::min_size(p.size) {
+                if !pg.created {
+                    s.push("creating");
+                } else if want.iter().chain(pg.have.iter()).any(|o| peering.contains(o)) {
+                    // A map change it takes part in: the PG peers before it serves again.
+                    if want != pg.have {
+                        s.push("remapped");
+                    }
+                    s.push("peering");
+                } else if (acting.len() as u32) < Self::min_size(p.size) {
                     s.extend(["undersized", "degraded", "peered"]);
                 } else {
                     s.push("active");
@@ -309,12 +416,19 @@ impl SimCeph {
                     if complete {
                         s.push("clean");
                     } else {
+                        let missing: Vec<u32> = want.iter().copied().filter(|o| !pg.have.contains(o)).collect();
+                        // Copies a new OSD is to get are recovered as degraded objects.
+                        let to_new = !acting.is_empty() && missing.iter().any(|o| fresh.contains(o));
+                        if to_new {
+                            s.push("recovering");
+                        }
                         if (acting.len() as u32) < p.size {
                             s.push("undersized");
                             s.push("degraded");
+                        } else if to_new {
+                            s.push("degraded");
                         }
-                        let missing: Vec<u32> = want.iter().copied().filter(|o| !pg.have.contains(o)).collect();
-                        if !missing.is_empty() {
+                        if !missing.is_empty() && !to_new {
                             let full = missing.iter().any(|o| {
                                 used.get(o).copied().unwrap_or(0.0) / caps.get(o).copied().unwrap_or(1.0)
                                     > BACKFILLFULL - 0.001
@@ -324,7 +438,7 @@ impl SimCeph {
                             } else if missing.iter().any(|o| up.contains(o)) && !acting.is_empty() {
                                 s.push("backfilling");
                             }
-                        } else if acting.len() as u32 >= p.size {
+                        } else if missing.is_empty() && acting.len() as u32 >= p.size {
                             s.push("remapped");
                         }
                     }
@@ -366,18 +480,43 @@ impl SimCeph {
         }
     }
 
-    /// Marks the daemon of OSD `id` running or stopped.
-    pub fn set_up(&mut self, id: u32, up: bool) {
+    /// The daemon of OSD `id` starts (it boots: up, and in on its first boot) or stops
+    /// (down at once: a daemon that shuts down tells the monitors).
+    pub fn set_running(&mut self, id: u32, running: bool) {
         let now = Instant::now();
         self.tick(now);
         if let Some(o) = self.osds.get_mut(&id) {
-            if o.up && !up {
-                o.down_since = Some(now);
-            }
-            if up {
+            if running && !o.running {
+                o.up = true;
+                o.booted = Some(now);
                 o.down_since = None;
+                o.rejoin_at = None;
+                if o.fresh {
+                    o.inn = true;
+                }
             }
-            o.up = up;
+            if !running {
+                if o.up {
+                    o.down_since = Some(now);
+                }
+                o.up = false;
+                o.rejoin_at = None;
+            }
+            o.running = running;
+        }
+    }
+
+    /// `ceph osd down`: marked down now; a daemon that still runs boots again after `rejoin`.
+    pub fn mark_down(&mut self, id: u32) {
+        let now = Instant::now();
+        if let Some(o) = self.osds.get_mut(&id)
+            && o.up
+        {
+            o.up = false;
+            o.down_since = Some(now);
+            if o.running {
+                o.rejoin_at = Some(now + self.cfg.rejoin);
+            }
         }
     }
 
@@ -416,20 +555,20 @@ impl SimCeph {
         let undersized = pgs.iter().filter(|p| p.state.contains("undersized")).count();
         let inactive = pgs.iter().filter(|p| !p.state.starts_with("active")).count();
         let toofull = pgs.iter().filter(|p| p.state.contains("backfill_toofull")).count();
+        let peering = pgs.iter().filter(|p| p.state.contains("peering")).count();
         if inactive > 0 {
-            checks.insert(
-                "PG_AVAILABILITY".into(),
-                ("HEALTH_WARN".into(), format!("Reduced data availability: {inactive} pgs inactive")),
-            );
+            let mut m = format!("Reduced data availability: {inactive} pgs inactive");
+            if peering > 0 {
+                m.push_str(&format!(", {peering} pgs peering"));
+            }
+            checks.insert("PG_AVAILABILITY".into(), ("HEALTH_WARN".into(), m));
         }
         if degraded > 0 {
-            checks.insert(
-                "PG_DEGRADED".into(),
-                (
-                    "HEALTH_WARN".into(),
-                    format!("Degraded data redundancy: {degraded} pgs degraded, {undersized} pgs undersized"),
-                ),
-            );
+            let mut m = format!("Degraded data redundancy: {degraded} pgs degraded");
+            if undersized > 0 {
+                m.push_str(&format!(", {undersized} pgs undersized"));
+            }
+            checks.insert("PG_DEGRADED".into(), ("HEALTH_WARN".into(), m));
         }
         if toofull > 0 {
             checks.insert(
@@ -499,7 +638,8 @@ impl SimCeph {
             }
             ["osd", "tree"] => {
                 let mut nodes = Vec::new();
-                let hosts: BTreeSet<&str> = self.osds.values().map(|o| o.host.as_str()).collect();
+                let hosts: BTreeSet<&str> =
+                    self.osds.values().map(|o| o.host.as_str()).chain(self.buckets.iter().map(String::as_str)).collect();
                 for (i, h) in hosts.iter().enumerate() {
                     let kids: Vec<u32> = self.osds.values().filter(|o| o.host == *h).map(|o| o.id).collect();
                     nodes.push(serde_json::json!({"id": -(i as i64) - 2, "name": h, "type": "host", "children": kids}));
@@ -546,12 +686,24 @@ impl SimCeph {
                     (0, String::new(), format!("marked out osd.{}. \n", osd.id))
                 }
             },
-            ["osd", "down", o] => match osd_id(o).and_then(|id| self.osds.get(&id)) {
+            ["osd", "down", o] => match osd_id(o).and_then(|id| self.osds.get(&id)).map(|x| (x.id, x.up)) {
                 None => (2, String::new(), format!("Error ENOENT: {o} does not exist\n")),
-                Some(osd) if !osd.up => (0, String::new(), format!("osd.{} is already down. \n", osd.id)),
-                // A running daemon reports itself up again at once.
-                Some(osd) => (0, String::new(), format!("marked down osd.{}. \n", osd.id)),
+                Some((id, false)) => (0, String::new(), format!("osd.{id} is already down. \n")),
+                // A daemon that still runs reports itself up again within seconds.
+                Some((id, true)) => {
+                    self.mark_down(id);
+                    (0, String::new(), format!("marked down osd.{id}. \n"))
+                }
             },
+            ["osd", "crush", "rm", name] => {
+                if self.osds.values().any(|x| x.host == *name) {
+                    (39, String::new(), "Error ENOTEMPTY: (39) Directory not empty\n".into())
+                } else if self.buckets.remove(*name) {
+                    (0, String::new(), format!("removed item id -2 name '{name}' from crush map\n"))
+                } else {
+                    (0, String::new(), format!("device '{name}' does not appear in the crush map\n"))
+                }
+            }
             ["osd", "safe-to-destroy", o] => match osd_id(o) {
                 Some(id) if self.osds.contains_key(&id) => match self.safe_to_destroy(id) {
                     Ok(()) => (

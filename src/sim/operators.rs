@@ -40,6 +40,32 @@ pub struct RookOperator {
     versions: Mutex<HashMap<String, super::rook_upgrade::VersionState>>,
     /// Each change of the Ceph that runs, `17.2.5 → 19.2.3`, in order.
     pub ceph_upgrades: Mutex<Vec<String>>,
+    /// The daemons' and the status checker's timings.
+    pub timings: Mutex<RookTimings>,
+    /// Fault: OSD daemons that outlive their pod (a process the kubelet did not stop).
+    pub stray_daemons: Mutex<std::collections::BTreeSet<u32>>,
+    /// Per OSD pod: when it started, and when its deletion began.
+    pods: Mutex<HashMap<String, (Instant, Option<Instant>)>>,
+    /// Per CephCluster: when the status checker last refreshed `status.ceph`.
+    health_checked: Mutex<HashMap<String, Instant>>,
+}
+
+/// How long Rook's daemons and checks take, scaled like the operator's steps.
+#[derive(Debug, Clone, Copy)]
+pub struct RookTimings {
+    /// An OSD pod runs this long before its daemon boots (joins the OSD map).
+    pub osd_boot: Duration,
+    /// A deleted OSD pod (scaled to 0) terminates after this long; its daemon runs until then.
+    pub osd_stop_grace: Duration,
+    /// How often the status checker refreshes the CephCluster's `status.ceph` (60 s in
+    /// Rook's `cluster.yaml`).
+    pub health_interval: Duration,
+}
+
+impl RookTimings {
+    pub fn for_step(step: Duration) -> RookTimings {
+        RookTimings { osd_boot: step, osd_stop_grace: step, health_interval: step * 4 }
+    }
 }
 
 impl RookOperator {
@@ -58,7 +84,19 @@ impl RookOperator {
             purge_checked: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             ceph_upgrades: Mutex::new(Vec::new()),
+            timings: Mutex::new(RookTimings::for_step(step)),
+            stray_daemons: Mutex::new(Default::default()),
+            pods: Mutex::new(HashMap::new()),
+            health_checked: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn timings(&self) -> RookTimings {
+        *self.timings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_timings(&self, t: RookTimings) {
+        *self.timings.lock().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
     pub fn ceph(&self) -> std::sync::MutexGuard<'_, SimCeph> {
@@ -122,8 +160,10 @@ fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 impl RookOperator {
     /// The OSD daemons: a pod per OSD Deployment with replicas, on its node while the node
-    /// exists; the OSD is up while that pod runs on a Ready node. Rook holds `noout` on a host
-    /// whose OSDs are down on a cordoned or deleted node (a drain; docs/day2.md §1.2).
+    /// exists; the daemon boots `osd_boot` after its pod starts on a Ready node and runs
+    /// until the pod is gone. A pod scaled away terminates after `osd_stop_grace` (at once
+    /// when its node is gone). Rook holds `noout` on a host whose OSDs are down on a cordoned
+    /// or deleted node (a drain; docs/day2.md §1.2).
     fn daemons(&self, st: &mut ApiState, ns: &str, nodes: &HashMap<String, Value>) {
         let deps: Vec<Value> = st
             .list("apps", "deployments", Some(ns))
@@ -131,6 +171,10 @@ impl RookOperator {
             .filter(|d| label(d, "app") == Some("rook-ceph-osd"))
             .cloned()
             .collect();
+        let t = self.timings();
+        let stray = self.stray_daemons.lock().map(|s| s.clone()).unwrap_or_default();
+        let now = Instant::now();
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
         let mut ceph = self.ceph();
         for d in deps {
             let Some(id) = label(&d, "ceph-osd-id").and_then(|s| s.parse::<u32>().ok()) else { continue };
@@ -144,9 +188,14 @@ impl RookOperator {
             let cordoned =
                 node.is_some_and(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true));
             let placed = st.get("", "pods", ns, &pod).is_some();
+            if !placed {
+                pods.remove(&pod);
+            }
             if replicas >= 1 && node.is_some() && (placed || !cordoned) {
                 let cond = if ready { "True" } else { "False" };
                 let cur = st.get("", "pods", ns, &pod).and_then(|p| p.pointer("/status/conditions/0/status").cloned());
+                let e = pods.entry(pod.clone()).or_insert((now, None));
+                e.1 = None;
                 if cur.as_ref().and_then(Value::as_str) != Some(cond) {
                     st.put(
                         "",
@@ -160,13 +209,27 @@ impl RookOperator {
                         }),
                     );
                 }
-            } else if st.get("", "pods", ns, &pod).is_some() {
-                st.delete("", "pods", ns, &pod);
+            } else if placed {
+                // Terminating: the daemon runs until the grace period ends.
+                let e = pods.entry(pod.clone()).or_insert((now, None));
+                let since = *e.1.get_or_insert(now);
+                if node.is_none() || now.saturating_duration_since(since) >= t.osd_stop_grace {
+                    st.delete("", "pods", ns, &pod);
+                    pods.remove(&pod);
+                } else if let Some(mut p) = st.get("", "pods", ns, &pod).cloned()
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+                {
+                    p["metadata"]["deletionTimestamp"] = json!(crate::foundation::time::now_rfc3339());
+                    st.put("", "pods", ns, p);
+                }
             }
-            let up = replicas >= 1 && ready && st.get("", "pods", ns, &pod).is_some();
-            if ceph.osds.get(&id).is_some_and(|o| o.up != up) {
-                ceph.set_up(id, up);
+            let started = pods.get(&pod).map(|(s, _)| *s);
+            let running = stray.contains(&id)
+                || (ready && started.is_some_and(|s| now.saturating_duration_since(s) >= t.osd_boot));
+            if ceph.osds.get(&id).is_some_and(|o| o.running != running) {
+                ceph.set_running(id, running);
             }
+            let up = ceph.osds.get(&id).is_some_and(|o| o.up);
             let drained = node.is_none_or(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true));
             if !up && drained {
                 ceph.noout.insert(host.clone());
@@ -229,6 +292,8 @@ impl RookOperator {
                     }
                     let _ = ceph.purge(id);
                     log.push(format!("purged osd.{id}"));
+                    // `ceph osd crush rm HOST`, refused while the host has other OSDs.
+                    let _ = ceph.command(&["osd", "crush", "rm", &osd.host]);
                     st.delete("apps", "deployments", ns, &format!("rook-ceph-osd-{id}"));
                     st.delete("", "pods", ns, &format!("rook-ceph-osd-{id}-{}", osd.host));
                 }
@@ -437,6 +502,19 @@ impl SimOperator for RookOperator {
                 (true, _) => status["observedGeneration"] = json!(generation),
                 (false, Some(g)) => status["observedGeneration"] = json!(g),
                 _ => {}
+            }
+            // The status checker refreshes `status.ceph` on its interval, not on every change.
+            {
+                let mut checked = self.health_checked.lock().unwrap_or_else(|e| e.into_inner());
+                let key = format!("{ns}/{name}");
+                let due = checked
+                    .get(&key)
+                    .is_none_or(|t| now.saturating_duration_since(*t) >= self.timings().health_interval);
+                if due || prev.get("ceph").is_none() {
+                    checked.insert(key, now);
+                } else {
+                    status["ceph"] = prev["ceph"].clone();
+                }
             }
             if let Some(st_obj) = status.pointer_mut("/ceph/capacity/lastUpdated") {
                 // Keep the status stable between reconciles so a converged cluster does not churn.

@@ -90,6 +90,56 @@ async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
     .await
 }
 
+/// `ceph status` and `ceph osd tree` through the Rook toolbox on control plane `via`.
+pub async fn ceph_now(cx: &Ctx, via: &str) -> Result<(crate::ceph::Status, Vec<crate::ceph::Osd>)> {
+    let r = cx.remote(via).await?;
+    let (status_cmd, tree_cmd) = (crate::ceph::cmd(&["status"], true), crate::ceph::cmd(&["osd", "tree"], true));
+    let (st, tree) = tokio::try_join!(r.run(&status_cmd), r.run(&tree_cmd))?;
+    Ok((crate::ceph::parse_status(&st)?, crate::ceph::parse_osds(&tree, None)?))
+}
+
+/// Waits, with the file's `timeouts.ceph` as deadline, until Ceph has taken in a change of
+/// its OSDs ([`crate::ceph::settling`]): the OSDs of `joining` booted, up and in, and no PG
+/// peering onto or recovering to them. Reads only, through the toolbox on `via`.
+pub async fn settle(cx: &Ctx, via: &str, target: &str, joining: &[&str], dead: bool) -> Result<()> {
+    let t = cx.opts.timings;
+    let spec = WaitSpec {
+        phase: PHASE,
+        target: target.to_owned(),
+        what: if joining.is_empty() {
+            "Ceph settled: no PG peering or recovering after the last change of its OSDs".into()
+        } else {
+            format!("Ceph settled: the OSD of {} up and in, no PG peering or recovering onto it", joining.join(", "))
+        },
+        deadline: t.deadline(cx.cluster.timeouts.ceph),
+        backoff: t.kube_poll,
+        hint: "`kubectl -n rook-ceph exec deploy/rook-ceph-tools -- ceph status` shows what Ceph is doing; a new OSD that never comes up: `kubectl -n rook-ceph logs -l app=rook-ceph-osd-prepare`; raise `timeouts.ceph` on slow disks".into(),
+    };
+    wait_for(&cx.ui, &spec, || async {
+        let (st, osds) = ceph_now(cx, via).await?;
+        Ok(match crate::ceph::settling(Some(&st), &osds, joining, dead) {
+            None => Probe::Ready(()),
+            Some(why) => Probe::Pending(Some(why)),
+        })
+    })
+    .await
+}
+
+/// The first control plane that answers SSH: where the toolbox commands run.
+pub async fn toolbox_host(cx: &Ctx) -> Result<String> {
+    let mut tried = Vec::new();
+    for m in cx.cluster.control_planes() {
+        match cx.remote(&m.hostname).await {
+            Ok(_) => return Ok(m.hostname.clone()),
+            Err(e) => tried.push(format!("{}: {e:#}", m.hostname)),
+        }
+    }
+    Err(anyhow!(
+        "no control plane answers SSH, so homelab cannot read Ceph through the Rook toolbox ({})\n  hint: `homelab status` shows which machines answer",
+        tried.join("; ")
+    ))
+}
+
 /// Waits until a pool is Ready for its current generation (not in a dry run: nothing changed).
 async fn wait_pool(cx: &Ctx, a: &Applier, name: &str) -> Result<()> {
     if cx.dry_run() {
@@ -295,6 +345,19 @@ impl Phase for StoragePhase {
             addons::wait_operator(cx, PHASE, &a, Rook::NAMESPACE, d, &hint).await?;
         }
         converge_cluster(cx, &a, &cx.cluster, &files, false).await?;
+        // A machine added to a running cluster (add-node, replace-node): its OSD boots after
+        // its pod runs, then its PGs peer and data is recovered onto it. The run ends once
+        // Ceph has taken it in, so the next step (a removal's safety check) sees Ceph settled.
+        let joining: Vec<&str> = cx
+            .cluster
+            .ceph_machines()
+            .filter(|m| cx.opts.only_machines.as_ref().is_some_and(|o| o.contains(&m.hostname)))
+            .map(|m| m.hostname.as_str())
+            .collect();
+        if !cx.dry_run() && !joining.is_empty() && cx.cluster.kubernetes.is_microk8s() {
+            let via = toolbox_host(cx).await?;
+            settle(cx, &via, "rook-ceph", &joining, false).await?;
+        }
         if !cx.dry_run() {
             cx.info(
                 PHASE,

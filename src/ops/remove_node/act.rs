@@ -221,7 +221,23 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
             .await?;
         }
         Step::StopOsd(id) => {
+            // Marked down while its daemon still runs, an OSD boots again within seconds
+            // (`wrongly marked me down`), and a purge that looks then skips it. So: the pod
+            // gone first (its daemon with it), then down in the map.
             scale(cx, &format!("rook-ceph-osd-{id}"), 0).await?;
+            let pods: Api<Pod> = Api::namespaced(cx.kube().await?, Rook::NAMESPACE);
+            let selector = format!("app=rook-ceph-osd,ceph-osd-id={id}");
+            wait_for(&cx.ui, &spec(format!("no pod of osd.{id} left (rook-ceph-osd-{id} at 0 replicas)"), &format!("`kubectl -n rook-ceph get pods -l {selector}`: a pod stuck Terminating on a node that does not answer goes with `kubectl delete pod --force` once the PC is off")), || async {
+                let left: Vec<String> = pods
+                    .list(&ListParams::default().labels(&selector))
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(|p| p.metadata.name.unwrap_or_default())
+                    .collect();
+                Ok(if left.is_empty() { Probe::Ready(()) } else { Probe::Pending(Some(format!("{} terminating", left.join(", ")))) })
+            })
+            .await?;
             let _ = ceph(cx, survivor, &["osd", "down", &format!("osd.{id}")], false).await?;
             wait_for(&cx.ui, &spec(format!("osd.{id} down"), "`kubectl -n rook-ceph get pods -l app=rook-ceph-osd`"), || async {
                 let tree = ceph(cx, survivor, &["osd", "tree"], true).await?;
@@ -237,16 +253,67 @@ pub async fn run_step(cx: &Arc<Ctx>, job: &Job<'_>, s: &Step) -> Result<Outcome>
             let rf = rook_files(cx, job).await?;
             let job = purge_job(rf, *id, *force)?;
             let a = crate::engine::phases::manifests::applier(cx, PhaseId::Storage).await?;
-            a.apply(std::slice::from_ref(&job)).await?;
             let name = format!("rook-ceph-purge-osd-{id}");
-            wait_for(&cx.ui, &spec(format!("Job {name} complete (osd.{id} purged)"), "`kubectl -n rook-ceph logs -l app=rook-ceph-purge-osd`"), || async {
-                let j = a.get("batch/v1", "Job", Some(Rook::NAMESPACE), &name).await?.and_then(|j| serde_json::to_value(j).ok());
-                Ok(match j {
+            let logs = format!("`kubectl -n rook-ceph logs job/{name}`");
+            // A Job that finished runs no more: an earlier run's is deleted so this one purges.
+            let finished = |j: &Value| {
+                ["/status/succeeded", "/status/failed"]
+                    .iter()
+                    .any(|p| j.pointer(p).and_then(Value::as_i64).unwrap_or(0) >= 1)
+            };
+            let get = || async {
+                Ok::<_, anyhow::Error>(
+                    a.get("batch/v1", "Job", Some(Rook::NAMESPACE), &name).await?.and_then(|j| serde_json::to_value(j).ok()),
+                )
+            };
+            if get().await?.is_some_and(|j| finished(&j)) {
+                a.delete("batch/v1", "Job", Some(Rook::NAMESPACE), &name).await?;
+                wait_for(&cx.ui, &spec(format!("the earlier Job {name} deleted"), "`kubectl -n rook-ceph get jobs`"), || async {
+                    Ok(if get().await?.is_none() { Probe::Ready(()) } else { Probe::Pending(Some("deleting".into())) })
+                })
+                .await?;
+            }
+            a.apply(std::slice::from_ref(&job)).await?;
+            wait_for(&cx.ui, &spec(format!("Job {name} complete (osd.{id} purged)"), &logs), || async {
+                Ok(match get().await? {
                     Some(j) if j.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0) >= 1 => Probe::Ready(()),
+                    Some(j) if j.pointer("/status/failed").and_then(Value::as_i64).unwrap_or(0) >= 1 => Probe::Failed(anyhow!(
+                        "Rook's purge Job {name} failed\n  hint: {logs} says why; run `homelab remove-node {host}` again once that is fixed"
+                    )),
                     _ => Probe::Pending(Some("purging".into())),
                 })
             })
             .await?;
+            // The Job exits 0 also when it skipped the OSD: Ceph itself must say it is gone.
+            let tree = ceph(cx, survivor, &["osd", "tree"], true).await?;
+            if let Some(x) = crate::ceph::parse_osds(&tree, None)?.into_iter().find(|x| x.id == *id) {
+                bail!(
+                    "Rook's purge Job {name} completed, but Ceph still has osd.{id} ({}, {}) on {}\n  hint: {logs} says why (`osd.{id} is healthy. It cannot be removed unless it is 'down'` means its daemon ran again); {host} stays in the cluster file: run `homelab remove-node {host}` again, it stops osd.{id} and purges it once more",
+                    if x.up { "up" } else { "down" },
+                    if x.inn { "in" } else { "out" },
+                    x.host
+                );
+            }
+        }
+        Step::RemoveBucket => {
+            let tree = ceph(cx, survivor, &["osd", "tree"], true).await?;
+            if crate::ceph::parse_buckets(&tree)?.iter().any(|b| b == host) {
+                if let Some(x) = crate::ceph::parse_osds(&tree, None)?.into_iter().find(|x| x.host == host) {
+                    bail!(
+                        "Ceph still has osd.{} under host {host}, so its bucket cannot go\n  hint: run `homelab remove-node {host}` again: it purges osd.{} first",
+                        x.id,
+                        x.id
+                    );
+                }
+                let out = ceph(cx, survivor, &["osd", "crush", "rm", host], false).await?;
+                let tree = ceph(cx, survivor, &["osd", "tree"], true).await?;
+                if crate::ceph::parse_buckets(&tree)?.iter().any(|b| b == host) {
+                    bail!(
+                        "`ceph osd crush rm {host}` left the host bucket in the CRUSH map: {}\n  hint: `ceph osd tree` in the toolbox shows it; run `homelab remove-node {host}` again",
+                        out.text()
+                    );
+                }
+            }
         }
         Step::CephSpec => {
             let r = files.after.rook.as_ref().ok_or_else(|| anyhow!("no rook"))?;

@@ -50,6 +50,8 @@ pub struct CephView {
     pub pgs: Vec<Pg>,
     /// Failure domain per pool name (`host` unless the file says `osd`).
     pub failure_domains: Vec<(String, String)>,
+    /// The CRUSH map's host buckets (a host whose OSDs are all purged may still have one).
+    pub buckets: Vec<String>,
 }
 
 impl CephView {
@@ -76,6 +78,12 @@ pub struct Refusal {
 /// The machine is to be removed as dead (asked, or found unreachable).
 pub fn treat_as_dead(o: &Observed, asked_dead: bool) -> bool {
     asked_dead || (!o.reachable && o.node_exists && !o.node_ready)
+}
+
+/// Whether Ceph is still taking in a change of its OSDs ([`crate::ceph::settling`]), so
+/// that the removal waits before it judges.
+pub fn settling(c: &CephView, joining: Option<&str>, dead: bool) -> Option<String> {
+    crate::ceph::settling(c.status.as_ref(), &c.osds, joining.as_slice(), dead)
 }
 
 /// Whether removing the machine now could lose data or quorum. `None`: it is safe.
@@ -239,6 +247,7 @@ pub enum Step {
     StopOperator,
     StopOsd(u32),
     Purge { id: u32, force: bool },
+    RemoveBucket,
     CephSpec,
     StartOperator,
     Drain,
@@ -268,6 +277,11 @@ impl Step {
                 "purge osd.{id} with Rook's osd-purge Job{}",
                 if *force { " (--force-osd-removal: its data can never become safe)" } else { "" }
             ),
+            Step::RemoveBucket => {
+                format!(
+                    "remove {host}'s host bucket from the CRUSH map if the purge left it (ceph osd crush rm {host})"
+                )
+            }
             Step::CephSpec => {
                 format!("remove {host} from the CephCluster's storage.nodes and size the .mgr pool for the hosts left")
             }
@@ -287,6 +301,7 @@ impl Step {
             Step::Taint
             | Step::StopOperator
             | Step::StopOsd(_)
+            | Step::RemoveBucket
             | Step::CephSpec
             | Step::EditFile
             | Step::HostsFiles => 10,
@@ -361,6 +376,10 @@ pub fn steps(o: &Observed, dead: bool, survivor: &str, release: bool, erase: Opt
             }
             s.push(Step::Purge { id: *id, force: false });
         }
+        let bucket = o.ceph.as_ref().is_some_and(|c| c.buckets.contains(&o.host));
+        if !osds.is_empty() || bucket {
+            s.push(Step::RemoveBucket);
+        }
         if o.in_ceph_spec {
             s.push(Step::CephSpec);
         }
@@ -419,6 +438,7 @@ mod tests {
                 pools: vec![Pool { name: "replicapool".into(), size: 2, min_size: 1, stored: 100_000_000_000 }],
                 pgs: vec![],
                 failure_domains: vec![],
+                buckets: vec!["pc1".into(), "pc2".into(), "pc3".into()],
             }),
             kafka_ready: Some(true),
             operator_replicas: Some(1),
@@ -480,10 +500,65 @@ mod tests {
         if let Some(c) = o.ceph.as_mut() {
             c.osds.retain(|x| x.host != "pc3");
         }
+        // The purge left the host bucket: it is removed before the CephCluster forgets the host.
+        let bucket_left = steps(&o, false, "pc1", false, None);
+        let at = |s: &Step| bucket_left.iter().position(|x| x == s);
+        assert!(at(&Step::RemoveBucket).is_some_and(|b| Some(b) < at(&Step::CephSpec)), "{bucket_left:?}");
+        if let Some(c) = o.ceph.as_mut() {
+            c.buckets.retain(|b| b != "pc3");
+        }
         o.in_ceph_spec = false;
         o.voters.retain(|v| v != "10.0.0.3");
         o.node_ready = false;
         let rest = steps(&o, false, "pc1", false, None);
         assert_eq!(rest, vec![Step::RemoveNode { survivor: "pc1".into(), force: false }, Step::EditFile]);
+    }
+
+    fn status(checks: &[(&str, &str)], pgs: &[(&str, u64)]) -> Status {
+        Status {
+            health: if checks.is_empty() { "HEALTH_OK".into() } else { "HEALTH_WARN".into() },
+            checks: checks.iter().map(|(k, m)| (k.to_string(), m.to_string())).collect(),
+            osds: 3,
+            osds_up: 3,
+            osds_in: 3,
+            pgs: pgs.iter().map(|(_, n)| n).sum(),
+            pgs_by_state: pgs.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+            bytes_used: 0,
+            bytes_total: 0,
+        }
+    }
+
+    #[test]
+    fn churn_from_a_new_osd_is_waited_for_and_a_problem_is_not() {
+        let mut o = live();
+        let c = o.ceph.as_mut().expect("ceph");
+        // The new PC's OSD: absent, then down and out, then up and in.
+        assert!(settling(c, Some("pc4"), false).expect("waits").contains("not in Ceph yet"));
+        c.osds.push(Osd { up: false, inn: false, ..osd(3, "pc4", 0) });
+        assert!(settling(c, Some("pc4"), false).expect("waits").contains("not up yet"));
+        c.osds[3].up = true;
+        c.osds[3].inn = true;
+        assert_eq!(settling(c, Some("pc4"), false), None);
+        // Peering then recovering onto it: churn.
+        c.status = Some(status(
+            &[("PG_AVAILABILITY", "Reduced data availability: 6 pgs inactive, 6 pgs peering")],
+            &[("active+clean", 26), ("remapped+peering", 6)],
+        ));
+        assert!(settling(c, None, false).expect("waits").contains("6 remapped+peering"));
+        c.status = Some(status(
+            &[("PG_DEGRADED", "Degraded data redundancy: 5 pgs degraded")],
+            &[("active+clean", 27), ("active+recovering+degraded", 5)],
+        ));
+        assert!(settling(c, None, false).is_some());
+        // A real problem is not churn: an OSD down, a check of another kind, a stuck PG.
+        c.status = Some(status(&[("PG_DEGRADED", "…")], &[("active+undersized+degraded", 5)]));
+        assert_eq!(settling(c, None, false), None);
+        c.status = Some(status(&[("MON_DOWN", "1/3 mons down")], &[("active+clean", 32)]));
+        assert_eq!(settling(c, None, false), None);
+        c.status = Some(status(&[("PG_AVAILABILITY", "…")], &[("peering", 3)]));
+        c.osds[1].up = false;
+        assert_eq!(settling(c, None, false), None);
+        // A dead PC's removal waits for the joining OSD only.
+        assert_eq!(settling(c, None, true), None);
     }
 }

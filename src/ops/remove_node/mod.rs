@@ -261,8 +261,27 @@ async fn run_locked(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Result
     let started = Instant::now();
     let host = req.host.as_str();
     let (survivor, datastore) = observe::survivor(cx, host).await?;
-    let o = observe::observe(cx, files, host, &survivor, datastore).await?;
-    let dead = decide::treat_as_dead(&o, req.dead);
+    let mut o = observe::observe(cx, files, host, &survivor, datastore).await?;
+    let mut dead = decide::treat_as_dead(&o, req.dead);
+    // The PC that replaces this one, when it is in the cluster already with a Ceph volume:
+    // its new OSD boots, peers and is recovered onto before anything is judged.
+    let joining = req
+        .replace_with
+        .as_ref()
+        .map(|n| n.hostname.as_str())
+        .filter(|n| files.before.ceph_machines().any(|m| m.hostname == *n));
+    // Churn is waited out, with a deadline; what remains after it is judged. (A few looks:
+    // an OSD that rejoins after the wait peers once more.)
+    for _ in 0..3 {
+        let Some(why) = o.ceph.as_ref().and_then(|c| decide::settling(c, joining, dead)) else { break };
+        cx.ui.err(&format!(
+            "Ceph is still taking in a change ({why}): waiting for it to settle before judging the removal of {host}"
+        ));
+        crate::engine::phases::storage::settle(cx, &survivor, host, joining.as_slice(), dead).await?;
+        let (_, datastore) = observe::survivor(cx, host).await?;
+        o = observe::observe(cx, files, host, &survivor, datastore).await?;
+        dead = decide::treat_as_dead(&o, req.dead);
+    }
     if dead && !req.dead {
         cx.ui.err(&format!("{host} does not answer SSH and its node is NotReady: removing it as a dead PC"));
     }

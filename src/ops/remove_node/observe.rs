@@ -120,6 +120,7 @@ pub async fn observe(cx: &Arc<Ctx>, files: &Files, host: &str, survivor: &str, d
         o.ceph = Some(CephView {
             status: Some(crate::ceph::parse_status(&st)?),
             osds: crate::ceph::parse_osds(&tree, Some(&df))?,
+            buckets: crate::ceph::parse_buckets(&tree)?,
             pools: crate::ceph::parse_pools(&pools)?,
             pgs: crate::ceph::parse_pgs(&pgs)?,
             failure_domains: rook.pools.iter().map(|p| (p.name.clone(), p.failure_domain.name().to_owned())).collect(),
