@@ -44,6 +44,9 @@ fn demo_runs_with_stand_ins_and_shows_the_summaries() {
     for want in ["━━ homelab up ━━", "━━ homelab add-node", "stand-ins", "demo finished in"] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+    // The file's warnings come before the run, as `homelab up` prints them (issue 36, item 9).
+    let warned = err.find("warning: rook.version: Rook v1.10.10 was tested up to Kubernetes 1.25");
+    assert!(warned.is_some_and(|w| err.find("━━ homelab up ━━").is_some_and(|u| w < u)), "{err}");
 }
 
 #[test]

@@ -138,6 +138,11 @@ pub async fn run(ui: &Ui, o: DemoOptions) -> Result<DemoReport> {
     let path = dir.join("cluster.yaml");
     std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
     ui.err(&format!("cluster file: {} (the seed example, pointed at the simulated MAAS)\n", path.display()));
+    // What `homelab up` says of the file before it runs, the demo says too.
+    let checked = crate::config::validate_bytes(yaml.as_bytes(), &path.display().to_string(), &cat);
+    if checked.report.warnings() > 0 {
+        ui.err(&checked.render());
+    }
     let mut timings = Timings::fast();
     timings.maas_poll = ms(250);
     let opts = RunOptions { timings, ..RunOptions::fast() };
