@@ -183,3 +183,41 @@ fn help_completions_and_schema() {
     .unwrap();
     assert_eq!(schema, committed);
 }
+
+/// The existing-cluster example on a workstation without a kubeconfig: the read-only commands
+/// name the missing file once, with a hint that fits (not `homelab kubeconfig`, not "continues
+/// from the current state"), promise no tables, and total no sizes nothing reported (issue
+/// 36, item 6).
+#[test]
+fn read_only_commands_without_a_kubeconfig_say_which_file_and_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cfg = format!("{}/examples/existing-kind.yaml", env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str]| {
+        let o = homelab()
+            .env("HOME", &home)
+            .env_remove("KUBECONFIG")
+            .env("HOMELAB_STATE_DIR", dir.path().join("state"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["connect", "kafka", &cfg]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot read the kubeconfig") && err.contains(".kube/config"), "{err}");
+    assert!(err.contains("hint: set `kubernetes.kubeconfig`"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(!err.contains("continues from the current state") && !err.contains("does not answer"), "{err}");
+    let (_, out, err) = run(&["status", &cfg]);
+    let all = format!("{out}{err}");
+    assert_eq!(all.matches("No such file or directory").count(), 1, "{all}");
+    assert!(all.contains("set `kubernetes.kubeconfig`"), "{all}");
+    assert!(!all.contains("homelab kubeconfig") && !all.contains("tables below"), "{all}");
+    assert!(!all.contains("0 cores") && all.contains("cores and memory unknown"), "{all}");
+}

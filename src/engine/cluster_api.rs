@@ -33,10 +33,20 @@ pub async fn client(cluster: &Cluster, state_dir: &Path, fetched: Option<String>
         }
         Kubernetes::Existing { kubeconfig, context } => {
             let kc = match kubeconfig {
-                Some(p) => {
-                    Kubeconfig::read_from(p).with_context(|| format!("cannot read kubeconfig {}", p.display()))?
-                }
-                None => Kubeconfig::read().context("cannot read your kubeconfig ($KUBECONFIG or ~/.kube/config)")?,
+                // The cause once: kube's error repeats its source in its own text.
+                Some(p) => Kubeconfig::read_from(p).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the kubeconfig {}: {}",
+                        p.display(),
+                        anyhow::Error::from(e).root_cause()
+                    )
+                })?,
+                None => Kubeconfig::read().map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read your kubeconfig ($KUBECONFIG or ~/.kube/config): {}",
+                        anyhow::Error::from(e).root_cause()
+                    )
+                })?,
             };
             let opts = KubeConfigOptions { context: context.clone(), cluster: None, user: None };
             let cfg = kube::Config::from_custom_kubeconfig(kc, &opts).await.with_context(|| match context {

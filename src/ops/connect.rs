@@ -92,9 +92,10 @@ async fn secret_value(a: &Applier, ns: &str, name: &str, key: &str) -> Result<St
 /// A reader of the cluster's objects, and the directory for the files `connect` writes
 /// (default: `connect/` in the cluster's state directory).
 async fn reader(cx: &Ctx, phase: PhaseId, dir: Option<&Path>) -> Result<(Applier, PathBuf)> {
-    let client = crate::engine::phases::manifests::try_client(cx).await.ok_or_else(|| {
-        anyhow!("the Kubernetes API does not answer — check `homelab status`; the cluster must be up for its Secrets to be read")
-    })?;
+    // Reads only: the error says why the API cannot be read, with its own hint.
+    let client = crate::engine::phases::manifests::reach(cx)
+        .await
+        .context("connect reads the cluster's Secrets and statuses through its Kubernetes API")?;
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| cx.world.state_dir.join("connect"));
     Ok((cx.applier(client, phase, Default::default()), dir))
 }

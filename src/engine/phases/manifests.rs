@@ -158,11 +158,37 @@ pub const APPLY_CALL: &str = "server-side apply, field manager homelab";
 
 /// The cluster's client for a dry run: `None` when the cluster does not exist yet.
 pub async fn try_client(cx: &Ctx) -> Option<kube::Client> {
-    let c = cx.kube().await.ok()?;
+    reach(cx).await.ok()
+}
+
+/// The cluster's client once its API server has answered (5 s), or why not, in one line with
+/// a hint that fits the cluster: for commands that only read (`status`, `connect`).
+pub async fn reach(cx: &Ctx) -> Result<kube::Client> {
+    let existing = !cx.cluster.kubernetes.is_microk8s();
+    let c = cx.kube().await.map_err(|e| {
+        let first = format!("{e:#}");
+        let first = first.lines().next().unwrap_or_default().to_owned();
+        if existing {
+            anyhow::anyhow!(
+                "{first}\n  hint: set `kubernetes.kubeconfig` in the cluster file (or $KUBECONFIG) to the kubeconfig kubectl uses for this cluster; `kubectl get nodes` checks it"
+            )
+        } else {
+            anyhow::anyhow!("{first}\n  hint: `homelab up` sets the cluster up and saves its kubeconfig; `homelab kubeconfig` prints it")
+        }
+    })?;
+    let hint = if existing {
+        "`kubectl get nodes` with the same kubeconfig shows whether the cluster answers from here"
+    } else {
+        "check that the first control plane is up (`homelab status` shows MAAS and SSH); `homelab kubeconfig` writes the kubeconfig again with an address this machine reaches"
+    };
     // A kubeconfig that points nowhere yet (first run) counts as "no cluster".
     match tokio::time::timeout(Duration::from_secs(5), c.apiserver_version()).await {
-        Ok(Ok(_)) => Some(c),
-        _ => None,
+        Ok(Ok(_)) => Ok(c),
+        Ok(Err(e)) => {
+            let cause = anyhow::Error::from(e).root_cause().to_string();
+            Err(anyhow::anyhow!("the Kubernetes API server does not answer: {cause}\n  hint: {hint}"))
+        }
+        Err(_) => Err(anyhow::anyhow!("the Kubernetes API server did not answer within 5 s\n  hint: {hint}")),
     }
 }
 

@@ -94,17 +94,12 @@ fn to_values(objs: Vec<kube::api::DynamicObject>) -> Vec<Value> {
 }
 
 async fn kube_part(cx: &Ctx, r: &mut StatusReport) {
-    let client = match crate::engine::phases::manifests::try_client(cx).await {
-        Some(c) => c,
-        None => {
-            let why = match cx.kube().await {
-                Err(e) => format!("{e:#}"),
-                Ok(_) => "the API server does not answer".to_owned(),
-            };
-            r.problems.push(format!(
-                "Kubernetes API unreachable: {} — check that the first control plane is up and that `homelab kubeconfig` points at an address this machine reaches",
-                why.lines().next().unwrap_or("")
-            ));
+    let client = match crate::engine::phases::manifests::reach(cx).await {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.to_string();
+            let (why, hint) = text.split_once("\n  hint: ").unwrap_or((text.as_str(), ""));
+            r.problems.push(format!("Kubernetes API unreachable: {why} — {hint}"));
             return;
         }
     };

@@ -28,7 +28,11 @@ pub fn render(r: &StatusReport) -> String {
         for p in &r.problems {
             s.push_str(&format!("  ✗ {p}\n"));
         }
-        s.push_str("  next: `homelab up --dry-run` lists what homelab would change, `homelab up` converges it; the tables below show each layer\n");
+        let tables = !r.machines.is_empty() || !r.nodes.is_empty() || r.ceph.is_some();
+        s.push_str(&format!(
+            "  next: `homelab up --dry-run` lists what homelab would change, `homelab up` converges it{}\n",
+            if tables { "; the tables below show each layer" } else { "" }
+        ));
     }
     for w in &r.warnings {
         s.push_str(&format!("  ! {w}\n"));
@@ -225,14 +229,20 @@ pub fn render(r: &StatusReport) -> String {
         }
     }
     let t = &r.totals;
+    // Sizes nothing reported are unknown, not zero.
+    let size = if t.cores == 0 && t.memory_bytes == 0 {
+        "cores and memory unknown (nothing answered)".to_owned()
+    } else {
+        format!("{} cores, {} memory", t.cores, human_iec(t.memory_bytes))
+    };
+    let ceph = match &r.ceph {
+        Some(_) => format!(", Ceph {} raw / ~{} usable", human_si(t.ceph_raw_bytes), human_si(t.ceph_usable_bytes)),
+        None => String::new(),
+    };
     s.push_str(&format!(
-        "\nTotals: {} machine{}, {} cores, {} memory, Ceph {} raw / ~{} usable{}\n",
+        "\nTotals: {} machine{}, {size}{ceph}{}\n",
         t.machines,
         if t.machines == 1 { "" } else { "s" },
-        t.cores,
-        human_iec(t.memory_bytes),
-        human_si(t.ceph_raw_bytes),
-        human_si(t.ceph_usable_bytes),
         if t.topics + t.users > 0 {
             format!(
                 ", {} topic{}, {} Kafka user{}",
