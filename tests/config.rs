@@ -268,3 +268,23 @@ fn a_channel_typo_is_one_error_not_three() {
         assert!(errors[0].starts_with("kubernetes.channel"), "{errors:?}");
     }
 }
+
+/// One misspelt required key is one error, on the key, with the right name as its hint — not
+/// also "missing field" for the key it was meant to be (issue 36, item 7). A key that is
+/// really missing is still reported.
+#[test]
+fn a_misspelt_required_key_is_one_error() {
+    let cat = catalog();
+    let seed = std::fs::read_to_string(root().join("examples/seed-2023.yaml")).unwrap();
+    assert!(seed.contains("\n  version: v1.10.10\n"));
+    let typo = seed.replace("\n  version: v1.10.10\n", "\n  versoin: v1.10.10\n");
+    let v = validate_bytes(typo.as_bytes(), "cluster.yaml", &cat);
+    let errors: Vec<_> =
+        v.report.diagnostics.iter().filter(|d| d.severity == homelab::config::diag::Severity::Error).collect();
+    assert_eq!(errors.len(), 1, "{}", v.render());
+    assert_eq!(errors[0].path, "rook.versoin");
+    assert!(errors[0].hint.as_deref().is_some_and(|h| h.contains("did you mean `version`")), "{}", v.render());
+    let gone = seed.replace("\n  version: v1.10.10\n", "\n");
+    let v = validate_bytes(gone.as_bytes(), "cluster.yaml", &cat);
+    assert!(v.render().contains("missing field `version`"), "{}", v.render());
+}

@@ -33,6 +33,10 @@ pub(in crate::config::validate) fn check_schema(
         }
     };
     let mut ok = true;
+    // A misspelt required key is one mistake: its "unknown field, did you mean X" stands for
+    // the "missing field X" the same object would also get.
+    let mut suggested: Vec<(String, String)> = Vec::new();
+    let mut missing: Vec<(String, String, Diagnostic)> = Vec::new();
     for err in validator.iter_errors(&loc.value) {
         let ptr = err.instance_path().as_str().to_owned();
         // Errors inside a field already refused as a secret add nothing.
@@ -52,7 +56,10 @@ pub(in crate::config::validate) fn check_schema(
                     unknown.push(p.clone());
                     let mut d = Diagnostic::error(display_path(&p), loc.key_pos(&p), format!("unknown field `{name}`"));
                     d = match did_you_mean(name, allowed.iter().map(String::as_str)) {
-                        Some(s) => d.hint(format!("did you mean `{s}`?")),
+                        Some(s) => {
+                            suggested.push((ptr.clone(), s.to_owned()));
+                            d.hint(format!("did you mean `{s}`?"))
+                        }
                         None if !allowed.is_empty() => d.hint(format!("fields allowed here: {}", allowed.join(", "))),
                         None => d,
                     };
@@ -62,10 +69,12 @@ pub(in crate::config::validate) fn check_schema(
             K::Required { property } => {
                 let name = property.as_str().unwrap_or("?");
                 let p = format!("{ptr}/{}", escape(name));
-                report.push(
+                missing.push((
+                    ptr.clone(),
+                    name.to_owned(),
                     Diagnostic::error(display_path(&p), loc.key_pos(&ptr), format!("missing field `{name}`"))
                         .hint(required_hint(&ptr, name)),
-                );
+                ));
             }
             K::Type { kind } => {
                 let actual = loc.exact(&ptr).map(|_| kind_of(err.instance())).unwrap_or("nothing");
@@ -137,6 +146,11 @@ pub(in crate::config::validate) fn check_schema(
             _ => {
                 report.push(Diagnostic::error(display_path(&ptr), loc.pos(&ptr).value, err.to_string()));
             }
+        }
+    }
+    for (parent, name, d) in missing {
+        if !suggested.iter().any(|(p, s)| *p == parent && *s == name) {
+            report.push(d);
         }
     }
     ok
