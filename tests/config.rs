@@ -288,3 +288,49 @@ fn a_misspelt_required_key_is_one_error() {
     let v = validate_bytes(gone.as_bytes(), "cluster.yaml", &cat);
     assert!(v.render().contains("missing field `version`"), "{}", v.render());
 }
+
+/// What `validate` used to call valid and the cluster would then refuse or regret (issue 36,
+/// item 8): two services on one node port (an error); more brokers than machines, an ACL on
+/// a topic the file does not declare, a misspelt topic config (warnings: each may be meant).
+#[test]
+fn what_the_cluster_would_refuse_is_caught_by_validate() {
+    let cat = catalog();
+    let seed = std::fs::read_to_string(root().join("examples/seed-2023.yaml")).unwrap();
+    let seed = seed.replacen("  replicas: 3\n", "  replicas: 5\n", 1);
+    let bad = seed
+        .replace("expose: {nodePort: 30432}", "expose: {nodePort: 30080}")
+        .replace("config: {retention.ms: 604800000}", "config: {retention.msec: 604800000}")
+        .replacen("{resource: {type: topic, name: events}", "{resource: {type: topic, name: evnets}", 1);
+    let v = validate_bytes(bad.as_bytes(), "cluster.yaml", &cat);
+    let r = v.render();
+    let at = |path: &str, sev: homelab::config::Severity| {
+        v.report
+            .diagnostics
+            .iter()
+            .find(|d| d.path == path && d.severity == sev)
+            .unwrap_or_else(|| panic!("nothing at {path}:\n{r}"))
+    };
+    use homelab::config::Severity::{Error, Warning};
+    assert!(at("database.expose.nodePort", Error).message.contains("also the bridge's"), "{r}");
+    assert!(at("kafka.cluster.replicas", Warning).message.contains("5 brokers on 3 machines"), "{r}");
+    assert!(
+        at("kafka.topics[0].config.\"retention.msec\"", Warning).hint.as_deref().unwrap_or("").contains("retention.ms"),
+        "{r}"
+    );
+    assert!(
+        at("kafka.users[0].acls[0].resource.name", Warning)
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `events`"),
+        "{r}"
+    );
+    assert!(r.contains("cluster.yaml:"), "{r}");
+    // The example as shipped has none of them.
+    let v =
+        validate_bytes(std::fs::read(root().join("examples/seed-2023.yaml")).unwrap().as_slice(), "cluster.yaml", &cat);
+    let r = v.render();
+    for p in ["nodePort", "brokers on", "is not a Kafka topic config", "does not declare"] {
+        assert!(!r.contains(p), "{p}: {r}");
+    }
+}

@@ -18,6 +18,46 @@ pub(in crate::config::validate) struct Apps {
 /// Strimzi's limit on the name of a user with TLS client authentication (`KafkaUserModel`).
 pub const TLS_USER_MAX: usize = 64;
 
+/// Kafka's topic-level configs (Kafka 3.x documentation, "Topic-Level Configs").
+const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.type",
+    "compression.zstd.level",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
 fn auth_type(l: &Listener) -> Option<String> {
     l.extra.get("authentication").and_then(|a| a.get("type")).and_then(Value::as_str).map(str::to_owned)
 }
@@ -55,6 +95,22 @@ impl Semantic<'_> {
                     ),
                     format!("use at most {brokers}, or add brokers first"),
                 );
+            }
+        }
+        // A misspelt topic config is set as written and Kafka refuses the KafkaTopic later.
+        for (i, t) in kf.topics.iter().enumerate() {
+            for key in t.config.iter().flat_map(|c| c.keys()) {
+                if !TOPIC_CONFIGS.contains(&key.as_str()) {
+                    let hint = match did_you_mean(key, TOPIC_CONFIGS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`? (Kafka's topic-level configs)"),
+                        None => "see Kafka's topic-level configs (kafka.apache.org/documentation/#topicconfigs)".into(),
+                    };
+                    self.warn(
+                        &format!("/kafka/topics/{i}/config/{}", escape(key)),
+                        format!("`{key}` is not a Kafka topic config: the topic operator would pass it on and Kafka refuse the topic"),
+                        hint,
+                    );
+                }
             }
         }
         if !kf.topics.is_empty() && !entity_operator.contains_key("topicOperator") {
@@ -176,6 +232,29 @@ impl Semantic<'_> {
                         &format!("/kafka/users/{i}/acls/{j}/resource"),
                         "an ACL on a topic, group or transactional id needs its `name`",
                         "add `name: <topic>` (with `patternType: prefix` for every name starting with it, or `*` for all)",
+                    );
+                }
+                // A literal topic the file does not declare: a typo, or a topic made elsewhere.
+                let topics: Vec<String> =
+                    kf.topics.iter().map(|t| t.topic_name.clone().unwrap_or_else(|| t.name.clone())).collect();
+                if a.resource.kind == model::AclResourceType::Topic
+                    && a.resource.pattern_type.is_none_or(|p| p == model::PatternType::Literal)
+                    && let Some(n) = &a.resource.name
+                    && n != "*"
+                    && !topics.contains(n)
+                    && !kf.topics.is_empty()
+                {
+                    let hint = match did_you_mean(n, topics.iter().map(String::as_str)) {
+                        Some(t) => format!("did you mean `{t}`? Or declare `{n}` under kafka.topics"),
+                        None => format!(
+                            "declare `{n}` under kafka.topics, or keep this if another tool makes it (the file's topics: {})",
+                            topics.join(", ")
+                        ),
+                    };
+                    self.warn(
+                        &format!("/kafka/users/{i}/acls/{j}/resource/name"),
+                        format!("user `{}` is granted topic `{n}`, which kafka.topics does not declare", u.name),
+                        hint,
                     );
                 }
             }

@@ -58,6 +58,7 @@ impl Semantic<'_> {
         let kafka = self.kafka(rook.as_ref(), kubernetes.as_ref());
         let database = self.database(rook.as_ref(), kubernetes.as_ref());
         let timeouts = self.timeouts();
+        self.across(&machines, kafka.as_ref(), database.as_ref(), kubernetes.as_ref());
         if self.report.errors() > errors_before {
             return None;
         }
@@ -73,6 +74,39 @@ impl Semantic<'_> {
             database,
             timeouts,
         })
+    }
+}
+
+impl Semantic<'_> {
+    /// Rules across sections: one node port per service; brokers spread over the machines.
+    fn across(&mut self, machines: &[Machine], kafka: Option<&Kafka>, db: Option<&Database>, k: Option<&Kubernetes>) {
+        if let (Some(b), Some(d)) =
+            (kafka.and_then(|k| k.bridge.as_ref()).and_then(|b| b.node_port), db.and_then(|d| d.node_port))
+            && b == d
+        {
+            self.err(
+                "/database/expose/nodePort",
+                format!("node port {d} is also the bridge's (kafka.bridge.expose.nodePort): Kubernetes gives a node port to one Service only, so the second apply is refused"),
+                "give each its own port in 30000–32767",
+            );
+        }
+        // On MicroK8s the file's machines are the nodes the brokers run on.
+        if let Some(kf) = kafka
+            && self.is_microk8s(k)
+            && !machines.is_empty()
+            && kf.replicas as usize > machines.len()
+        {
+            let n = machines.len();
+            self.warn(
+                "/kafka/cluster/replicas",
+                format!(
+                    "{} brokers on {n} machine{}: some PC runs two, so losing it takes two brokers (and their partition copies) at once",
+                    kf.replicas,
+                    if n == 1 { "" } else { "s" }
+                ),
+                format!("use at most {n} brokers, or add machines first"),
+            );
+        }
     }
 }
 
