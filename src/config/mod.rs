@@ -10,6 +10,7 @@ pub mod model;
 pub mod resolved;
 pub mod schema;
 pub mod size;
+pub mod syntax;
 pub mod tree;
 pub mod validate;
 

@@ -142,9 +142,10 @@ fn validate_text(text: &str, catalog: &Catalog, report: &mut Report) -> Option<C
                         "a mapping holds each key once: delete one of the two `{key}:` entries, or merge what they hold under one"
                     ))
                 }
-                None => Diagnostic::error("(yaml)", at, format!("invalid YAML: {}", e.message)).hint(
-                    "fix the YAML syntax; indentation uses spaces and `key: value` needs the space after the colon",
-                ),
+                None => {
+                    let (message, at, hint) = crate::config::syntax::explain(text, &e.message, at);
+                    Diagnostic::error("(yaml)", at, message).hint(hint)
+                }
             };
             report.push(d);
             return None;
