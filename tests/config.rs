@@ -334,3 +334,23 @@ fn what_the_cluster_would_refuse_is_caught_by_validate() {
         assert!(!r.contains(p), "{p}: {r}");
     }
 }
+
+/// A MicroK8s track homelab does not know: newer is one error on the channel (no Rook or
+/// Strimzi suggestions computed against it), older a warning (issue 36, item 7).
+#[test]
+fn a_track_beyond_the_catalog_is_one_error_on_the_channel() {
+    let cat = catalog();
+    let seed = std::fs::read_to_string(root().join("examples/seed-2023.yaml")).unwrap();
+    let v =
+        validate_bytes(seed.replace("channel: 1.26/stable", "channel: 1.99/stable").as_bytes(), "cluster.yaml", &cat);
+    let r = v.render();
+    let errors: Vec<_> =
+        v.report.diagnostics.iter().filter(|d| d.severity == homelab::config::Severity::Error).collect();
+    assert_eq!(errors.len(), 1, "{r}");
+    assert_eq!(errors[0].path, "kubernetes.channel", "{r}");
+    assert!(errors[0].message.contains("newer than every track homelab knows"), "{r}");
+    assert!(!r.contains("rook.version"), "no Rook advice for a Kubernetes nobody pinned: {r}");
+    let v =
+        validate_bytes(seed.replace("channel: 1.26/stable", "channel: 1.24/stable").as_bytes(), "cluster.yaml", &cat);
+    assert!(v.render().contains("older than the tracks homelab knows"), "{}", v.render());
+}

@@ -46,6 +46,29 @@ impl Semantic<'_> {
                     self.err("/kubernetes/channel", format!("`{channel}` does not pin a Kubernetes track"), "use a track such as `1.26/stable`; `latest/stable` is not the newest release and moves under you");
                     return None;
                 };
+                // A track the catalog does not list: newer than it, nothing homelab pins was
+                // checked against it (and open-ended ranges would suggest the oldest
+                // releases); older, the upgrade ladder does not start there.
+                let known: Vec<(u32, u32)> =
+                    self.catalog.microk8s.iter().filter_map(|m| parse_minor(&m.kubernetes)).collect();
+                if let (Some(first), Some(last)) = (known.iter().min(), known.iter().max())
+                    && !known.contains(&minor)
+                {
+                    let list = format!("{}.{} … {}.{}", first.0, first.1, last.0, last.1);
+                    if minor > *last {
+                        self.err(
+                            "/kubernetes/channel",
+                            format!("MicroK8s {}.{} is newer than every track homelab knows ({list})", minor.0, minor.1),
+                            format!("use a track from {list}; `snap info microk8s` lists the published ones, and a newer homelab knows newer tracks"),
+                        );
+                        return None;
+                    }
+                    self.warn(
+                        "/kubernetes/channel",
+                        format!("MicroK8s {}.{} is older than the tracks homelab knows ({list})", minor.0, minor.1),
+                        format!("homelab's releases and upgrade ladder start at {}.{}; upgrade the cluster to it by hand first (one track at a time)", first.0, first.1),
+                    );
+                }
                 let channel = if channel.contains('/') { channel } else { format!("{channel}/stable") };
                 let addons = k.addons.clone().unwrap_or_else(|| vec!["dns".to_owned()]);
                 for (i, a) in addons.iter().enumerate() {
