@@ -221,3 +221,47 @@ fn read_only_commands_without_a_kubeconfig_say_which_file_and_what_to_set() {
     assert!(!all.contains("homelab kubeconfig") && !all.contains("tables below"), "{all}");
     assert!(!all.contains("0 cores") && all.contains("cores and memory unknown"), "{all}");
 }
+
+/// One convention for the cluster file and for durations (issue 36, item 10): `-f FILE` on
+/// every command, and the file as the positional argument where the command's other
+/// positionals are fixed; every duration option takes `5s`, `1m` or bare seconds.
+#[test]
+fn the_file_and_durations_are_given_the_same_way_everywhere() {
+    let seed = format!("{}/examples/seed-2023.yaml", env!("CARGO_MANIFEST_DIR"));
+    for args in [
+        vec!["validate", seed.as_str()],
+        vec!["validate", "-f", seed.as_str()],
+        vec!["validate", "--file", seed.as_str()],
+    ] {
+        let o = homelab().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Each command reads the file it was given, in either form (a missing one names itself).
+    let missing = "/nonexistent/garage.yaml";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["up", missing, "--lock-timeout", "10"],
+        vec!["up", "-f", missing, "--lock-timeout", "1m"],
+        vec!["status", missing, "--watch", "--interval", "5s"],
+        vec!["status", "-f", missing, "--watch", "--interval", "0.5"],
+        vec!["kubeconfig", "-f", missing],
+        vec!["connect", "kafka", "-f", missing],
+        vec!["connect", "database", missing],
+        vec!["upgrade", missing, "--plan"],
+        vec!["upgrade", "-f", missing, "--plan"],
+        vec!["remove-node", "kvm5", missing, "--dry-run"],
+        vec!["remove-node", "kvm5", "-f", missing, "--dry-run", "--lock-timeout", "10"],
+        vec!["add-node", "52:54:00:00:00:09", "-f", missing],
+        vec!["replace-node", "kvm5", "52:54:00:00:00:09", "-f", missing, "--dry-run"],
+    ];
+    for args in cases {
+        let o = homelab().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(missing), "{args:?} did not read the file it was given:\n{err}");
+        assert!(!err.contains("not a duration") && !err.contains("unexpected argument"), "{args:?}:\n{err}");
+    }
+    let o = homelab().args(["status", "-f", missing, "--watch", "--interval", "soon"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a duration (e.g. 30s, 10m, 1h, or seconds: 10)"));
+    let o = homelab().args(["validate", seed.as_str(), "-f", seed.as_str()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "two files at once is a usage error");
+}

@@ -1,7 +1,7 @@
 //! `homelab connect kafka|database [FILE]`: print what an application needs to reach the
 //! cluster's Kafka (a Kafka client configuration) or its PostgreSQL (libpq environment).
 
-use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
+use super::{Global, ManifestArgs, load_cluster, real_world};
 use crate::engine::context::{Ctx, RunOptions, Timings};
 use crate::foundation::output::Ui;
 use clap::{Args, Subcommand};
@@ -33,8 +33,8 @@ pub enum ConnectTarget {
 
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
     /// Print the password (PGPASSWORD, and in DATABASE_URL) instead of a 0600 pgpass file.
     #[arg(long)]
     pub show_secret: bool,
@@ -45,8 +45,8 @@ pub struct DatabaseArgs {
 
 #[derive(Debug, Args)]
 pub struct KafkaArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
     /// The Kafka user (from `kafka.users`) to connect as; without it, a LAN listener that
     /// needs no user.
     #[arg(long, value_name = "NAME")]
@@ -62,10 +62,10 @@ pub struct KafkaArgs {
 
 pub async fn run(a: ConnectArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let (file, kafka, db) = match a.target {
-        ConnectTarget::Kafka(k) => (k.file.clone(), Some(k), None),
-        ConnectTarget::Database(d) => (d.file.clone(), None, Some(d)),
+        ConnectTarget::Kafka(k) => (k.file.path(), Some(k), None),
+        ConnectTarget::Database(d) => (d.file.path(), None, Some(d)),
     };
-    let path = default_file(file);
+    let path = file;
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     let env = real_world(&cluster, &ManifestArgs::default(), true)?;
     let cx = Ctx::new(

@@ -1,6 +1,6 @@
 //! `homelab kubeconfig [FILE]`: write or merge the cluster's kubeconfig.
 
-use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
+use super::{Global, ManifestArgs, load_cluster, real_world};
 use crate::foundation::error::usage;
 use crate::foundation::output::Ui;
 use crate::ops::kubeconfig;
@@ -16,8 +16,8 @@ use std::sync::Arc;
     after_help = "Examples:\n  homelab kubeconfig                 writes ./homelab-garage.kubeconfig\n  homelab kubeconfig --merge --use   adds the context to ~/.kube/config and switches to it"
 )]
 pub struct KubeconfigArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
     /// Merge into your kubeconfig instead of writing a separate file.
     #[arg(long)]
     pub merge: bool,
@@ -30,7 +30,7 @@ pub struct KubeconfigArgs {
 }
 
 pub async fn run(a: KubeconfigArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    let path = default_file(a.file);
+    let path = a.file.path();
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     if !cluster.kubernetes.is_microk8s() {
         return Err(usage(

@@ -196,6 +196,24 @@ pub struct ManifestArgs {
     pub manifests_dir: Option<PathBuf>,
 }
 
+/// The cluster file of a command that reads one, given either way: `homelab CMD FILE` or
+/// `homelab CMD -f FILE` (every command takes `-f`; see [`ChangeArgs`]).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FileArg {
+    /// The cluster file (default ./cluster.yaml; also -f FILE).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The cluster file (the same as the FILE argument).
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "file")]
+    pub file_opt: Option<PathBuf>,
+}
+
+impl FileArg {
+    pub fn path(&self) -> PathBuf {
+        default_file(self.file_opt.clone().or_else(|| self.file.clone()))
+    }
+}
+
 /// What every command that changes a cluster named in its file takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChangeArgs {
@@ -239,12 +257,15 @@ pub fn real_world(cluster: &Cluster, m: &ManifestArgs, needs_maas: bool) -> anyh
     }
 }
 
-/// Parses `30m`, `90s`, `0s` for command-line options.
+/// Parses `30m`, `90s`, `1m30s`, `500ms` for command-line options; a bare number is
+/// seconds (`10`, `0.5`), the same for every option that takes a duration.
 pub fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    if s.trim() == "0" {
-        return Ok(std::time::Duration::ZERO);
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 10m, 1h, or seconds: 10)"));
     }
-    crate::config::validate::parse_duration(s).ok_or_else(|| format!("`{s}` is not a duration (e.g. 30s, 10m, 1h)"))
+    crate::config::validate::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 30s, 10m, 1h, or seconds: 10)"))
 }
 
 /// `cluster.yaml` unless given.

@@ -4,6 +4,7 @@ use super::{ChangeArgs, Global, catalog, real_world};
 use crate::foundation::output::Ui;
 use crate::ops::remove_node::{RemoveRequest, remove_node};
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Take a PC out of the cluster without losing data or the datastore's quorum. A running PC
@@ -28,6 +29,9 @@ pub struct RemoveNodeArgs {
     /// Print the steps and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The cluster file (default ./cluster.yaml; also -f FILE).
+    #[arg(value_name = "FILE", conflicts_with = "file")]
+    pub path: Option<PathBuf>,
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -67,6 +71,7 @@ impl EraseArg {
 
 pub async fn run(a: RemoveNodeArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let (path, opts) = a.change.run_options(a.dry_run);
+    let path = a.path.clone().unwrap_or(path);
     let cat = catalog(g)?;
     let req = RemoveRequest {
         host: a.host,

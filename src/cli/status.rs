@@ -1,10 +1,9 @@
 //! `homelab status [FILE]`: every layer at once; non-zero exit when something is unhealthy.
 
-use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
+use super::{Global, ManifestArgs, load_cluster, real_world};
 use crate::engine::context::{Ctx, RunOptions, Timings};
 use crate::foundation::output::Ui;
 use clap::Args;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,19 +11,19 @@ use std::sync::Arc;
 /// PVCs, Kafka and the totals. Read-only. Exits 1 when something is unhealthy (listed first).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
     /// Keep watching: read every layer again every `--interval` and redraw the view in place
     /// (with `-o json`, one report per line); Ctrl-C stops.
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between two readings with `--watch`.
-    #[arg(long, value_name = "SECS", default_value_t = 2.0, requires = "watch")]
-    pub interval: f64,
+    /// Time between two readings with `--watch` (`5s`, `1m`; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration_arg, default_value = "2s", requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    let path = default_file(a.file);
+    let path = a.file.path();
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     let env = real_world(&cluster, &ManifestArgs::default(), true)?;
     let cx = Ctx::new(
@@ -40,14 +39,14 @@ pub async fn run(a: StatusArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> 
         crate::ops::status::print(&ui, &report);
         return Ok(code(report.healthy));
     }
-    if !(a.interval.is_finite() && a.interval >= 0.1) {
+    if a.interval < std::time::Duration::from_millis(100) {
         return Err(crate::foundation::error::Failure::Usage(format!(
-            "--interval {} is too short: give at least 0.1 seconds",
-            a.interval
+            "--interval {} is too short: give at least 100ms",
+            crate::foundation::time::fmt_secs(a.interval.as_secs_f64())
         ))
         .into());
     }
-    let every = std::time::Duration::from_secs_f64(a.interval.min(3600.0));
+    let every = a.interval.min(std::time::Duration::from_secs(3600));
     loop {
         let report = crate::ops::status::gather(&cx).await;
         crate::ops::status::print_watched(&ui, &report, every);

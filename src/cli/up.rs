@@ -1,11 +1,10 @@
 //! `homelab up [FILE]`: converge everything the file declares, phase by phase.
 
-use super::{Global, ManifestArgs, default_file, load_cluster, real_world};
+use super::{Global, ManifestArgs, load_cluster, real_world};
 use crate::engine::context::{Ctx, RunOptions, Timings};
 use crate::engine::phase::{PhaseId, Selection};
 use crate::foundation::output::Ui;
 use clap::Args;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,8 +13,8 @@ use std::sync::Arc;
 /// second run reports no changes.
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
     /// Print the plan (every action, per phase and machine) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -60,7 +59,7 @@ pub async fn run(a: UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
 
 async fn run_once(a: &UpArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let a = a.clone();
-    let path = default_file(a.file);
+    let path = a.file.path();
     let cluster = Arc::new(load_cluster(&path, g, &ui)?);
     let selection = Selection { only: a.only, from: a.from, skip: a.skip };
     let env = real_world(&cluster, &a.manifests, true)?;

@@ -21,7 +21,8 @@ use std::process::ExitCode;
 /// Example: homelab upgrade cluster.yaml --plan
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
-    /// The cluster file with the target versions (default ./cluster.yaml; also --file).
+    /// The cluster file with the target versions (default ./cluster.yaml; also -f FILE).
+    #[arg(value_name = "FILE", conflicts_with = "file")]
     pub path: Option<PathBuf>,
     /// Print the ladder (hop, what changes, gate, wait, budget) and change nothing.
     #[arg(long)]

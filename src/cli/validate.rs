@@ -1,21 +1,20 @@
 //! `homelab validate [FILE]`: check a cluster file without touching anything.
 
-use super::{Global, catalog, default_file};
+use super::{Global, catalog};
 use crate::config::validate_file;
 use crate::foundation::output::Ui;
 use clap::Args;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Check a cluster file: every problem at once, each with line, column and a hint.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The cluster file (default ./cluster.yaml).
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: super::FileArg,
 }
 
 pub fn run(a: ValidateArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
-    let path = default_file(a.file);
+    let path = a.file.path();
     let cat = catalog(g)?;
     let v = validate_file(&path, &cat);
     if ui.is_json() {
