@@ -265,3 +265,68 @@ fn the_file_and_durations_are_given_the_same_way_everywhere() {
     let o = homelab().args(["validate", seed.as_str(), "-f", seed.as_str()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "two files at once is a usage error");
 }
+
+/// Every command and every flag `--help` lists is in the README, and every flag the README's
+/// "Using it" names exists (issue 36, item 11).
+#[test]
+fn every_command_and_flag_of_the_help_is_in_the_readme_and_the_reverse() {
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let help = |args: &[&str]| {
+        let o = homelab().args(args).arg("--help").output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let commands = |text: &str| -> Vec<String> {
+        text.split("Commands:")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .skip(1)
+                    .take_while(|l| !l.trim().is_empty())
+                    .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|c| *c != "help")
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let flags = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                let t = l.trim_start();
+                let t = if t.len() > 4 && t.starts_with('-') && t.as_bytes()[2] == b',' { &t[4..] } else { t };
+                let f: String =
+                    t.strip_prefix("--")?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                (l.starts_with("  ") && !f.is_empty()).then(|| format!("--{f}"))
+            })
+            .collect()
+    };
+    let mut all = std::collections::BTreeSet::new();
+    let top = help(&[]);
+    all.extend(flags(&top));
+    for c in commands(&top) {
+        assert!(readme.contains(&format!("`{c}")), "command `{c}` is not in the README");
+        let h = help(&[&c]);
+        all.extend(flags(&h));
+        for sub in commands(&h) {
+            assert!(readme.contains(&format!("`{c} {sub}")), "`{c} {sub}` is not in the README");
+            all.extend(flags(&help(&[&c, &sub])));
+        }
+    }
+    assert!(all.len() > 40, "{all:?}");
+    for f in &all {
+        let documented = readme
+            .match_indices(f.as_str())
+            .any(|(i, _)| !readme[i + f.len()..].starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '-'));
+        assert!(documented, "{f} is in --help but not in the README");
+    }
+    let using = readme.split("## Using it").nth(1).and_then(|r| r.split("\n## ").next()).unwrap();
+    for (i, _) in using.match_indices("--") {
+        let f: String = using[i + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        if f.is_empty() || !f.starts_with(|c: char| c.is_ascii_lowercase()) {
+            continue;
+        }
+        assert!(all.contains(&format!("--{f}")), "the README names --{f}, which no --help lists");
+    }
+}

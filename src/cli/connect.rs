@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 /// Print what an application needs to connect: for `kafka`, a client configuration
 /// (bootstrap address reachable from the LAN, the cluster CA written to a file, the user's
-/// SASL or TLS settings). Passwords stay in 0600 files unless --show-secret is given.
+/// SASL or TLS settings); for `database`, libpq settings for the PostgreSQL cluster
+/// (PGHOST, PGPORT, PGDATABASE, PGUSER, a pgpass file, DATABASE_URL). Passwords stay in 0600
+/// files unless --show-secret is given.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     #[command(subcommand)]

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// One view of every layer: MAAS machines, Kubernetes nodes, Ceph, pools and StorageClasses,
-/// PVCs, Kafka and the totals. Read-only. Exits 1 when something is unhealthy (listed first).
+/// PVCs, Kafka with its topics, users and bridge URL, the PostgreSQL database, and the
+/// totals. Read-only. Exits 1 when something is unhealthy (listed first).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]

@@ -30,8 +30,9 @@ pub struct UpArgs {
     /// Release and redeploy machines MAAS reports as Failed deployment (erases them).
     #[arg(long)]
     pub redeploy_failed: bool,
-    /// Delete the Kafka topics, users and bridge homelab created that the file no longer
-    /// declares (a topic's messages go with it); without it they are reported and kept.
+    /// Delete what homelab created that the file no longer declares: Kafka topics (their
+    /// messages go with them), users, the bridge, the PostgreSQL database (its data goes with
+    /// it); without it they are reported and kept.
     #[arg(long)]
     pub prune: bool,
     /// Machines preflighted at once over SSH (long waits on the machines, such as the snap
