@@ -330,3 +330,58 @@ fn every_command_and_flag_of_the_help_is_in_the_readme_and_the_reverse() {
         assert!(all.contains(&format!("--{f}")), "the README names --{f}, which no --help lists");
     }
 }
+
+/// One JSON contract (issue 36, item 12; docs/events.md): every line on stdout is one
+/// compact object with `event` and `ts` — the validation result and the status report too —
+/// and a status problem carries its hint apart from its message.
+#[test]
+fn every_json_line_is_an_event_with_its_fields_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = format!("{}/examples/seed-2023.yaml", env!("CARGO_MANIFEST_DIR"));
+    let lines = |args: &[&str]| -> (Option<i32>, Vec<serde_json::Value>) {
+        let o = homelab()
+            .env("HOME", dir.path())
+            .env_remove("MAAS_API_KEY")
+            .env_remove("KUBECONFIG")
+            .env("HOMELAB_STATE_DIR", dir.path().join("state"))
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let docs = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("{args:?}: not one JSON object per line ({e}): {l}"))
+            })
+            .collect::<Vec<_>>();
+        for d in &docs {
+            assert!(d["event"].is_string() && d["ts"].is_string(), "{args:?}: a line without event/ts: {d}");
+        }
+        (o.status.code(), docs)
+    };
+    let (code, docs) = lines(&["validate", "-o", "json", &seed]);
+    assert_eq!((code, docs.len()), (Some(0), 1));
+    assert_eq!(docs[0]["event"], "validation");
+    assert_eq!(docs[0]["valid"], true);
+    assert_eq!(docs[0]["warnings"], 2);
+    let bad = format!("{}/tests/corpus/invalid/bad-role.yaml", env!("CARGO_MANIFEST_DIR"));
+    let (code, docs) = lines(&["validate", "-o", "json", &bad]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        (docs[0]["valid"].clone(), docs[0]["diagnostics"][0]["path"].clone()),
+        (serde_json::json!(false), serde_json::json!("machines[0].role"))
+    );
+    // `up` tells a script the file's warnings too, before it runs (here it stops at the key).
+    let (code, docs) = lines(&["up", "-o", "json", &seed]);
+    assert_eq!(code, Some(2), "no MAAS key here: {docs:?}");
+    assert_eq!(docs.first().map(|d| d["event"].clone()), Some(serde_json::json!("validation")), "{docs:?}");
+    let existing = format!("{}/examples/existing-kind.yaml", env!("CARGO_MANIFEST_DIR"));
+    let (code, docs) = lines(&["status", "-o", "json", &existing]);
+    assert_eq!(code, Some(1));
+    let status = docs.iter().find(|d| d["event"] == "status").expect("a status event");
+    let p = &status["problems"][0];
+    assert!(p["message"].as_str().unwrap().starts_with("Kubernetes API unreachable"), "{p}");
+    assert!(!p["message"].as_str().unwrap().contains(" — "), "{p}");
+    assert!(p["hint"].as_str().unwrap().contains("kubernetes.kubeconfig"), "{p}");
+}

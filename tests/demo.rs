@@ -65,8 +65,10 @@ fn demo_json_is_a_stream_of_events() {
     assert_eq!(code, 0);
     let docs: Vec<serde_json::Value> =
         out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
-    let events: Vec<serde_json::Value> = docs.iter().filter(|d| d.get("event").is_some()).cloned().collect();
-    assert!(docs.iter().any(|d| d["healthy"] == true), "the status document");
+    // Every line is an event, the status report among them (issue 36, item 12).
+    assert!(docs.iter().all(|d| d["event"].is_string() && d["ts"].is_string()), "{out}");
+    let events = docs.clone();
+    assert!(docs.iter().any(|d| d["event"] == "status" && d["healthy"] == true), "the status event");
     assert!(events.iter().any(|e| e["event"] == "run_started"));
     let finished: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "run_finished").collect();
     assert_eq!(finished.len(), 3, "up, add-node, up");

@@ -78,11 +78,19 @@ pub async fn run(a: ConnectArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode>
     );
     if let Some(k) = kafka {
         let c = crate::ops::connect::kafka_of(&cx, k.user.as_deref(), k.show_secret, k.to.as_deref()).await?;
-        ui.out(&if ui.is_json() { serde_json::to_string(&c)? } else { c.properties_text().trim_end().to_owned() });
+        ui.out(&if ui.is_json() {
+            crate::foundation::json::event_line("connection", &c)
+        } else {
+            c.properties_text().trim_end().to_owned()
+        });
     }
     if let Some(d) = db {
         let c = crate::ops::connect::database_of(&cx, d.show_secret, d.to.as_deref()).await?;
-        ui.out(&if ui.is_json() { serde_json::to_string(&c)? } else { c.env_text().trim_end().to_owned() });
+        ui.out(&if ui.is_json() {
+            crate::foundation::json::event_line("connection", &c)
+        } else {
+            c.env_text().trim_end().to_owned()
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

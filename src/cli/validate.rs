@@ -18,7 +18,7 @@ pub fn run(a: ValidateArgs, g: &Global, ui: Ui) -> anyhow::Result<ExitCode> {
     let cat = catalog(g)?;
     let v = validate_file(&path, &cat);
     if ui.is_json() {
-        ui.out(&serde_json::to_string_pretty(&v.report)?);
+        ui.out(&v.report.json_line());
     } else if !v.report.diagnostics.is_empty() {
         if v.report.has_errors() {
             ui.error(&v.render());

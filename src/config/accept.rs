@@ -8,14 +8,19 @@ pub fn accept_validated(v: crate::config::Validated, file: &str, ui: &Ui) -> any
     use crate::foundation::error::Failure;
     if v.report.has_errors() {
         if ui.is_json() {
-            ui.out(&serde_json::to_string(&v.report).unwrap_or_default());
+            ui.out(&v.report.json_line());
         } else {
             ui.error(&v.render());
         }
         return Err(Failure::Config(format!("{file} is invalid")).into());
     }
-    if v.report.warnings() > 0 && !ui.is_json() {
-        ui.err(&v.render());
+    // Warnings are shown before the run in every output mode.
+    if v.report.warnings() > 0 {
+        if ui.is_json() {
+            ui.out(&v.report.json_line());
+        } else {
+            ui.err(&v.render());
+        }
     }
     v.cluster.ok_or_else(|| Failure::Config(format!("{file} is invalid")).into())
 }

@@ -100,6 +100,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report as one line of the JSON stream: `{"event": "validation", "ts", "file",
+    /// "valid", "errors", "warnings", "diagnostics"}`.
+    pub fn json_line(&self) -> String {
+        serde_json::json!({
+            "ts": crate::foundation::time::now_rfc3339(),
+            "event": "validation",
+            "file": self.file,
+            "valid": !self.has_errors(),
+            "errors": self.errors(),
+            "warnings": self.warnings(),
+            "diagnostics": self.diagnostics,
+        })
+        .to_string()
+    }
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }

@@ -35,6 +35,24 @@ pub fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// A document as one line of the `-o json` stream: `{"ts", "event": kind, …its fields}`
+/// (docs/events.md). A value that is not an object goes under `value`.
+pub fn event_line(kind: &str, doc: &impl serde::Serialize) -> String {
+    let mut out = serde_json::Map::new();
+    out.insert("ts".into(), Value::String(crate::foundation::time::now_rfc3339()));
+    out.insert("event".into(), Value::String(kind.to_owned()));
+    match serde_json::to_value(doc) {
+        Ok(Value::Object(mut m)) => out.append(&mut m),
+        Ok(v) => {
+            out.insert("value".into(), v);
+        }
+        Err(e) => {
+            out.insert("error".into(), Value::String(e.to_string()));
+        }
+    }
+    Value::Object(out).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,7 +284,7 @@ pub fn print_watched(ui: &crate::foundation::output::Ui, report: &StatusReport, 
 /// Prints the report: JSON with `-o json`, else the text view.
 pub fn print(ui: &crate::foundation::output::Ui, report: &StatusReport) {
     if ui.is_json() {
-        ui.out(&serde_json::to_string(report).unwrap_or_default());
+        ui.out(&super::report::json_line(report));
     } else {
         ui.out(render(report).trim_end());
     }

@@ -148,6 +148,8 @@ pub struct Totals {
 pub struct StatusReport {
     pub cluster: String,
     pub healthy: bool,
+    /// Each problem reads "what is wrong — what to do"; JSON carries the two apart.
+    #[serde(serialize_with = "problems_json")]
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
     /// What fixes a dead or unhealthy PC (see `advice`).
@@ -164,4 +166,23 @@ pub struct StatusReport {
     pub bridge: Option<BridgeRow>,
     pub database: Option<DatabaseRow>,
     pub totals: Totals,
+}
+
+/// A problem as `{"message", "hint"}`: the text before and after its first " — ".
+fn problems_json<S: serde::Serializer>(problems: &[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(problems.len()))?;
+    for p in problems {
+        let (message, hint) = match p.split_once(" — ") {
+            Some((m, h)) => (m, Some(h)),
+            None => (p.as_str(), None),
+        };
+        seq.serialize_element(&serde_json::json!({"message": message, "hint": hint}))?;
+    }
+    seq.end()
+}
+
+/// The status report as one line of the JSON stream: `{"event": "status", "ts", …report}`.
+pub fn json_line(report: &StatusReport) -> String {
+    crate::foundation::json::event_line("status", report)
 }
