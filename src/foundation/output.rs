@@ -10,6 +10,7 @@
 //! line). Rows are cut to the terminal's width, never wrapped.
 
 use super::events::{Envelope, Event, PhaseTiming};
+use super::phase_id::PhaseId;
 use super::secrets::redact;
 use super::time::{fmt_secs, now_rfc3339};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -45,6 +46,9 @@ struct Inner {
     quiet: bool,
     /// The current run is a dry run (phase lines say "planned", not "done").
     dry_run_seen: std::sync::atomic::AtomicBool,
+    /// Phases whose header line is out: a phase's first line comes under its header, even
+    /// when it is a preparation that runs before the phase's machines start.
+    announced: Mutex<Vec<PhaseId>>,
 }
 
 /// Cheap to clone; all clones draw to the same place.
@@ -70,6 +74,7 @@ impl Ui {
                 err: Sink::Std,
                 quiet,
                 dry_run_seen: Default::default(),
+                announced: Mutex::default(),
             }),
         }
     }
@@ -89,6 +94,7 @@ impl Ui {
                 err: Sink::Capture(err.clone()),
                 quiet: false,
                 dry_run_seen: Default::default(),
+                announced: Mutex::default(),
             }),
         };
         (ui, Captured { out, err })
@@ -133,7 +139,15 @@ impl Ui {
 
     /// A result line on stdout (tables, plans, summaries, JSON documents).
     pub fn out(&self, text: &str) {
-        let mut s = text.to_owned();
+        // Text for a person on a terminal is wrapped at words; piped or JSON, it is as written.
+        let tty = self.inner.format == OutputFormat::Text
+            && matches!(self.inner.out, Sink::Std)
+            && std::io::stdout().is_terminal();
+        let mut s = if tty {
+            wrap(text, (console::Term::stdout().size().1 as usize).saturating_sub(1))
+        } else {
+            text.to_owned()
+        };
         if !s.ends_with('\n') {
             s.push('\n');
         }
@@ -179,7 +193,11 @@ impl Ui {
         }
         match &self.inner.multi {
             Some(m) => {
-                let _ = m.println(redact(s.trim_end_matches('\n')));
+                // Lines printed above the live rows are wrapped at word boundaries: the
+                // terminal would break them mid-word.
+                // One column spare: a line that fills the width exactly makes some terminals wrap.
+                let width = (console::Term::stderr().size().1 as usize).saturating_sub(1);
+                let _ = m.println(wrap(&redact(s.trim_end_matches('\n')), width));
             }
             None => self.write(false, &s),
         }
@@ -242,7 +260,12 @@ impl Ui {
                 self.err(&format!("homelab {command} `{cluster}`: {}{dry}", names.join(" → ")));
             }
             Event::PhaseStarted { phase } => {
-                self.err(&format!("{} ──", tag(phase)));
+                self.announce(*phase, &tag(phase));
+                // The machines' pipelines are over once a cluster-level phase starts: their
+                // rows stop spinning on their last words.
+                if matches!(phase, PhaseId::Storage | PhaseId::Kafka | PhaseId::Database) {
+                    self.idle_machine_rows();
+                }
             }
             Event::HopStarted { hop, index, of, stage, action, budget_s } => {
                 self.err(&format!(
@@ -259,20 +282,26 @@ impl Ui {
                 ));
             }
             Event::Step { phase, target, action, .. } => {
+                self.announce(*phase, &tag(phase));
                 self.err(&format!("{} {target}: {action}", tag(phase)));
                 self.row(target, phase.name(), action, true);
             }
             Event::Info { phase, target, message } => {
+                self.announce(*phase, &tag(phase));
                 self.err(&format!("{} {target}: {message}", tag(phase)));
                 self.row(target, phase.name(), message, false);
             }
             Event::Planned { phase, target, action, .. } => {
+                self.announce(*phase, &tag(phase));
                 self.err(&format!("{} {target}: would {action}", tag(phase)));
             }
             Event::Drift { phase, target, message, hint } => {
                 self.err(&format!("{} {target}: DRIFT: {message}\n{:>10}   hint: {hint}", tag(phase), ""));
             }
             Event::Warning { phase, target, message, hint } => {
+                if let Some(p) = phase {
+                    self.announce(*p, &tag(p));
+                }
                 let p = phase.map(|p| p.to_string()).unwrap_or_default();
                 let mut s = format!("{} {target}: warning: {message}", tag(&p));
                 if let Some(h) = hint {
@@ -287,15 +316,23 @@ impl Ui {
                 self.err(&format!("{} {target}: {head}: {message}", tag(phase)));
             }
             Event::WaitStarted { phase, target, what, deadline_s } => {
+                self.announce(*phase, &tag(phase));
                 let msg = format!("waiting for {what} (deadline {})", fmt_secs(*deadline_s));
                 if !self.row(target, phase.name(), &msg, true) {
                     self.err(&format!("{} {target}: {msg}", tag(phase)));
                 }
             }
             Event::WaitProgress { phase, target, what, elapsed_s, deadline_s, message } => {
-                let detail = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-                let msg = format!("{what}{detail}");
-                if !self.row(target, phase.name(), &msg, false) {
+                // Still waiting, never read as done ("MAAS status Deployed: Deploying" did):
+                // the line says what is awaited and what is seen now; the row, narrow, puts
+                // what is seen first ("Installing OS — waiting for MAAS status Deployed").
+                let detail = message.as_deref().map(|m| format!(" — now {m}")).unwrap_or_default();
+                let msg = format!("waiting for {what}{detail}");
+                let row = match message.as_deref() {
+                    Some(m) => format!("{m} — waiting for {what}"),
+                    None => msg.clone(),
+                };
+                if !self.row(target, phase.name(), &row, false) {
                     self.err(&format!(
                         "{} {target}: {msg} ({} of {})",
                         tag(phase),
@@ -375,6 +412,32 @@ impl Ui {
         true
     }
 
+    /// Prints the header of `phase` unless it is out already.
+    fn announce(&self, phase: PhaseId, tag: &str) {
+        let Ok(mut a) = self.inner.announced.lock() else { return };
+        if !a.contains(&phase) {
+            a.push(phase);
+            drop(a);
+            self.err(&format!("{tag} ──"));
+        }
+    }
+
+    /// The machines' rows, done with their work: no spinner, no clock, their last words kept.
+    fn idle_machine_rows(&self) {
+        let machines = self.inner.machines.lock().map(|m| m.clone()).unwrap_or_default();
+        let Ok(bars) = self.inner.bars.lock() else { return };
+        for m in machines {
+            if let Some(pb) = bars.get(&m) {
+                pb.disable_steady_tick();
+                pb.set_style(
+                    ProgressStyle::with_template("{prefix:<16.bold} ✓ {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.tick();
+            }
+        }
+    }
+
     fn clear_bars(&self) {
         if let Ok(mut bars) = self.inner.bars.lock() {
             for (_, pb) in bars.drain() {
@@ -385,6 +448,35 @@ impl Ui {
             }
         }
     }
+}
+
+/// `text` with each line wrapped at word boundaries to `width` columns (ANSI styles and wide
+/// characters measured as the terminal shows them); continuation lines keep the line's
+/// indentation. A width too small to be a terminal leaves the text as it is.
+fn wrap(text: &str, width: usize) -> String {
+    if width < 20 {
+        return text.to_owned();
+    }
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if console::measure_text_width(line) <= width {
+            out.push(line.to_owned());
+            continue;
+        }
+        let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+        let mut cur = String::new();
+        for word in line.split(' ').skip_while(|w| w.is_empty()) {
+            let next = if cur.is_empty() { format!("{indent}{word}") } else { format!("{cur} {word}") };
+            if console::measure_text_width(&next) > width && !cur.trim().is_empty() {
+                out.push(std::mem::take(&mut cur));
+                cur = format!("{indent}  {word}");
+            } else {
+                cur = next;
+            }
+        }
+        out.push(cur);
+    }
+    out.join("\n")
 }
 
 fn plural(n: u32) -> &'static str {
@@ -450,5 +542,48 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     type Writer = LogWriter;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_wrap_at_words_not_inside_them() {
+        let line = "   storage rook-ceph: waiting for Ceph Ready with one OSD on each of 3 machines (deadline 30m00s)";
+        let w = wrap(line, 40);
+        for l in w.lines() {
+            assert!(console::measure_text_width(l) <= 40, "{l:?} in\n{w}");
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(w.split_whitespace().collect::<Vec<_>>(), words, "no word is cut:\n{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("     ")), "continuations indented:\n{w}");
+        assert_eq!(wrap("short", 80), "short");
+    }
+
+    #[test]
+    fn a_phase_header_comes_before_its_first_line_once_and_waits_read_as_waits() {
+        let (ui, cap) = Ui::capture(OutputFormat::Text);
+        ui.emit(Event::Step {
+            phase: PhaseId::Machines,
+            target: "MAAS".into(),
+            action: "register the SSH key".into(),
+            detail: None,
+        });
+        ui.emit(Event::PhaseStarted { phase: PhaseId::Machines });
+        ui.emit(Event::WaitProgress {
+            phase: PhaseId::Machines,
+            target: "kvm4".into(),
+            what: "MAAS status Deployed".into(),
+            elapsed_s: 5.0,
+            deadline_s: 1800.0,
+            message: Some("Deploying".into()),
+        });
+        let err = cap.stderr();
+        let header = err.find("machines ──").expect(&err);
+        assert!(header < err.find("register the SSH key").expect(&err), "{err}");
+        assert_eq!(err.matches("machines ──").count(), 1, "{err}");
+        assert!(err.contains("waiting for MAAS status Deployed — now Deploying"), "{err}");
     }
 }
