@@ -385,3 +385,29 @@ fn every_json_line_is_an_event_with_its_fields_apart() {
     assert!(!p["message"].as_str().unwrap().contains(" — "), "{p}");
     assert!(p["hint"].as_str().unwrap().contains("kubernetes.kubeconfig"), "{p}");
 }
+
+/// A request MAAS does not serve is tried again, and the terminal says so — why, when, and
+/// which try — instead of a silent wait (issue 36, item 5).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_maas_retry_is_shown_on_the_terminal() {
+    let sim = SimMaas::start(SimMaasConfig::default()).await.unwrap();
+    sim.faults(|f| f.unavailable = 1);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("maas.key");
+    std::fs::write(&key, SIM_API_KEY).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let to = dir.path().join("cluster.yaml");
+    let url = sim.url.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        homelab()
+            .env_remove("RUST_LOG")
+            .args(["init", "--maas-url", &url, "--api-key-file", key.to_str().unwrap(), "--to", to.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("MAAS is unavailable for GET users/?op=whoami (503)"), "{err}");
+    assert!(err.contains("— trying GET users/?op=whoami again in 1.0s (try 2 of 6)"), "{err}");
+}

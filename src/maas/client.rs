@@ -240,6 +240,20 @@ impl MaasClient {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
 
+    /// Says on the terminal (a warning, shown at every verbosity) that a request is tried
+    /// again, why, when and how often: a retry never waits in silence.
+    fn say_retry(&self, what: &str, err: &MaasError, wait: Duration, attempt: u32) {
+        let why = err.to_string();
+        let why = why.lines().next().unwrap_or_default();
+        tracing::warn!(
+            target: "homelab::maas",
+            "{why} — trying {what} again in {} (try {} of {})",
+            crate::foundation::time::fmt_secs(wait.as_secs_f64()),
+            attempt + 1,
+            self.opts.retries + 1
+        );
+    }
+
     /// Sends one request with retries; returns the body of a 2xx answer.
     async fn send(&self, post: bool, path: &str, query: &Params, form: &Params) -> Result<bytes::Bytes, MaasError> {
         self.send_method(if post { reqwest::Method::POST } else { reqwest::Method::GET }, path, query, form).await
@@ -300,6 +314,7 @@ impl MaasClient {
                             // The connection dropped mid-answer: MAAS may have acted.
                             let err = MaasError::Transport { url: self.root.clone(), what: what.clone(), source: e };
                             if !post && attempt <= self.opts.retries {
+                                self.say_retry(&what, &err, delay, attempt);
                                 tokio::time::sleep(delay).await;
                                 delay = (delay * 2).min(Duration::from_secs(10));
                                 continue;
@@ -327,7 +342,7 @@ impl MaasClient {
             match retry {
                 Some(after) if attempt <= self.opts.retries => {
                     let wait = after.map(|a| a.min(self.opts.max_retry_after)).unwrap_or(delay);
-                    tracing::debug!(target: "homelab::maas", "{what}: {err}; retrying in {wait:?}");
+                    self.say_retry(&what, &err, wait, attempt);
                     tokio::time::sleep(wait).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
