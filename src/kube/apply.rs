@@ -673,12 +673,14 @@ impl Applier {
         }
     }
 
-    /// Deletes one object (gone already counts as done).
+    /// Deletes one object (gone already counts as done), its dependents with it in the
+    /// background as kubectl does: a batch/v1 Job deleted without a propagation policy would
+    /// orphan its pods (the API's legacy default for Jobs).
     pub async fn delete(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Result<()> {
         let (g, v) = group_version(api_version);
         let (ar, caps) = self.resolve(&GroupVersionKind::gvk(g, v, kind)).await?;
         self.count();
-        match self.api(&ar, &caps, ns)?.delete(name, &kube::api::DeleteParams::default()).await {
+        match self.api(&ar, &caps, ns)?.delete(name, &kube::api::DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(e) if status_code(&e) == Some(404) => Ok(()),
             Err(e) => Err(anyhow!(e).context(format!("deleting {kind} {name}"))),
