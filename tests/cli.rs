@@ -343,6 +343,7 @@ fn every_json_line_is_an_event_with_its_fields_apart() {
             .env("HOME", dir.path())
             .env_remove("MAAS_API_KEY")
             .env_remove("KUBECONFIG")
+            .env_remove("SSH_AUTH_SOCK")
             .env("HOMELAB_STATE_DIR", dir.path().join("state"))
             .args(args)
             .output()
@@ -364,7 +365,9 @@ fn every_json_line_is_an_event_with_its_fields_apart() {
     assert_eq!((code, docs.len()), (Some(0), 1));
     assert_eq!(docs[0]["event"], "validation");
     assert_eq!(docs[0]["valid"], true);
-    assert_eq!(docs[0]["warnings"], 2);
+    // The file's two (plain-http MAAS, Rook's tested range) and, in an empty HOME, the MAAS
+    // key file and the SSH key that are not there.
+    assert_eq!(docs[0]["warnings"], 4);
     let bad = format!("{}/tests/corpus/invalid/bad-role.yaml", env!("CARGO_MANIFEST_DIR"));
     let (code, docs) = lines(&["validate", "-o", "json", &bad]);
     assert_eq!(code, Some(2));
@@ -410,4 +413,48 @@ async fn a_maas_retry_is_shown_on_the_terminal() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("MAAS is unavailable for GET users/?op=whoami (503)"), "{err}");
     assert!(err.contains("— trying GET users/?op=whoami again in 1.0s (try 2 of 6)"), "{err}");
+}
+
+/// A MAAS key file that is not there (issue 36, item 8): `validate` warns at `apiKeyFile`,
+/// saying whether `$MAAS_API_KEY` stands in; a command that needs MAAS then uses the variable
+/// (it goes on to ask MAAS) and, without it, refuses naming the file.
+#[test]
+fn a_missing_maas_key_file_is_named_before_a_run_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read_to_string(format!("{}/examples/seed-2023.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(seed.contains("apiKeyFile: ~/.config/homelab/maas.key"));
+    // Nothing listens on port 9 of loopback: a MAAS that refuses at once.
+    let cfg = dir.path().join("cluster.yaml");
+    let text = seed
+        .replace("apiKeyFile: ~/.config/homelab/maas.key", "apiKeyFile: missing.key")
+        .replace("url: http://10.0.0.1:5240/MAAS", "url: http://127.0.0.1:9/MAAS");
+    std::fs::write(&cfg, text).unwrap();
+    let run = |key: Option<&str>, args: &[&str]| {
+        let mut c = homelab();
+        c.env("HOME", dir.path()).env("HOMELAB_STATE_DIR", dir.path().join("state")).env_remove("SSH_AUTH_SOCK");
+        match key {
+            Some(k) => c.env("MAAS_API_KEY", k),
+            None => c.env_remove("MAAS_API_KEY"),
+        };
+        let o = c.args(args).arg(&cfg).output().unwrap();
+        (o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (code, out) = run(None, &["validate"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("missing.key does not exist and MAAS_API_KEY is not set"), "{out}");
+    assert!(out.contains("maas.apiKeyFile") && out.contains("export MAAS_API_KEY"), "{out}");
+    // The SSH key is missing too and no agent runs: said once, as a warning.
+    assert!(out.contains("no SSH agent is running"), "{out}");
+    let key = "AAAAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBBBB:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+    let (_, out) = run(Some(key), &["validate"]);
+    assert!(out.contains("runs use $MAAS_API_KEY instead"), "{out}");
+    let (code, out) = run(None, &["kubeconfig"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("missing.key"), "{out}");
+    let (code, out) = run(Some(key), &["kubeconfig"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        !out.contains("missing.key: No such file") && out.contains("127.0.0.1:9"),
+        "the key came from the variable, MAAS was asked: {out}"
+    );
 }

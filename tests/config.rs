@@ -354,3 +354,39 @@ fn a_track_beyond_the_catalog_is_one_error_on_the_channel() {
         validate_bytes(seed.replace("channel: 1.26/stable", "channel: 1.24/stable").as_bytes(), "cluster.yaml", &cat);
     assert!(v.render().contains("older than the tracks homelab knows"), "{}", v.render());
 }
+
+/// Sizes no disk can hold (issue 36, item 8): a root volume larger than any disk, and volume
+/// claims on Ceph larger than the machines can give it — the explicit Ceph sizes when every
+/// machine has one, else one large disk per machine. Warnings at the size that causes them:
+/// thin Ceph volumes may be sized for disks still to come. The examples have none.
+#[test]
+fn sizes_no_disk_can_hold_are_named_by_validate() {
+    use homelab::config::Severity::Warning;
+    let cat = catalog();
+    let at = |text: &str, path: &str| -> Option<String> {
+        let v = validate_bytes(text.as_bytes(), "cluster.yaml", &cat);
+        assert!(!v.report.has_errors(), "{}", v.render());
+        v.report.diagnostics.iter().find(|d| d.path == path && d.severity == Warning).map(|d| d.message.clone())
+    };
+    let seed = std::fs::read_to_string(root().join("examples/seed-2023.yaml")).unwrap();
+    assert!(seed.contains("rootSize: 100G,"));
+    let root_warning = at(&seed.replace("rootSize: 100G,", "rootSize: 100T,"), "storage.rootSize").expect("rootSize");
+    assert!(root_warning.contains("larger than any disk"), "{root_warning}");
+    let huge = seed.replacen("storage: {size: 100Gi,", "storage: {size: 900Ti,", 1);
+    let m = at(&huge, "kafka.cluster.storage.size").expect("900Ti");
+    assert!(m.contains("3 machines with one Ceph disk each hold at most 174.6 TiB"), "{m}");
+    assert!(m.contains("3 Kafka broker volumes of 900 TiB × 2 copies"), "{m}");
+    // Explicit Ceph sizes are the capacity: 3 × 100G cannot hold 3 × 100Gi × 2 copies.
+    let pre = std::fs::read_to_string(root().join("examples/preinstalled-3.yaml")).unwrap();
+    let sized = pre
+        .replace("ceph: rest}}", "ceph: 100G}}")
+        .replace("ceph: 200G}}", "ceph: 100G}}")
+        .replace("storage: {device: /dev/sdb}}", "storage: {volumeGroup: ubuntu-vg, ceph: 100G}}");
+    let m = at(&sized, "kafka.cluster.storage.size").expect("explicit sizes");
+    assert!(m.contains("the Ceph volumes this file sizes hold 279.4 GiB"), "{m}");
+    for f in ["seed-2023.yaml", "current-2026.yaml", "preinstalled-3.yaml"] {
+        let v = validate_bytes(&std::fs::read(root().join("examples").join(f)).unwrap(), "cluster.yaml", &cat);
+        let r = v.render();
+        assert!(!r.contains("when full") && !r.contains("larger than any disk"), "{f}: {r}");
+    }
+}

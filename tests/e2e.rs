@@ -92,6 +92,29 @@ async fn current_2026_converges_with_kraft_node_pools() {
     );
     let (r2, cap2) = up(&lab, &yaml, &upstream).await;
     assert_eq!(r2.unwrap_or_else(|e| panic!("{e:#}\n{}", cap2.all())).changes, 0, "{}", cap2.all());
+    assert!(!cap.all().contains("when full"), "the example's volumes fit on the lab's Ceph: {}", cap.all());
+}
+
+/// Ceph block volumes are thin: a Kafka asking 900 TiB per broker is made and runs until
+/// Ceph fills. The storage phase compares the claims (with the pool's copies) with the
+/// capacity Rook reports and says so before Kafka is made (issue 36, item 8).
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_larger_than_ceph_are_named_before_kafka_is_made() {
+    let Some(upstream) = support::mirror::upstream() else { return };
+    let lab = FullLab::start(FullLabOptions::default()).await.unwrap();
+    let yaml = example(&lab, "current-2026.yaml");
+    assert!(yaml.contains("storage: {size: 100Gi,"));
+    let yaml = yaml.replacen("storage: {size: 100Gi,", "storage: {size: 900Ti,", 1);
+    let (r, cap) = up(&lab, &yaml, &upstream).await;
+    r.unwrap_or_else(|e| panic!("{e:#}\n{}", cap.all()));
+    let out = cap.all();
+    let line = out.lines().find(|l| l.contains("when full")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("storage rook-ceph: warning:"), "{line}");
+    assert!(
+        line.contains("3 Kafka broker volumes of 900 TiB × 2 copies") && line.contains("but Ceph has 1.1 TiB in all"),
+        "{line}"
+    );
+    assert!(out.contains("lower the `storage.size` of Kafka"), "{out}");
 }
 
 fn with_timeouts(yaml: &str, t: &str) -> String {

@@ -2,6 +2,7 @@
 //! located diagnostics ([`validate`]) and the resolved form the program runs on ([`resolved`]).
 
 pub mod accept;
+pub mod claims;
 pub mod diag;
 pub mod draft;
 pub mod edit;

@@ -26,6 +26,14 @@ const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Reads the MAAS API key from `maas.apiKeyFile` or `$MAAS_API_KEY`.
 pub fn maas_key(source: &KeySource) -> anyhow::Result<ApiKey> {
     let raw = match source {
+        // A key file that is not there, with $MAAS_API_KEY set: the variable stands in (what
+        // `validate` warns about).
+        KeySource::File(p)
+            if crate::config::validate::maas_key_in_env()
+                && matches!(std::fs::metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            std::env::var("MAAS_API_KEY").unwrap_or_default()
+        }
         KeySource::File(p) => {
             // As OpenSSH refuses a private key others can read, a key file open to the group
             // or to everyone is refused before it is read.

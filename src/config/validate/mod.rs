@@ -7,7 +7,8 @@
 //! 4. check the shape against the generated JSON Schema (all errors, "did you mean");
 //! 5. deserialize the typed model;
 //! 6. semantic rules and version compatibility from the release catalog;
-//! 7. resolve into [`Cluster`].
+//! 7. resolve into [`Cluster`];
+//! 8. for a file on disk, the files it names exist on this workstation.
 
 use super::diag::{Diagnostic, Report};
 use super::model::{self, ClusterFile, Distribution, MetadataMode, Role};
@@ -20,11 +21,13 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 
+mod local;
 mod schema_messages;
 mod secrets;
 mod semantic;
 mod units;
 
+pub use local::maas_key_in_env;
 pub use schema_messages::did_you_mean;
 use schema_messages::*;
 pub use secrets::looks_like_maas_key;
@@ -59,6 +62,13 @@ pub fn validate_file(path: &Path, catalog: &Catalog) -> Validated {
             let mut v = validate_bytes(&bytes, &file, catalog);
             if let Some(c) = v.cluster.as_mut() {
                 c.anchor(path);
+            }
+            // Step 8, on disk only: the files the cluster names exist here.
+            if let (Some(c), Some(text)) = (v.cluster.as_ref(), v.source.as_deref())
+                && let Ok(located) = tree::parse(text)
+            {
+                local::check(c, &located, &mut v.report);
+                v.report.finish();
             }
             v
         }

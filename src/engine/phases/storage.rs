@@ -30,10 +30,11 @@ fn rook(cx: &Ctx) -> Result<&Rook> {
 }
 
 /// Waits until the CephCluster is Ready for its current generation, not HEALTH_ERR, and
-/// every machine with a Ceph volume runs an OSD.
-async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
+/// every machine with a Ceph volume runs an OSD. Returns the raw capacity Rook reports
+/// (`status.ceph.capacity.bytesTotal`, 0 when not reported yet).
+async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<u64> {
     if cx.dry_run() {
-        return Ok(());
+        return Ok(0);
     }
     let expect = Expect::condition("Ready", "True")
         .with_generation()
@@ -71,7 +72,9 @@ async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
             .collect();
         let missing: Vec<&String> = hosts.iter().filter(|h| !running.iter().any(|r| r == *h)).collect();
         Ok(match (expect.unmet(&c), missing.is_empty()) {
-            (None, true) => Probe::Ready(()),
+            (None, true) => {
+                Probe::Ready(c.pointer("/status/ceph/capacity/bytesTotal").and_then(Value::as_u64).unwrap_or(0))
+            }
             (unmet, _) => {
                 let mut msg = format!("{phase}; OSDs on {} of {} machines", hosts.len() - missing.len(), hosts.len());
                 if !missing.is_empty() {
@@ -88,6 +91,22 @@ async fn wait_ceph(cx: &Ctx, a: &Applier) -> Result<()> {
         })
     })
     .await
+}
+
+/// The size of a machine's Ceph device from the facts the hosts phase read: the device's
+/// own size, or, for a logical volume carved after the facts were read, the size it was
+/// carved to (all the volume group's free space for `rest`).
+fn ceph_device_bytes(m: &crate::config::Machine, f: &crate::microk8s::HostFacts) -> Option<u64> {
+    if let Some(b) = f.ceph_bytes {
+        return Some(b);
+    }
+    match &m.carve {
+        Some(crate::config::Carve { size: crate::config::CephVolume::Bytes(b), .. }) => Some(*b),
+        Some(crate::config::Carve { size: crate::config::CephVolume::Rest, .. }) => {
+            f.vg.as_ref().and_then(|v| v.as_ref()).map(|v| v.free_bytes)
+        }
+        _ => None,
+    }
 }
 
 /// `ceph status` and `ceph osd tree` through the Rook toolbox on control plane `via`.
@@ -230,7 +249,21 @@ pub async fn converge_cluster(
     let r = cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))?;
     let objs = vec![rook::render_cluster(&r.release, files, cluster)?, rook::render_mgr_pool(rook::mgr_size(cluster))];
     addons::apply(cx, PHASE, a, "rook-ceph", "the CephCluster and the .mgr pool", &objs).await?;
-    wait_ceph(cx, a).await?;
+    // Ceph's raw capacity: what Rook reports, or the Ceph devices the hosts phase measured
+    // when Rook's figure lags behind OSDs still booting (both only ever undercount).
+    let measured: u64 = cluster
+        .ceph_machines()
+        .filter_map(|m| cx.host_facts(&m.hostname).and_then(|f| ceph_device_bytes(m, &f)))
+        .fold(0, u64::saturating_add);
+    let capacity = wait_ceph(cx, a).await?.max(measured);
+    // Ceph block volumes are thin: claims larger than Ceph are made and fail when it fills.
+    // Said by runs of the whole cluster: a run for some machines (add-node) reads the facts
+    // of those alone, while Rook's figure may not count their OSDs yet.
+    if cx.opts.only_machines.is_none()
+        && let Some((message, hint)) = crate::config::claims::over_capacity(&cluster.ceph_claims(), capacity)
+    {
+        cx.warn(PHASE, "rook-ceph", message, Some(hint));
+    }
     // The Rook toolbox: `remove-node`, `replace-node` and `upgrade` read and steer Ceph through it.
     addons::apply(
         cx,

@@ -37,9 +37,10 @@ impl SimRemote {
                             // blkid -p reads the raw device: root only.
                             let sig = if cmd.sudo { sig } else { String::new() };
                             s.push_str(&format!("ceph_dev=present\nceph_sig={sig}\n"));
-                            if h.preinstalled {
-                                s.push_str(&format!("ceph_bytes={bytes}\n"));
-                            }
+                            // A deployed PC's Ceph logical volume is the one the Rook
+                            // simulator makes its OSD of.
+                            let bytes = if h.preinstalled { bytes } else { crate::sim::operators::OSD_BYTES };
+                            s.push_str(&format!("ceph_bytes={bytes}\n"));
                         }
                     }
                 }

@@ -25,6 +25,14 @@ impl Semantic<'_> {
                 let root_bytes = match root_s.as_deref() {
                     None => 100_000_000_000,
                     Some(s) => match parse_bytes(s) {
+                        Some(b) if b > crate::config::claims::MAX_DISK_BYTES => {
+                            self.warn(
+                                &root_p,
+                                format!("rootSize {s} is larger than any disk a PC holds (the largest sold hold about 36 TB); MAAS will refuse it"),
+                                "the root volume holds Ubuntu and MicroK8s: 50G to 100G is plenty; `homelab up --dry-run` checks it against each machine's disk",
+                            );
+                            b
+                        }
                         Some(b) if b >= 3 * (1 << 30) => b,
                         Some(_) => {
                             self.err(

@@ -62,7 +62,7 @@ impl Semantic<'_> {
         if self.report.errors() > errors_before {
             return None;
         }
-        Some(Cluster {
+        let cluster = Cluster {
             name: f.metadata.name.clone(),
             source: None,
             maas,
@@ -73,7 +73,38 @@ impl Semantic<'_> {
             kafka,
             database,
             timeouts,
-        })
+        };
+        self.capacity(&cluster);
+        Some(cluster)
+    }
+
+    /// The volumes on Ceph against what the machines can give it: the explicit Ceph sizes
+    /// when every machine has one, else at most one large disk per machine. A warning: thin
+    /// volumes may be sized for disks still to come.
+    fn capacity(&mut self, c: &Cluster) {
+        use crate::config::claims::{MAX_DISK_BYTES, over_capacity};
+        let claims = c.ceph_claims();
+        let Some(biggest) = claims.iter().max_by_key(|c| c.raw()) else { return };
+        let machines = c.ceph_machines().count() as u64;
+        let (capacity, bound) = match c.declared_ceph_bytes() {
+            Some(b) => (b, false),
+            None if c.kubernetes.is_microk8s() && machines > 0 => (machines.saturating_mul(MAX_DISK_BYTES), true),
+            None => return,
+        };
+        if let Some((msg, hint)) = over_capacity(&claims, capacity) {
+            let msg = if bound {
+                msg.replace(
+                    "but Ceph has",
+                    &format!(
+                        "but {machines} machine{} with one Ceph disk each hold at most",
+                        if machines == 1 { "" } else { "s" }
+                    ),
+                )
+            } else {
+                msg.replace("but Ceph has", "but the Ceph volumes this file sizes hold")
+            };
+            self.warn(&biggest.at.clone(), msg, hint);
+        }
     }
 }
 
