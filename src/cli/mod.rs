@@ -91,11 +91,62 @@ pub fn main_with(make: Box<WorldMaker>) -> ExitCode {
     run_main()
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::AddNode(_) => "add-node",
+            Command::RemoveNode(_) => "remove-node",
+            Command::ReplaceNode(_) => "replace-node",
+            Command::Upgrade(_) => "upgrade",
+            Command::Status(_) => "status",
+            Command::Validate(_) => "validate",
+            Command::Schema(_) => "schema",
+            Command::Kubeconfig(_) => "kubeconfig",
+            Command::Connect(_) => "connect",
+            Command::Init(_) => "init",
+            Command::Demo(_) => "demo",
+            Command::Completions(_) => "completions",
+        }
+    }
+}
+
+/// The run log of a command that reads or changes something (all but `schema` and
+/// `completions`, which only print); none when it cannot be created (said on the terminal).
+fn open_run_log(command: &Command, ui: &Ui) -> Option<std::sync::Arc<crate::foundation::runlog::RunLog>> {
+    if matches!(command, Command::Schema(_) | Command::Completions(_)) {
+        return None;
+    }
+    match crate::foundation::runlog::RunLog::create(command.name()) {
+        Ok(log) => {
+            let log = std::sync::Arc::new(log);
+            let args: Vec<String> = std::env::args().collect();
+            log.line("start", &format!("homelab {} ({})", env!("CARGO_PKG_VERSION"), args.join(" ")));
+            ui.attach_log(log.clone());
+            Some(log)
+        }
+        Err(e) => {
+            ui.err(&format!("note: this run keeps no log: {e:#}"));
+            None
+        }
+    }
+}
+
 fn run_main() -> ExitCode {
     crate::foundation::tls::install_crypto_provider();
     let cli = Cli::parse();
     let ui = Ui::new(cli.global.output, cli.global.quiet);
-    init_tracing(&cli.global, &ui);
+    let run_log = open_run_log(&cli.command, &ui);
+    init_tracing(&cli.global, &ui, run_log.clone());
+    let code = run_parsed(cli, ui.clone());
+    if let Some(l) = &run_log {
+        l.line("end", "");
+    }
+    code
+}
+
+fn run_parsed(cli: Cli, ui: Ui) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -109,6 +160,10 @@ fn run_main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             report_error(&ui, &e);
+            // The last line names the file that says what led here.
+            if let Some(p) = ui.log_path() {
+                ui.error(&format!("the run's log (every call it made, no secret): {}", p.display()));
+            }
             exit_code(&e)
         }
     }
@@ -145,8 +200,11 @@ fn report_error(ui: &Ui, e: &anyhow::Error) {
     ui.error(&msg);
 }
 
-fn init_tracing(g: &Global, ui: &Ui) {
+fn init_tracing(g: &Global, ui: &Ui, run_log: Option<std::sync::Arc<crate::foundation::runlog::RunLog>>) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let default = match g.verbose {
         0 => "warn",
         1 => "homelab=info,warn",
@@ -154,13 +212,21 @@ fn init_tracing(g: &Global, ui: &Ui) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let terminal = tracing_subscriber::fmt::layer()
         .with_writer(LogWriter(ui.clone()))
         .with_ansi(ui.color())
         .with_target(g.verbose >= 2)
         .without_time()
-        .try_init();
+        .with_filter(filter);
+    // The run log has homelab's debug lines whatever the verbosity (other crates' warnings).
+    let file = run_log.map(|l| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(crate::foundation::runlog::LogFileWriter(l))
+            .with_ansi(false)
+            .with_target(true)
+            .with_filter(EnvFilter::new("homelab=debug,warn"))
+    });
+    let _ = tracing_subscriber::registry().with(terminal).with(file).try_init();
 }
 
 /// The catalog: embedded plus `--catalog`.

@@ -49,6 +49,8 @@ struct Inner {
     /// Phases whose header line is out: a phase's first line comes under its header, even
     /// when it is a preparation that runs before the phase's machines start.
     announced: Mutex<Vec<PhaseId>>,
+    /// The run's log file, when the command keeps one: every event and error goes there too.
+    run_log: std::sync::OnceLock<Arc<super::runlog::RunLog>>,
 }
 
 /// Cheap to clone; all clones draw to the same place.
@@ -75,6 +77,7 @@ impl Ui {
                 quiet,
                 dry_run_seen: Default::default(),
                 announced: Mutex::default(),
+                run_log: Default::default(),
             }),
         }
     }
@@ -95,9 +98,20 @@ impl Ui {
                 quiet: false,
                 dry_run_seen: Default::default(),
                 announced: Mutex::default(),
+                run_log: Default::default(),
             }),
         };
         (ui, Captured { out, err })
+    }
+
+    /// Sends every event and error of this run to `log` as well (once per Ui).
+    pub fn attach_log(&self, log: Arc<super::runlog::RunLog>) {
+        let _ = self.inner.run_log.set(log);
+    }
+
+    /// The run log's file, when there is one.
+    pub fn log_path(&self) -> Option<std::path::PathBuf> {
+        self.inner.run_log.get().map(|l| l.path().to_path_buf())
     }
 
     pub fn format(&self) -> OutputFormat {
@@ -206,6 +220,9 @@ impl Ui {
     /// An error message, shown in every output mode (JSON mode puts it on stderr too, so a
     /// script that only reads stdout still gets a clean event stream).
     pub fn error(&self, text: &str) {
+        if let Some(l) = self.inner.run_log.get() {
+            l.line("error", text);
+        }
         let mut s = text.to_owned();
         if !s.ends_with('\n') {
             s.push('\n');
@@ -220,6 +237,11 @@ impl Ui {
     }
 
     pub fn emit(&self, event: Event) {
+        if let Some(l) = self.inner.run_log.get()
+            && let Ok(json) = serde_json::to_string(&event)
+        {
+            l.line("event", &json);
+        }
         match self.inner.format {
             OutputFormat::Json => {
                 let env = Envelope { ts: now_rfc3339(), event: &event };

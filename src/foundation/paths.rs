@@ -17,6 +17,12 @@ pub fn state_dir(cluster: &str) -> PathBuf {
         .join(cluster)
 }
 
+/// Where run logs go ([`super::runlog`]): `logs` beside the per-cluster state directories
+/// (`HOMELAB_STATE_DIR` moves it with them).
+pub fn log_dir() -> PathBuf {
+    state_dir("logs")
+}
+
 /// The download cache (pinned manifests live under `manifests/`).
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HOMELAB_CACHE_DIR") {

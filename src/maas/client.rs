@@ -322,6 +322,7 @@ impl MaasClient {
                             return Err(err);
                         }
                     };
+                    tracing::debug!(target: "homelab::maas", "{what}: HTTP {status}, {} bytes", body.len());
                     if (200..300).contains(&status) {
                         return Ok(body);
                     }

@@ -71,10 +71,16 @@ impl Remote for Resilient {
         let end = tokio::time::Instant::now() + self.deadline;
         let mut pause = self.backoff.first;
         let host = &self.addr.hostname;
+        // The exact command, for the run log (its stdin, which may carry a secret, never).
+        tracing::debug!(target: "homelab::ssh", "{host}: run `{}`", cmd.display());
+        let started = std::time::Instant::now();
         loop {
             let e = match self.connection().await {
                 Ok(r) => match r.run(cmd).await {
-                    Ok(out) => return Ok(out),
+                    Ok(out) => {
+                        tracing::debug!(target: "homelab::ssh", "{host}: exit {:?} in {} ms", out.code, started.elapsed().as_millis());
+                        return Ok(out);
+                    }
                     Err(e) => {
                         self.discard(&r).await;
                         e
