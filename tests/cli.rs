@@ -458,3 +458,48 @@ fn a_missing_maas_key_file_is_named_before_a_run_needs_it() {
         "the key came from the variable, MAAS was asked: {out}"
     );
 }
+
+/// `diagnose` with nothing to reach (issue 35): the archive is still written, with its
+/// manifest saying why each item failed, and the command exits 1 naming what to check.
+#[test]
+fn diagnose_with_no_system_answering_writes_the_manifest_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: not-a-real-token-123}\ncontexts:\n- name: kind-kind\n  context: {cluster: c, user: u}\ncurrent-context: kind-kind\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(format!("{}/examples/existing-kind.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("kubeconfig: ~/.kube/config", &format!("kubeconfig: {}", kc.display()));
+    let cfg = dir.path().join("cluster.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let to = dir.path().join("bundle.tar.gz");
+    let o = homelab()
+        .env("HOME", dir.path())
+        .env("HOMELAB_STATE_DIR", dir.path().join("state"))
+        .args(["diagnose", "--timeout", "5s", "--to"])
+        .arg(&to)
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no system answered") && err.contains("the kubeconfig's server"), "{err}");
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&to).unwrap());
+    let mut names = Vec::new();
+    let mut manifest = String::new();
+    for e in tar::Archive::new(gz).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().into_owned();
+        if p.ends_with("manifest.json") {
+            use std::io::Read as _;
+            e.read_to_string(&mut manifest).unwrap();
+        }
+        names.push(p);
+    }
+    assert!(names.contains(&"kind-diagnose/manifest.json".to_owned()), "{names:?}");
+    assert!(manifest.contains("\"kubernetes/\"") && manifest.contains("does not answer"), "{manifest}");
+    assert!(!manifest.contains("not-a-real-token-123"));
+}

@@ -84,7 +84,13 @@ fn final_state(w: &World) -> Final {
         objects,
         deletes: w.lab.api.requests().iter().filter(|r| r.starts_with("DELETE")).count(),
         nodes_ready: w.lab.hosts.nodes().iter().filter(|n| n.ready).count(),
-        osds: w.lab.api.objects("", "pods", Some("rook-ceph")).len(),
+        osds: w
+            .lab
+            .api
+            .objects("", "pods", Some("rook-ceph"))
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "rook-ceph-osd")
+            .count(),
         kafka_ready: w
             .lab
             .api

@@ -67,7 +67,14 @@ async fn add_node_grows_3_to_4_machines_and_4_osds_editing_only_its_entry() {
     assert!(out.contains("time budget (real hardware)") && out.contains("time per step"), "{out}");
     // 4 nodes, 4 OSDs.
     assert_eq!(lab.hosts.nodes().len(), 4);
-    assert_eq!(lab.api.objects("", "pods", Some("rook-ceph")).len(), 4);
+    assert_eq!(
+        lab.api
+            .objects("", "pods", Some("rook-ceph"))
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "rook-ceph-osd")
+            .count(),
+        4
+    );
     let cc = lab.api.object("ceph.rook.io", "cephclusters", "rook-ceph", "rook-ceph").unwrap();
     assert_eq!(cc["spec"]["storage"]["nodes"].as_array().unwrap().len(), 4);
     // The file gained exactly one line: the new entry.

@@ -81,4 +81,13 @@ async fn the_readmes_using_it_runs_in_its_order_against_the_simulated_lab() {
     ok(&["kubeconfig", "--merge", "--use"]);
     let kc = std::fs::read_to_string(home.join(".kube/config")).unwrap();
     assert!(kc.contains("current-context: homelab-lab"), "{kc}");
+    // homelab diagnose
+    let said = ok(&["diagnose"]);
+    assert!(said.contains("wrote homelab-diagnose-lab-") && said.contains(".tar.gz"), "{said}");
+    let bundle = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("homelab-diagnose-lab-"))
+        .expect("the bundle in the working directory");
+    assert!(bundle.metadata().unwrap().len() > 1000);
 }

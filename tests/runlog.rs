@@ -5,7 +5,6 @@
 
 mod support;
 
-use base64::Engine as _;
 use homelab::maas::Status;
 use homelab::sim::lab::FullLabOptions;
 use std::path::PathBuf;
@@ -13,53 +12,6 @@ use support::subproc::World;
 
 fn logs(dir: &std::path::Path) -> Vec<PathBuf> {
     homelab::foundation::runlog::list(dir)
-}
-
-/// Every secret value the lab holds: the MAAS key and its parts, the credentials of the
-/// kubeconfig homelab wrote, and each secret value (passwords, keys, tokens, URIs with
-/// passwords, JAAS lines) of every Secret in the API server.
-fn lab_secrets(w: &World, state: &std::path::Path) -> Vec<String> {
-    let mut s = Vec::new();
-    let key = std::fs::read_to_string(w.lab.lab.path("maas.key")).unwrap();
-    s.push(key.trim().to_owned());
-    s.extend(key.trim().split(':').map(str::to_owned));
-    for e in std::fs::read_dir(state).unwrap().flatten() {
-        let kc = e.path().join("kubeconfig");
-        if let Ok(text) = std::fs::read_to_string(&kc) {
-            for l in text.lines() {
-                for k in ["token:", "client-key-data:", "password:"] {
-                    if let Some(v) = l.trim().strip_prefix(k) {
-                        s.push(v.trim().trim_matches('"').to_owned());
-                    }
-                }
-            }
-        }
-    }
-    for secret in w.lab.api.objects("", "secrets", None) {
-        if let Some(data) = secret["data"].as_object() {
-            // The values that are secret by their key (a Secret also holds host names,
-            // user names and public certificates).
-            let secret_key = |k: &str| {
-                let k = k.to_ascii_lowercase();
-                ["password", "key", "token", "jaas", "uri", "pgpass", "keyring", "secret"].iter().any(|w| k.contains(w))
-                    && !k.ends_with(".crt")
-            };
-            for (k, v) in data {
-                if !secret_key(k) {
-                    continue;
-                }
-                if let Some(b) = v.as_str().and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                    && let Ok(t) = String::from_utf8(b)
-                {
-                    s.extend(t.lines().map(|l| l.trim().to_owned()));
-                }
-            }
-        }
-    }
-    s.retain(|v| v.len() >= 8);
-    s.sort();
-    s.dedup();
-    s
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,7 +60,7 @@ async fn every_run_keeps_a_private_log_of_its_calls_without_secrets_and_a_failur
     for l in joins {
         assert!(l.contains("[redacted]"), "{l}");
     }
-    let secrets = lab_secrets(&w, &state);
+    let secrets = support::subproc::lab_secrets(&w, &state);
     assert!(secrets.len() >= 6, "the lab knows secrets: {}", secrets.len());
     for s in &secrets {
         assert!(!up_log.contains(s.as_str()), "a secret of {} bytes is in the log: {s}", s.len());

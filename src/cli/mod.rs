@@ -6,6 +6,7 @@ pub mod add_node;
 pub mod completions;
 pub mod connect;
 pub mod demo;
+pub mod diagnose;
 pub mod init;
 pub mod kubeconfig;
 pub mod remove_node;
@@ -70,6 +71,7 @@ pub enum Command {
     ReplaceNode(replace_node::ReplaceNodeArgs),
     Upgrade(upgrade::UpgradeArgs),
     Status(status::StatusArgs),
+    Diagnose(diagnose::DiagnoseArgs),
     Validate(validate::ValidateArgs),
     Schema(schema::SchemaArgs),
     Kubeconfig(kubeconfig::KubeconfigArgs),
@@ -101,6 +103,7 @@ impl Command {
             Command::ReplaceNode(_) => "replace-node",
             Command::Upgrade(_) => "upgrade",
             Command::Status(_) => "status",
+            Command::Diagnose(_) => "diagnose",
             Command::Validate(_) => "validate",
             Command::Schema(_) => "schema",
             Command::Kubeconfig(_) => "kubeconfig",
@@ -178,6 +181,7 @@ pub async fn run(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::ReplaceNode(a) => replace_node::run(a, &g, ui).await,
         Command::Upgrade(a) => upgrade::run(a, &g, ui).await,
         Command::Status(a) => status::run(a, &g, ui).await,
+        Command::Diagnose(a) => diagnose::run(a, &g, ui).await,
         Command::Validate(a) => validate::run(a, &g, ui),
         Command::Schema(a) => schema::run(a, ui),
         Command::Kubeconfig(a) => kubeconfig::run(a, &g, ui).await,

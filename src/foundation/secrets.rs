@@ -25,6 +25,12 @@ pub fn register(secret: &str) {
     }
 }
 
+/// Every registered secret (for a redaction that runs over text this process did not print,
+/// `homelab diagnose`).
+pub fn registered() -> Vec<String> {
+    SECRETS.read().map(|v| v.clone()).unwrap_or_default()
+}
+
 /// Masks every registered secret in `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let Ok(v) = SECRETS.read() else { return Cow::Borrowed(text) };

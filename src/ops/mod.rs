@@ -7,6 +7,7 @@
 
 pub mod add_node;
 pub mod connect;
+pub mod diagnose;
 pub mod init;
 pub mod kubeconfig;
 pub mod remove_node;

@@ -636,6 +636,18 @@ impl SimCeph {
                 });
                 (0, v.to_string(), String::new())
             }
+            ["health", "detail"] => {
+                let (status, checks) = self.health();
+                let checks: serde_json::Map<String, serde_json::Value> = checks
+                    .into_iter()
+                    .map(|(k, (sev, msg))| {
+                        (k, serde_json::json!({"severity": sev, "summary": {"message": msg, "count": 1}, "detail": [{"message": msg}], "muted": false}))
+                    })
+                    .collect();
+                (0, serde_json::json!({"status": status, "checks": checks, "mutes": []}).to_string(), String::new())
+            }
+            // No daemon of the simulated Ceph ever crashes: the crash module lists none.
+            ["crash", "ls"] => (0, "[]".into(), String::new()),
             ["osd", "tree"] => {
                 let mut nodes = Vec::new();
                 let hosts: BTreeSet<&str> =

@@ -257,6 +257,7 @@ pub(in crate::sim::apiserver) async fn handle(
                 &json!({"apiVersion": av, "kind": format!("{}List", kind.kind), "metadata": {"resourceVersion": st.rv.to_string()}, "items": out}),
             )
         }
+        ("GET", Some(name)) if t.sub.as_deref() == Some("log") && kind.kind == "Pod" => pod_log(&st, &ns, name, &q),
         ("GET", Some(name)) => {
             let obj = if kind.kind == "Node" {
                 st.node_values().into_iter().find(|n| n["metadata"]["name"] == name.as_str())
@@ -467,6 +468,37 @@ pub(in crate::sim::apiserver) async fn handle(
             &format!("the server does not allow this method on the requested resource ({method})"),
         ),
     }
+}
+
+/// The log subresource: what the pod's container printed, as text, the last `tailLines` lines
+/// cut to `limitBytes`; 404 for a pod that does not exist, 400 with the kubelet's words for
+/// one whose container has not started.
+fn pod_log(st: &ApiState, ns: &str, name: &str, q: &HashMap<String, String>) -> Response {
+    let Some(pod) = st.get("", "pods", ns, name) else {
+        return status_body(404, "NotFound", &format!("pods \"{name}\" not found"));
+    };
+    if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+        let c = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or(name);
+        return status_body(
+            400,
+            "BadRequest",
+            &format!("container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating"),
+        );
+    }
+    let text = st.pod_logs.get(&format!("{ns}/{name}")).cloned().unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()).unwrap_or(lines.len());
+    let mut out: String = lines[lines.len().saturating_sub(tail)..].iter().map(|l| format!("{l}\n")).collect();
+    if let Some(limit) = q.get("limitBytes").and_then(|b| b.parse::<usize>().ok())
+        && out.len() > limit
+    {
+        let mut cut = limit;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    Response::builder().status(200).header(header::CONTENT_TYPE, "text/plain").body(Body::from(out)).unwrap_or_default()
 }
 
 /// The Eviction subresource: a granted eviction deletes the pod (200); one a

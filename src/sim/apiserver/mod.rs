@@ -104,6 +104,7 @@ impl SimApiServer {
             nodes: None,
             operators: vec![],
             log: vec![],
+            pod_logs: HashMap::new(),
             validators: HashMap::new(),
             reconciled: None,
         }));
@@ -179,6 +180,17 @@ impl SimApiServer {
     }
 
     /// Requests so far (`METHOD path`).
+    /// Appends a line to what a pod's container printed (its `pods/NAME/log`); `pod` may name
+    /// a Deployment, whose pod gets the line.
+    pub fn append_pod_log(&self, ns: &str, pod: &str, line: &str) {
+        let mut st = self.state();
+        reconcile(&mut st);
+        let name = if st.get("", "pods", ns, pod).is_some() { pod.to_owned() } else { views::deployment_pod(pod) };
+        let text = st.pod_logs.entry(format!("{ns}/{name}")).or_default();
+        text.push_str(line);
+        text.push('\n');
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.state().log.clone()
     }

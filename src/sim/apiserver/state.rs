@@ -179,6 +179,8 @@ pub struct ApiState {
     pub nodes: Option<Arc<dyn Fn() -> Vec<SimNode> + Send + Sync>>,
     pub(in crate::sim::apiserver) operators: Vec<Arc<dyn SimOperator>>,
     pub log: Vec<String>,
+    /// What each pod's container printed (`ns/pod` → text), read through `pods/NAME/log`.
+    pub pod_logs: HashMap<String, String>,
     pub(in crate::sim::apiserver) validators: HashMap<(String, String, String), Arc<jsonschema::Validator>>,
     /// When the operators last ran (see `handle`: with costs on, reads share a recent run).
     pub(in crate::sim::apiserver) reconciled: Option<Instant>,

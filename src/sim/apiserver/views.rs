@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// The name of a Deployment's pod (as a ReplicaSet names it: Deployment, template hash,
+/// five random characters; fixed here).
+pub fn deployment_pod(deployment: &str) -> String {
+    format!("{deployment}-5d8f7c9b6-x7k2p")
+}
+
 /// Lazily brings every controller up to now: CRD establishment, Deployments, PVCs, operators.
 pub fn reconcile(st: &mut ApiState) {
     let now = Instant::now();
@@ -81,6 +87,38 @@ pub fn reconcile(st: &mut ApiState) {
                    "conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}]})
         };
         st.set_status("apps", "deployments", &ns, &name, status);
+        // Its pod (one, whatever the replicas), with the template's labels, Running once the
+        // Deployment is Available; none while it is scaled to 0. The OSD Deployments' pods are
+        // the Rook simulator's (their boot and stop timings are its own).
+        if v.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd") {
+            continue;
+        }
+        let pod = deployment_pod(&name);
+        let labels = v.pointer("/spec/template/metadata/labels").cloned().unwrap_or_else(|| json!({}));
+        let container = v.pointer("/spec/template/spec/containers/0/name").and_then(Value::as_str).unwrap_or(&name);
+        let want = if replicas < 1 {
+            None
+        } else if ready {
+            Some(("Running", "True"))
+        } else {
+            Some(("Pending", "False"))
+        };
+        let cur = st
+            .get("", "pods", &ns, &pod)
+            .and_then(|p| p.pointer("/status/phase").and_then(Value::as_str).map(str::to_owned));
+        match want {
+            None if cur.is_some() => st.delete("", "pods", &ns, &pod),
+            Some((phase, cond)) if cur.as_deref() != Some(phase) => st.put(
+                "",
+                "pods",
+                &ns,
+                json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": pod, "namespace": ns, "labels": labels, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-5d8f7c9b6"), "controller": true}]},
+                       "spec": {"containers": [{"name": container}]},
+                       "status": {"phase": phase, "conditions": [{"type": "Ready", "status": cond}]}}),
+            ),
+            _ => {}
+        }
     }
     // PVCs bind when their StorageClass exists.
     let default_sc: Option<String> = st

@@ -95,6 +95,29 @@ impl SimRemote {
                 out(0, text, "")
             }
             ["snap", "wait", "system", "seed.loaded"] => out(0, "", ""),
+            ["snap", "list"] => {
+                let mut t = "Name      Version   Rev    Tracking       Publisher   Notes\ncore20    20240111  2182   latest/stable  canonical✓  base\nsnapd     2.61.3    21759  latest/stable  canonical✓  snapd\n".to_owned();
+                if let Some((ch, _)) = installed(&w) {
+                    t.push_str(&format!(
+                        "microk8s  v{}.3  7000  {ch}  canonical✓  classic\n",
+                        ch.split('/').next().unwrap_or("")
+                    ));
+                }
+                out(0, t, "")
+            }
+            // journald's answer for a unit: its start line once MicroK8s runs, else none.
+            ["journalctl", "-u", unit, "--no-pager", "-n", _] => match installed(&w) {
+                Some(_) => {
+                    let host = w.hosts.get(&me).map(|h| h.hostname.clone()).unwrap_or_default();
+                    let app = unit.trim_start_matches("snap.").trim_end_matches(".service");
+                    out(
+                        0,
+                        format!("Dec 08 03:00:00 {host} systemd[1]: Started Service for snap application {app}.\n"),
+                        "",
+                    )
+                }
+                None => out(0, "-- No entries --\n", ""),
+            },
             ["snap", "list", "microk8s"] => match installed(&w) {
                 Some((ch, _)) => out(
                     0,
