@@ -11,6 +11,7 @@ pub mod hosts_http;
 pub mod lab;
 pub mod maas;
 pub mod operators;
+pub mod rook_teardown;
 pub mod rook_upgrade;
 pub mod standin;
 pub mod strimzi;

@@ -36,6 +36,8 @@ pub struct RookOperator {
     /// scaled like the operator's steps).
     pub purge_retry: Duration,
     purge_checked: Mutex<HashMap<String, Instant>>,
+    /// The nodes whose cleanup Job ran when a CephCluster was deleted with the confirmation.
+    pub cleanups: Mutex<Vec<String>>,
     /// Per CephCluster: the Ceph that runs and the last daemon restart (upgrades).
     versions: Mutex<HashMap<String, super::rook_upgrade::VersionState>>,
     /// Each change of the Ceph that runs, `17.2.5 → 19.2.3`, in order.
@@ -82,6 +84,7 @@ impl RookOperator {
             purge_log: Mutex::new(Vec::new()),
             purge_retry: step,
             purge_checked: Mutex::new(HashMap::new()),
+            cleanups: Mutex::default(),
             versions: Mutex::new(HashMap::new()),
             ceph_upgrades: Mutex::new(Vec::new()),
             timings: Mutex::new(RookTimings::for_step(step)),
@@ -336,6 +339,11 @@ impl SimOperator for RookOperator {
             if !deployment_running(st, &ns, "rook-ceph-operator") {
                 continue;
             }
+            if c.pointer("/metadata/deletionTimestamp").is_some() {
+                super::rook_teardown::deleting(st, &ns, &c, self.step, &self.ceph, &self.cleanups);
+                continue;
+            }
+            super::rook_teardown::hold(st, &ns, &c);
             let generation = c["metadata"]["generation"].as_i64().unwrap_or(1);
             let started = since_generation(&self.progress, &format!("{ns}/{name}"), generation, now);
             let elapsed = now.saturating_duration_since(started);

@@ -180,12 +180,15 @@ impl StrimziOperator {
             }
             let pdb = format!("{name}-{component}");
             let min = mine.len() as i64 - 1;
+            // Strimzi's pods (through their StrimziPodSet) and PDBs go with the Kafka.
+            let owner =
+                json!([{"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "Kafka", "name": name, "controller": true}]);
             if st
                 .get("policy", "poddisruptionbudgets", ns, &pdb)
                 .and_then(|p| p.pointer("/spec/minAvailable").and_then(Value::as_i64))
                 != Some(min)
             {
-                st.put("policy", "poddisruptionbudgets", ns, json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": pdb, "namespace": ns, "labels": {"strimzi.io/cluster": name}}, "spec": {"minAvailable": min, "selector": {"matchLabels": {"strimzi.io/name": pdb}}}}));
+                st.put("policy", "poddisruptionbudgets", ns, json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": pdb, "namespace": ns, "labels": {"strimzi.io/cluster": name}, "ownerReferences": owner}, "spec": {"minAvailable": min, "selector": {"matchLabels": {"strimzi.io/name": pdb}}}}));
             }
             for (pod, w) in mine {
                 let existing = st.get("", "pods", ns, pod).cloned();
@@ -223,7 +226,7 @@ impl StrimziOperator {
                         }
                         st.put("", "pods", ns, json!({
                             "apiVersion": "v1", "kind": "Pod",
-                            "metadata": {"name": pod, "namespace": ns, "labels": labels, "annotations": {"strimzi.io/revision": w.revision}},
+                            "metadata": {"name": pod, "namespace": ns, "labels": labels, "annotations": {"strimzi.io/revision": w.revision}, "ownerReferences": owner},
                             "spec": {"nodeName": nn, "containers": [{"name": component, "image": w.image}],
                                      "volumes": w.claims.iter().map(|c| json!({"name": c, "persistentVolumeClaim": {"claimName": c}})).collect::<Vec<_>>()},
                             "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}

@@ -457,7 +457,10 @@ pub(in crate::sim::apiserver) async fn handle(
             if st.get(&kind.group, &kind.plural, &ns, name).is_none() {
                 return status_body(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural));
             }
-            st.delete(&kind.group, &kind.plural, &ns, name);
+            if let Some(marked) = lifecycle::delete(&mut st, &kind.group, &kind.plural, &ns, name) {
+                // Held by finalizers (or a Namespace, Terminating): the object as it stands.
+                return ok_json(&marked);
+            }
             ok_json(
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": kind.plural}}),
             )

@@ -21,6 +21,7 @@
 mod admission;
 pub mod costs;
 mod http;
+mod lifecycle;
 mod schema;
 mod ssa;
 mod state;
@@ -105,6 +106,7 @@ impl SimApiServer {
             operators: vec![],
             log: vec![],
             pod_logs: HashMap::new(),
+            had_cluster: false,
             validators: HashMap::new(),
             reconciled: None,
         }));

@@ -181,6 +181,9 @@ pub struct ApiState {
     pub log: Vec<String>,
     /// What each pod's container printed (`ns/pod` → text), read through `pods/NAME/log`.
     pub pod_logs: HashMap<String, String>,
+    /// Machines ran the cluster's datastore (see `lifecycle`: when none does any more, the
+    /// objects are gone with it).
+    pub had_cluster: bool,
     pub(in crate::sim::apiserver) validators: HashMap<(String, String, String), Arc<jsonschema::Validator>>,
     /// When the operators last ran (see `handle`: with costs on, reads share a recent run).
     pub(in crate::sim::apiserver) reconciled: Option<Instant>,

@@ -13,6 +13,7 @@ pub fn deployment_pod(deployment: &str) -> String {
 /// Lazily brings every controller up to now: CRD establishment, Deployments, PVCs, operators.
 pub fn reconcile(st: &mut ApiState) {
     let now = Instant::now();
+    lifecycle::reconcile(st);
     // CRDs: Established after a delay, served by discovery a moment later. (Only names are
     // copied: CRDs are large and this runs before every request.)
     let crds: Vec<(String, String, String, bool)> = st
@@ -88,7 +89,9 @@ pub fn reconcile(st: &mut ApiState) {
         };
         st.set_status("apps", "deployments", &ns, &name, status);
         // Its pod (one, whatever the replicas), with the template's labels, Running once the
-        // Deployment is Available; none while it is scaled to 0. The OSD Deployments' pods are
+        // Deployment is Available; none while it is scaled to 0. (Owned by the Deployment
+        // itself: the ReplicaSet between them is not simulated; the garbage collector takes
+        // the pod with the Deployment, as it would through the ReplicaSet.) The OSD Deployments' pods are
         // the Rook simulator's (their boot and stop timings are its own).
         if v.pointer("/metadata/labels/app").and_then(Value::as_str) == Some("rook-ceph-osd") {
             continue;
@@ -113,7 +116,7 @@ pub fn reconcile(st: &mut ApiState) {
                 "pods",
                 &ns,
                 json!({"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": pod, "namespace": ns, "labels": labels, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-5d8f7c9b6"), "controller": true}]},
+                       "metadata": {"name": pod, "namespace": ns, "labels": labels, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "controller": true}]},
                        "spec": {"containers": [{"name": container}]},
                        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": cond}]}}),
             ),
@@ -187,4 +190,6 @@ pub fn reconcile(st: &mut ApiState) {
     for op in ops {
         op.reconcile(st, now);
     }
+    // What the operators released (finalizers) or dropped (owners) goes now.
+    lifecycle::reconcile(st);
 }

@@ -95,6 +95,26 @@ impl SimRemote {
                 out(0, text, "")
             }
             ["snap", "wait", "system", "seed.loaded"] => out(0, "", ""),
+            // The remove hook stops MicroK8s, kills its containers and drops its state; the
+            // machine leaves the datastore as a dead member would (hosts-lifecycle §B4).
+            ["snap", "remove", "microk8s", rest @ ..] if rest.iter().all(|a| *a == "--purge") => {
+                if installed(&w).is_none() {
+                    out(0, "snap \"microk8s\" is not installed\n", "")
+                } else {
+                    let cluster = w.hosts.get(&me).map(super::state::cluster_of).unwrap_or_default();
+                    w.remove_member(&cluster, &me);
+                    if let Some(h) = w.hosts.get_mut(&me) {
+                        h.snap = None;
+                        h.joined = None;
+                        h.left = false;
+                        h.removed = false;
+                        h.held = false;
+                        h.broken = false;
+                        h.node_ip = None;
+                    }
+                    out(0, "microk8s removed\n", "")
+                }
+            }
             ["snap", "list"] => {
                 let mut t = "Name      Version   Rev    Tracking       Publisher   Notes\ncore20    20240111  2182   latest/stable  canonical✓  base\nsnapd     2.61.3    21759  latest/stable  canonical✓  snapd\n".to_owned();
                 if let Some((ch, _)) = installed(&w) {
