@@ -92,24 +92,9 @@ async fn killed_after_each_change(flow: Flow) {
     check(&w, flow, old_osd, "uninterrupted");
     let named = name_changes(&changes.lock().unwrap());
     assert!(named.len() > 8, "{named:?}");
-    let all = std::env::var_os("HOMELAB_CRASH_ALL").is_some();
     // CI: the SSH and MAAS changes (the destructive ones among them) and every 6th API write,
     // thinned to at most 14 points; lock renewals are the same write over and over.
-    let mut points: Vec<&(String, usize, String)> = named
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| all || (!p.2.starts_with("API") && !p.0.contains("op=set_owner_data")) || i % 6 == 0)
-        .map(|(_, p)| p)
-        .collect();
-    if !all && points.len() > 14 {
-        let keep = points.len().div_ceil(14);
-        points = points
-            .into_iter()
-            .enumerate()
-            .filter(|(i, p)| i % keep == 0 || p.2.contains("leave") || p.2.contains("remove-node"))
-            .map(|(_, p)| p)
-            .collect();
-    }
+    let points = support::crash::sample_points(&named, 6, 14, |p| p.2.contains("leave") || p.2.contains("remove-node"));
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     let mut tried = 0;
     for (key, nth, kind) in points.iter().copied() {

@@ -99,6 +99,24 @@ fn demo_cmd(extra: &str) -> String {
     format!("env {manifests} {bin} demo{offline}{extra}")
 }
 
+/// The seed lab after `up` through the test-only binary.
+async fn converged_seed(up: &std::path::Path) -> World {
+    let w = World::start(FullLabOptions::default(), "seed-2023.yaml").await;
+    let (code, log) =
+        support::crash::run_to_end(&w, up, &["up", w.yaml.to_str().unwrap()], Duration::from_secs(300)).await;
+    assert_eq!(code, 0, "{log}");
+    w
+}
+
+/// The test-only binary with `args` against the lab, in the environment of `World::homelab`,
+/// spelled for the shell tmux starts.
+fn shell_cmd(w: &World, up: &std::path::Path, args: &str) -> String {
+    let c = w.homelab(&[], up);
+    let env: Vec<String> =
+        c.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?))).collect();
+    format!("env -u RUST_LOG -u MAAS_API_KEY {} {} {args}", env.join(" "), support::subproc::testlab_bin().display())
+}
+
 /// A running row of the live view: `<machine> <spinner> <phase> <what> <elapsed>` (a row
 /// whose work is done shows `✓` and no clock).
 fn row_of<'a>(screen: &'a str, machine: &str) -> Option<&'a str> {
@@ -205,20 +223,8 @@ async fn status_watch_refreshes_in_place() {
         return;
     }
     let Some(up) = support::shared("upstream") else { return };
-    let w = World::start(FullLabOptions::default(), "seed-2023.yaml").await;
-    let (code, log) =
-        support::crash::run_to_end(&w, &up, &["up", w.yaml.to_str().unwrap()], Duration::from_secs(300)).await;
-    assert_eq!(code, 0, "{log}");
-    // The same environment as `World::homelab`, spelled for the shell tmux starts.
-    let c = w.homelab(&["status", w.yaml.to_str().unwrap(), "--watch", "--interval", "0.3"], &up);
-    let env: Vec<String> =
-        c.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?))).collect();
-    let cmd = format!(
-        "env -u RUST_LOG -u MAAS_API_KEY {} {} status {} --watch --interval 0.3",
-        env.join(" "),
-        support::subproc::testlab_bin().display(),
-        w.yaml.display()
-    );
+    let w = converged_seed(&up).await;
+    let cmd = shell_cmd(&w, &up, &format!("status {} --watch --interval 0.3", w.yaml.display()));
     let s = Screen::start(&cmd);
     let read = |want: &dyn Fn(&str) -> bool, what: &str| {
         let t = Instant::now();
@@ -249,4 +255,37 @@ async fn status_watch_refreshes_in_place() {
     let third = tokio::task::block_in_place(|| read(&|s| s.contains("NotReady"), "kvm5's node NotReady"));
     assert_eq!(third.matches("homelab status —").count(), 1, "{third}");
     assert!(!third.contains("EXIT="), "status --watch stopped by itself:\n{third}");
+}
+
+/// `reset` on a terminal shows its steps and asks for the cluster's name: a wrong name
+/// changes nothing (exit 2), the right one takes the cluster down (issue 35).
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_on_a_terminal_asks_for_the_clusters_name() {
+    if !tmux_available() {
+        return;
+    }
+    let Some(up) = support::shared("upstream") else { return };
+    let w = converged_seed(&up).await;
+    let cmd = shell_cmd(&w, &up, &format!("reset {}", w.yaml.display()));
+    let answer = |name: &str| -> String {
+        let s = Screen::start(&cmd);
+        let t = Instant::now();
+        loop {
+            let shot = s.screen();
+            if shot.contains("Type the cluster's name") {
+                assert!(shot.contains("remove MicroK8s from") || shot.contains("total"), "the steps first:\n{shot}");
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "no prompt:\n{shot}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s.tmux(&["send-keys", "-t", "t", name, "Enter"]);
+        s.watch(Duration::from_secs(180)).pop().unwrap_or_default()
+    };
+    let last = tokio::task::block_in_place(|| answer("garage"));
+    assert!(last.contains("not confirmed") && last.contains("EXIT=2"), "{last}");
+    assert!(support::kafka_ready(&w.lab) && w.lab.hosts.nodes().len() == 3, "a wrong name changed something");
+    let last = tokio::task::block_in_place(|| answer("lab"));
+    assert!(last.contains("EXIT=0"), "{last}");
+    assert!(w.lab.hosts.nodes().is_empty(), "the right name took MicroK8s down:\n{last}");
 }

@@ -90,4 +90,17 @@ async fn the_readmes_using_it_runs_in_its_order_against_the_simulated_lab() {
         .find(|e| e.file_name().to_string_lossy().starts_with("homelab-diagnose-lab-"))
         .expect("the bundle in the working directory");
     assert!(bundle.metadata().unwrap().len() > 1000);
+    // homelab reset --dry-run
+    let o = run(&["reset", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("would reset `lab`") && text(&o).contains("snap remove microk8s --purge"),
+        "{}",
+        text(&o)
+    );
+    assert!(kafka_ready_still(&w), "a dry run changes nothing");
+}
+
+fn kafka_ready_still(w: &World) -> bool {
+    support::kafka_ready(&w.lab)
 }

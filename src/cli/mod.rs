@@ -11,6 +11,7 @@ pub mod init;
 pub mod kubeconfig;
 pub mod remove_node;
 pub mod replace_node;
+pub mod reset;
 pub mod schema;
 pub mod status;
 pub mod up;
@@ -70,6 +71,7 @@ pub enum Command {
     RemoveNode(remove_node::RemoveNodeArgs),
     ReplaceNode(replace_node::ReplaceNodeArgs),
     Upgrade(upgrade::UpgradeArgs),
+    Reset(reset::ResetArgs),
     Status(status::StatusArgs),
     Diagnose(diagnose::DiagnoseArgs),
     Validate(validate::ValidateArgs),
@@ -102,6 +104,7 @@ impl Command {
             Command::RemoveNode(_) => "remove-node",
             Command::ReplaceNode(_) => "replace-node",
             Command::Upgrade(_) => "upgrade",
+            Command::Reset(_) => "reset",
             Command::Status(_) => "status",
             Command::Diagnose(_) => "diagnose",
             Command::Validate(_) => "validate",
@@ -180,6 +183,7 @@ pub async fn run(cli: Cli, ui: Ui) -> anyhow::Result<ExitCode> {
         Command::RemoveNode(a) => remove_node::run(a, &g, ui).await,
         Command::ReplaceNode(a) => replace_node::run(a, &g, ui).await,
         Command::Upgrade(a) => upgrade::run(a, &g, ui).await,
+        Command::Reset(a) => reset::run(a, &g, ui).await,
         Command::Status(a) => status::run(a, &g, ui).await,
         Command::Diagnose(a) => diagnose::run(a, &g, ui).await,
         Command::Validate(a) => validate::run(a, &g, ui),

@@ -309,6 +309,30 @@ impl Ctx {
         Ok(())
     }
 
+    /// This workstation's lock for a run that changes things (none in a dry run): one run per
+    /// cluster at a time here, waiting up to `--lock-timeout` for another.
+    pub async fn local_lock(&self) -> anyhow::Result<Option<crate::engine::lock::LocalLock>> {
+        if self.opts.dry_run {
+            return Ok(None);
+        }
+        let l = crate::engine::lock::acquire_local(
+            &self.world.state_dir,
+            &self.opts.command,
+            self.opts.lock_timeout,
+            &self.ui,
+        )
+        .await?;
+        Ok(Some(l))
+    }
+
+    /// Gives the cluster Lease back and keeps the MAAS lock: before a step that takes the
+    /// cluster's API away (`reset` removing MicroK8s), whose Lease could not be renewed.
+    pub async fn release_cluster_lease(&self) {
+        if let Some(l) = self.lease.lock().await.take() {
+            l.release().await;
+        }
+    }
+
     /// Gives the cluster Lease and then the MAAS lock back (end of run).
     pub async fn release_lease(&self) {
         if let Some(l) = self.lease.lock().await.take() {

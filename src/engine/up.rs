@@ -14,11 +14,7 @@ pub async fn up(cx: Arc<Ctx>) -> anyhow::Result<RunReport> {
     if ids.is_empty() {
         anyhow::bail!("no phase selected: `--only/--from/--skip` leave nothing that applies to this cluster");
     }
-    let _local = if cx.opts.dry_run {
-        None
-    } else {
-        Some(lock::acquire_local(&cx.world.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui).await?)
-    };
+    let _local = cx.local_lock().await?;
     // Waiting for another workstation's run makes what this one read stale, the file too.
     if look(&cx).await? {
         return Err(anyhow::Error::new(lock::StartOver));

@@ -12,6 +12,7 @@ pub mod init;
 pub mod kubeconfig;
 pub mod remove_node;
 pub mod replace_node;
+pub mod reset;
 pub mod status;
 pub mod upgrade;
 pub mod world;

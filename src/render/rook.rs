@@ -209,6 +209,16 @@ pub fn render_pool(rel: &RookRelease, files: &Files, pool: &Pool) -> Result<(Val
 /// The label selector of Rook's OSD pods.
 pub const OSD_SELECTOR: &str = "app=rook-ceph-osd";
 
+/// What `cleanupPolicy.confirmation` must say for Rook to wipe the cluster's data when the
+/// CephCluster is deleted (ceph-cluster-crd.md, the same at v1.10.10 and v1.20.6).
+pub const CLEANUP_CONFIRMATION: &str = "yes-really-destroy-data";
+
+/// The merge patch that confirms the cleanup: the OSD devices sanitized the quick way (the
+/// default method, zeros, one pass) when the CephCluster is then deleted.
+pub fn cleanup_patch() -> Value {
+    json!({"spec": {"cleanupPolicy": {"confirmation": CLEANUP_CONFIRMATION, "sanitizeDisks": {"method": "quick", "dataSource": "zero", "iteration": 1}}}})
+}
+
 /// The machine a running OSD pod serves (Rook's host label, else the pod's node); `None`
 /// for a pod that is not Running.
 pub fn running_osd_host(pod: &Value) -> Option<&str> {

@@ -147,4 +147,9 @@ pub trait Connector: Send + Sync {
     fn api_server_override(&self, _node_ip: &str) -> Option<String> {
         None
     }
+    /// Forgets the recorded host key of `ip` (a machine MAAS will deploy again gets a new
+    /// one). Nothing to forget by default.
+    async fn forget_host_key(&self, _ip: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
 }

@@ -157,6 +157,30 @@ pub struct SshRemote {
 
 #[async_trait]
 impl Connector for OpenSshConnector {
+    /// `ssh-keygen -R` on homelab's known_hosts (it finds hashed names too).
+    async fn forget_host_key(&self, ip: &str) -> anyhow::Result<()> {
+        let name = if self.opts.port == 22 { ip.to_owned() } else { format!("[{ip}]:{}", self.opts.port) };
+        if !self.opts.known_hosts_file.exists() {
+            return Ok(());
+        }
+        let out = tokio::process::Command::new("ssh-keygen")
+            .arg("-R")
+            .arg(&name)
+            .arg("-f")
+            .arg(&self.opts.known_hosts_file)
+            .output()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot run ssh-keygen to forget the host key of {ip}: {e}"))?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "ssh-keygen -R {name} failed: {}\n  hint: remove {ip}'s line from {} by hand",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                self.opts.known_hosts_file.display()
+            );
+        }
+        Ok(())
+    }
+
     async fn connect(&self, host: &HostAddr) -> anyhow::Result<Arc<dyn Remote>> {
         let mut sessions = self.sessions.lock().await;
         if let Some(s) = sessions.get(host)

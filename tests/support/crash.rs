@@ -94,6 +94,29 @@ pub fn name_changes(changes: &[String]) -> Vec<(String, usize, String)> {
         .collect()
 }
 
+/// The kill points a sweep tries: all of them with `HOMELAB_CRASH_ALL`, else the MAAS and
+/// SSH changes (lock renewals aside) and every `api_every`th API write, thinned to about
+/// `at_most`, keeping always those `keep` names.
+pub fn sample_points(
+    named: &[(String, usize, String)],
+    api_every: usize,
+    at_most: usize,
+    keep: impl Fn(&(String, usize, String)) -> bool,
+) -> Vec<&(String, usize, String)> {
+    let all = std::env::var_os("HOMELAB_CRASH_ALL").is_some();
+    let mut points: Vec<&(String, usize, String)> = named
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| all || (!p.2.starts_with("API") && !p.0.contains("op=set_owner_data")) || i % api_every == 0)
+        .map(|(_, p)| p)
+        .collect();
+    if !all && points.len() > at_most {
+        let every = points.len().div_ceil(at_most);
+        points = points.into_iter().enumerate().filter(|(i, p)| i % every == 0 || keep(p)).map(|(_, p)| p).collect();
+    }
+    points
+}
+
 /// Records every change the simulators of `w` carry out, from now until the taps are cleared.
 pub fn record_changes(w: &World) -> Arc<Mutex<Vec<String>>> {
     let changes: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -205,14 +205,7 @@ pub(crate) async fn run(cx: &Arc<Ctx>, files: &Files, req: &RemoveRequest) -> Re
             req.host
         )));
     }
-    let _local = if cx.opts.dry_run {
-        None
-    } else {
-        Some(
-            crate::engine::lock::acquire_local(&cx.world.state_dir, &cx.opts.command, cx.opts.lock_timeout, &cx.ui)
-                .await?,
-        )
-    };
+    let _local = cx.local_lock().await?;
     // Another workstation's run may have changed the machines while this one waited for it.
     if crate::engine::up::look(cx).await? {
         cx.ui.err("another run changed the cluster while this one waited; looking again");
