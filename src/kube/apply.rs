@@ -231,6 +231,21 @@ pub struct Applier {
     requests: AtomicU64,
 }
 
+/// A kind the API server does not serve (its CRD is gone, or was never applied): no object
+/// of it can exist. `get`, `list` and `delete` read it as "none".
+#[derive(Debug, thiserror::Error)]
+#[error("the API server does not serve {kind} in {api_version}")]
+pub struct NotServed {
+    pub kind: String,
+    pub api_version: String,
+}
+
+/// Whether resolving a kind failed because the server does not serve it: the kind is not in
+/// its group-version, or the whole group-version is gone (404 from discovery).
+fn not_served(e: &anyhow::Error) -> bool {
+    e.is::<NotServed>() || e.downcast_ref::<kube::Error>().and_then(status_code) == Some(404)
+}
+
 fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
         kube::Error::Api(s) => Some(s.code),
@@ -297,7 +312,7 @@ impl Applier {
             .iter()
             .find(|(ar, _)| ar.kind == gvk.kind)
             .cloned()
-            .ok_or_else(|| anyhow!("the API server does not serve {} in {}", gvk.kind, key))
+            .ok_or_else(|| anyhow::Error::new(NotServed { kind: gvk.kind.clone(), api_version: key }))
     }
 
     /// Forgets cached discovery (after CRDs are established, or on a 404 from lag).
@@ -678,7 +693,12 @@ impl Applier {
     /// orphan its pods (the API's legacy default for Jobs).
     pub async fn delete(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Result<()> {
         let (g, v) = group_version(api_version);
-        let (ar, caps) = self.resolve(&GroupVersionKind::gvk(g, v, kind)).await?;
+        let (ar, caps) = match self.resolve(&GroupVersionKind::gvk(g, v, kind)).await {
+            Ok(x) => x,
+            // A kind that is not served has no objects left to delete (they went with its CRD).
+            Err(e) if not_served(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         self.count();
         match self.api(&ar, &caps, ns)?.delete(name, &kube::api::DeleteParams::background()).await {
             Ok(_) => Ok(()),

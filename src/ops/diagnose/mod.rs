@@ -105,16 +105,19 @@ pub async fn diagnose(cx: Arc<Ctx>, req: &Request) -> Result<Manifest> {
     let redactor = redact::Redactor::new(known_secrets(&cx, applier.as_ref().map(|(a, _)| a.as_ref())).await);
     // The machines' addresses (pre-installed ones as written, MAAS's from MAAS), as every
     // command learns them; without them the host items fail, each saying so.
-    let addresses = match tokio::time::timeout(req.per_item, crate::engine::phases::machines::gather_facts(&cx)).await {
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(format!("{e:#}")),
-        Err(_) => Some(format!("MAAS did not answer within {}s", req.per_item.as_secs())),
-    };
-    let mut items = sources::items(&cx, applier, kube.err());
+    // MAAS's view of the machines, read once: the addresses the host items need, and the
+    // bundle's machines item.
+    let (machines, addresses) =
+        match tokio::time::timeout(req.per_item, crate::engine::phases::machines::gather_facts(&cx)).await {
+            Ok(Ok(found)) => (Some(found), None),
+            Ok(Err(e)) => (None, Some(format!("{e:#}"))),
+            Err(_) => (None, Some(format!("MAAS did not answer within {}s", req.per_item.as_secs()))),
+        };
+    let mut items = sources::items(&cx, machines, applier, kube.err());
     if let Some(e) = addresses {
         items.push(Item {
-            path: "maas/addresses".into(),
-            source: "the machines' addresses (GET machines/?mac_address=…)".into(),
+            path: "maas/machines.json".into(),
+            source: "GET machines/?mac_address=… (the machines' addresses)".into(),
             fut: Box::pin(async move { Err(anyhow::anyhow!(e)) }),
         });
     }

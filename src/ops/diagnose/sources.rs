@@ -16,32 +16,56 @@ use std::sync::Arc;
 /// Lines of a journal or an operator log kept.
 pub const LOG_LINES: u32 = 500;
 
-/// The commands each host answers (read-only, run with sudo where they need root).
-pub const HOST_COMMANDS: &[(&str, &[&str], bool)] = &[
-    ("snap-list.txt", &["snap", "list"], false),
-    ("microk8s-status.txt", &["microk8s", "status"], true),
-    ("journal-kubelite.txt", &["journalctl", "-u", "snap.microk8s.daemon-kubelite", "--no-pager", "-n", "500"], true),
-    (
-        "journal-k8s-dqlite.txt",
-        &["journalctl", "-u", "snap.microk8s.daemon-k8s-dqlite", "--no-pager", "-n", "500"],
-        true,
-    ),
-];
+/// The commands each host answers (file, argv, needs root); the journals' tails are
+/// [`LOG_LINES`] long.
+pub fn host_commands() -> Vec<(&'static str, Vec<String>, bool)> {
+    let journal =
+        |unit: &str| ["journalctl", "-u", unit, "--no-pager", "-n", &LOG_LINES.to_string()].map(str::to_owned).to_vec();
+    vec![
+        ("snap-list.txt", ["snap", "list"].map(str::to_owned).to_vec(), false),
+        ("microk8s-status.txt", ["microk8s", "status"].map(str::to_owned).to_vec(), true),
+        ("journal-kubelite.txt", journal("snap.microk8s.daemon-kubelite"), true),
+        ("journal-k8s-dqlite.txt", journal("snap.microk8s.daemon-k8s-dqlite"), true),
+    ]
+}
 
-/// The kinds homelab makes, listed with their status (apiVersion, kind, file name).
-pub const OBJECTS: &[(&str, &str, &str)] = &[
-    ("ceph.rook.io/v1", "CephCluster", "cephclusters.json"),
-    ("ceph.rook.io/v1", "CephBlockPool", "cephblockpools.json"),
-    ("kafka.strimzi.io/v1beta2", "Kafka", "kafkas.json"),
-    ("kafka.strimzi.io/v1beta2", "KafkaNodePool", "kafkanodepools.json"),
-    ("kafka.strimzi.io/v1beta2", "KafkaTopic", "kafkatopics.json"),
-    ("kafka.strimzi.io/v1beta2", "KafkaUser", "kafkausers.json"),
-    ("kafka.strimzi.io/v1beta2", "KafkaBridge", "kafkabridges.json"),
-    ("postgresql.cnpg.io/v1", "Cluster", "postgresql-clusters.json"),
+/// The kinds every namespace of homelab's is listed for (apiVersion, kind, file name).
+const WORKLOADS: &[(&str, &str, &str)] = &[
     ("apps/v1", "Deployment", "deployments.json"),
     ("v1", "Pod", "pods.json"),
     ("v1", "PersistentVolumeClaim", "persistentvolumeclaims.json"),
 ];
+
+/// The objects homelab makes, each kind in the namespace it lives in: (namespace,
+/// apiVersion, kind, file name). Strimzi's at the version its pinned release serves.
+pub fn objects(cx: &Ctx) -> Vec<(String, String, &'static str, &'static str)> {
+    let mut v = Vec::new();
+    if cx.cluster.rook.is_some() {
+        let ns = crate::config::Rook::NAMESPACE.to_owned();
+        v.push((ns.clone(), "ceph.rook.io/v1".to_owned(), "CephCluster", "cephclusters.json"));
+        v.push((ns, "ceph.rook.io/v1".to_owned(), "CephBlockPool", "cephblockpools.json"));
+    }
+    if let Some(k) = &cx.cluster.kafka {
+        for (kind, file) in [
+            ("Kafka", "kafkas.json"),
+            ("KafkaNodePool", "kafkanodepools.json"),
+            ("KafkaTopic", "kafkatopics.json"),
+            ("KafkaUser", "kafkausers.json"),
+            ("KafkaBridge", "kafkabridges.json"),
+        ] {
+            v.push((k.namespace.clone(), k.release.api_version.clone(), kind, file));
+        }
+    }
+    if let Some(d) = &cx.cluster.database {
+        v.push((d.namespace.clone(), "postgresql.cnpg.io/v1".to_owned(), "Cluster", "postgresql-clusters.json"));
+    }
+    for ns in namespaces(cx) {
+        for (av, kind, file) in WORKLOADS {
+            v.push((ns.clone(), (*av).to_owned(), kind, file));
+        }
+    }
+    v
+}
 
 /// The operators whose log tails are read: namespace, Deployment.
 pub fn operators(cx: &Ctx) -> Vec<(String, String)> {
@@ -87,7 +111,12 @@ fn trimmed(o: &kube::api::DynamicObject) -> Value {
 }
 
 /// Every item of the bundle but the run logs, as futures to run with a bound each.
-pub fn items(cx: &Arc<Ctx>, kube: Option<(Arc<Applier>, kube::Client)>, kube_error: Option<String>) -> Vec<Item> {
+pub fn items(
+    cx: &Arc<Ctx>,
+    machines: Option<Vec<crate::maas::Machine>>,
+    kube: Option<(Arc<Applier>, kube::Client)>,
+    kube_error: Option<String>,
+) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     let mut add = |path: String, source: String, fut: BoxFuture<'static, Result<String>>| {
         items.push(Item { path, source, fut });
@@ -100,21 +129,18 @@ pub fn items(cx: &Arc<Ctx>, kube: Option<(Arc<Applier>, kube::Client)>, kube_err
             Box::pin(async move { Ok(crate::ops::status::report::json_line(&crate::ops::status::gather(&cx).await)) }),
         );
     }
-    // MAAS: each machine it deploys, and its newest events.
-    let macs: Vec<String> = cx.cluster.machines.iter().filter_map(|m| m.mac.clone()).collect();
-    if let (Some(maas), false) = (cx.world.maas.clone(), macs.is_empty()) {
-        let m2 = maas.clone();
-        let macs2 = macs.clone();
+    // MAAS: each machine it deploys (as the addresses were read), and its newest events.
+    if let (Some(maas), Some(machines)) = (cx.world.maas.clone(), machines.filter(|m| !m.is_empty())) {
+        let text = pretty(&machines);
         add(
             "maas/machines.json".into(),
-            format!("GET machines/?mac_address=… ({} MACs)", macs.len()),
-            Box::pin(async move { pretty(&m2.machines_by_mac(&macs2).await?) }),
+            format!("GET machines/?mac_address=… ({} machines)", machines.len()),
+            Box::pin(async move { text }),
         );
         add(
             "maas/events.json".into(),
             "GET events/?op=query&id=<each machine> (newest 20)".into(),
             Box::pin(async move {
-                let machines = maas.machines_by_mac(&macs).await?;
                 let mut out = serde_json::Map::new();
                 for m in machines {
                     let page = maas.events(&m.system_id, "DEBUG", 20).await?;
@@ -126,12 +152,12 @@ pub fn items(cx: &Arc<Ctx>, kube: Option<(Arc<Applier>, kube::Client)>, kube_err
     }
     // Each host over SSH.
     for m in cx.cluster.machines.iter() {
-        for (file, argv, sudo) in HOST_COMMANDS {
+        for (file, argv, sudo) in host_commands() {
             let cx = cx.clone();
             let host = m.hostname.clone();
             let cmd = crate::ssh::Cmd {
-                argv: argv.iter().map(|s| s.to_string()).collect(),
-                sudo: *sudo,
+                argv,
+                sudo,
                 stdin: None,
                 timeout: std::time::Duration::from_secs(30),
                 read_only: true,
@@ -162,23 +188,20 @@ pub fn items(cx: &Arc<Ctx>, kube: Option<(Arc<Applier>, kube::Client)>, kube_err
             add("kubernetes/".into(), "the Kubernetes API".into(), Box::pin(async move { Err(anyhow!(why)) }));
         }
         Some((a, client)) => {
-            let mut lists: Vec<(&str, &str, String, Option<String>)> = vec![
-                ("v1", "Node", "kubernetes/nodes.json".into(), None),
-                ("v1", "Event", "kubernetes/events.json".into(), None),
+            let mut lists: Vec<(String, &str, String, Option<String>)> = vec![
+                ("v1".into(), "Node", "kubernetes/nodes.json".into(), None),
+                ("v1".into(), "Event", "kubernetes/events.json".into(), None),
             ];
-            for ns in namespaces(cx) {
-                for (av, kind, file) in OBJECTS {
-                    lists.push((av, kind, format!("kubernetes/{ns}/{file}"), Some(ns.clone())));
-                }
+            for (ns, av, kind, file) in objects(cx) {
+                lists.push((av, kind, format!("kubernetes/{ns}/{file}"), Some(ns)));
             }
             for (av, kind, path, ns) in lists {
                 let a = a.clone();
-                let (av, kind) = (av.to_owned(), kind.to_owned());
                 add(
                     path,
                     format!("GET {kind} ({av}){}", ns.as_deref().map(|n| format!(" in {n}")).unwrap_or_default()),
                     Box::pin(async move {
-                        let objs = a.list(&av, &kind, ns.as_deref(), None).await?;
+                        let objs = a.list(&av, kind, ns.as_deref(), None).await?;
                         pretty(&objs.iter().map(trimmed).collect::<Vec<_>>())
                     }),
                 );
@@ -194,21 +217,28 @@ pub fn items(cx: &Arc<Ctx>, kube: Option<(Arc<Applier>, kube::Client)>, kube_err
             }
         }
     }
-    // Ceph, through the toolbox on the first control plane that answers.
+    // Ceph, through the toolbox on the first control plane that answers (looked for once).
     if cx.cluster.rook.is_some() && cx.cluster.kubernetes.is_microk8s() {
+        let via: Arc<tokio::sync::OnceCell<std::result::Result<String, String>>> = Arc::default();
         for (file, args) in [
             ("ceph/status.json", &["status"][..]),
             ("ceph/health-detail.json", &["health", "detail"][..]),
             ("ceph/osd-tree.json", &["osd", "tree"][..]),
             ("ceph/crash-ls.json", &["crash", "ls"][..]),
         ] {
-            let cx = cx.clone();
+            let (cx, via) = (cx.clone(), via.clone());
             let cmd = crate::ceph::cmd(args, true);
             add(
                 file.into(),
                 cmd.display(),
                 Box::pin(async move {
-                    let via = crate::engine::phases::storage::toolbox_host(&cx).await?;
+                    let via = via
+                        .get_or_init(|| async {
+                            crate::engine::phases::storage::toolbox_host(&cx).await.map_err(|e| format!("{e:#}"))
+                        })
+                        .await
+                        .clone()
+                        .map_err(|e| anyhow!(e))?;
                     let out = cx.remote(&via).await?.run(&cmd).await?;
                     match out.code {
                         Some(0) => Ok(out.stdout),

@@ -29,25 +29,39 @@ pub fn phase_of(s: &Step) -> PhaseId {
     }
 }
 
-/// The kind is no longer served (its CRD is gone, and its objects with it).
-fn unserved(e: &anyhow::Error) -> bool {
-    let t = format!("{e:#}");
-    t.contains("does not serve") || t.contains("404")
-}
-
 fn deadline(cx: &Ctx, s: &Step) -> Duration {
     cx.opts.timings.deadline(Duration::from_secs(s.budget() * 2))
 }
 
-/// Waits until every (apiVersion, kind, namespace, name) is gone.
-async fn gone(
+/// An object a step deletes or waits for.
+struct Obj {
+    api_version: String,
+    kind: String,
+    ns: Option<String>,
+    name: String,
+}
+
+impl Obj {
+    fn new(api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Obj {
+        Obj { api_version: api_version.into(), kind: kind.into(), ns: ns.map(str::to_owned), name: name.into() }
+    }
+}
+
+/// Deletes `delete` (gone already, or a kind no longer served, counts as done), then waits
+/// until it and `also` (what goes with it: owned claims) are gone, naming what holds them.
+async fn delete_and_wait(
     cx: &Ctx,
     a: &Applier,
     s: &Step,
     what: &str,
-    objs: Vec<(String, String, Option<String>, String)>,
+    delete: Vec<Obj>,
+    also: Vec<Obj>,
     hint: &str,
 ) -> Result<()> {
+    for o in &delete {
+        a.delete(&o.api_version, &o.kind, o.ns.as_deref(), &o.name).await?;
+    }
+    let objs: Vec<Obj> = delete.into_iter().chain(also).collect();
     let spec = WaitSpec {
         phase: phase_of(s),
         target: s.target(),
@@ -58,25 +72,19 @@ async fn gone(
     };
     wait_for(&cx.ui, &spec, || async {
         let mut left = Vec::new();
-        for (av, kind, ns, name) in &objs {
-            match a.get(av, kind, ns.as_deref(), name).await {
-                Ok(Some(o)) => {
-                    let v = serde_json::to_value(&o).unwrap_or_default();
-                    // What holds it, in its controller's words (a blocked CephCluster says why).
-                    let why = v
-                        .pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .and_then(|c| c.iter().find(|c| c["type"] == "DeletionIsBlocked"))
-                        .and_then(|c| c["message"].as_str())
-                        .map(|m| format!(" ({m})"))
-                        .unwrap_or_default();
-                    left.push(format!("{kind} {name}{why}"));
-                }
-                Ok(None) => {}
-                // A kind no longer served: its objects went with its CRD.
-                Err(e) if unserved(&e) => {}
-                Err(e) => return Err(e),
-            }
+        for o in &objs {
+            // (`get` reads a kind that is no longer served as gone.)
+            let Some(obj) = a.get(&o.api_version, &o.kind, o.ns.as_deref(), &o.name).await? else { continue };
+            let v = serde_json::to_value(&obj).unwrap_or_default();
+            // What holds it, in its controller's words (a blocked CephCluster says why).
+            let why = v
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| c["type"] == "DeletionIsBlocked"))
+                .and_then(|c| c["message"].as_str())
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            left.push(format!("{} {}{why}", o.kind, o.name));
         }
         Ok(if left.is_empty() {
             Probe::Ready(())
@@ -89,103 +97,87 @@ async fn gone(
 
 /// Runs one step (the caller has reported it).
 pub async fn run_step(cx: &Ctx, a: Option<&Applier>, s: &Step) -> Result<()> {
-    let api = || a.ok_or_else(|| anyhow!("the Kubernetes API does not answer"));
+    let api = || {
+        a.ok_or_else(|| {
+            anyhow!("the Kubernetes API does not answer\n  hint: `homelab status` says what is down; run `homelab reset` again once the API answers")
+        })
+    };
     match s {
         Step::DeleteDatabase { ns, name } => {
             let a = api()?;
-            a.delete("postgresql.cnpg.io/v1", "Cluster", Some(ns), name).await?;
-            let mut objs =
-                vec![("postgresql.cnpg.io/v1".to_owned(), "Cluster".to_owned(), Some(ns.clone()), name.clone())];
-            let sel = format!("cnpg.io/cluster={name}");
-            for c in a.list("v1", "PersistentVolumeClaim", Some(ns), Some(&sel)).await? {
-                objs.push((
-                    "v1".into(),
-                    "PersistentVolumeClaim".into(),
-                    Some(ns.clone()),
-                    c.metadata.name.unwrap_or_default(),
-                ));
-            }
-            gone(cx, a, s, &format!("PostgreSQL Cluster {name} and its volumes gone"), objs, &format!("`kubectl -n {ns} get cluster,pvc` and the CloudNativePG operator's log (`homelab diagnose` collects it)")).await
+            // Its claims are owned by the Cluster: they go with it.
+            let claims =
+                a.list("v1", "PersistentVolumeClaim", Some(ns), Some(&format!("cnpg.io/cluster={name}"))).await?;
+            let also = claims
+                .iter()
+                .filter_map(|c| c.metadata.name.as_deref())
+                .map(|c| Obj::new("v1", "PersistentVolumeClaim", Some(ns), c))
+                .collect();
+            let hint = format!(
+                "`kubectl -n {ns} get cluster,pvc` and the CloudNativePG operator's log (`homelab diagnose` collects it)"
+            );
+            delete_and_wait(
+                cx,
+                a,
+                s,
+                &format!("PostgreSQL Cluster {name} and its volumes gone"),
+                vec![Obj::new("postgresql.cnpg.io/v1", "Cluster", Some(ns), name)],
+                also,
+                &hint,
+            )
+            .await
         }
         Step::DeleteKafkaApps { items } | Step::DeleteKafka { items } => {
             let a = api()?;
-            let ns = cx.cluster.kafka.as_ref().map(|k| k.namespace.clone()).unwrap_or_else(|| "kafka".into());
-            let mut objs = Vec::new();
-            for (kind, name) in items {
-                a.delete("kafka.strimzi.io/v1beta2", kind, Some(&ns), name).await?;
-                objs.push(("kafka.strimzi.io/v1beta2".to_owned(), kind.clone(), Some(ns.clone()), name.clone()));
-            }
-            gone(cx, a, s, "Strimzi's resources gone", objs, &format!("`kubectl -n {ns} get kafka,kafkanodepool,kafkatopic,kafkauser,kafkabridge`; a topic or user waits for the entity operator to take its finalizer off")).await
+            let k = cx.cluster.kafka.as_ref().ok_or_else(|| anyhow!("the cluster declares no `kafka:`"))?;
+            let objs = items
+                .iter()
+                .map(|(kind, name)| Obj::new(&k.release.api_version, kind, Some(&k.namespace), name))
+                .collect();
+            let hint = format!(
+                "`kubectl -n {} get kafka,kafkanodepool,kafkatopic,kafkauser,kafkabridge`; a topic or user waits for the entity operator to take its finalizer off",
+                k.namespace
+            );
+            delete_and_wait(cx, a, s, "Strimzi's resources gone", objs, vec![], &hint).await
         }
         Step::DeleteClaims { ns, names } => {
-            let a = api()?;
-            let mut objs = Vec::new();
-            for n in names {
-                a.delete("v1", "PersistentVolumeClaim", Some(ns), n).await?;
-                objs.push(("v1".to_owned(), "PersistentVolumeClaim".to_owned(), Some(ns.clone()), n.clone()));
-            }
-            gone(
-                cx,
-                a,
-                s,
-                "the volume claims gone",
-                objs,
-                &format!("`kubectl -n {ns} get pvc`: a claim a pod still mounts stays until the pod is gone"),
-            )
-            .await
+            let objs = names.iter().map(|n| Obj::new("v1", "PersistentVolumeClaim", Some(ns), n)).collect();
+            let hint = format!("`kubectl -n {ns} get pvc`: a claim a pod still mounts stays until the pod is gone");
+            delete_and_wait(cx, api()?, s, "the volume claims gone", objs, vec![], &hint).await
         }
         Step::DeletePools { pools, classes } => {
-            let a = api()?;
-            let mut objs = Vec::new();
-            for p in pools {
-                a.delete("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), p).await?;
-                objs.push((
-                    "ceph.rook.io/v1".to_owned(),
-                    "CephBlockPool".to_owned(),
-                    Some(Rook::NAMESPACE.to_owned()),
-                    p.clone(),
-                ));
-            }
-            for c in classes {
-                a.delete("storage.k8s.io/v1", "StorageClass", None, c).await?;
-                objs.push(("storage.k8s.io/v1".to_owned(), "StorageClass".to_owned(), None, c.clone()));
-            }
-            gone(
-                cx,
-                a,
-                s,
-                "the pools and StorageClasses gone",
-                objs,
-                "`kubectl -n rook-ceph get cephblockpool`: a pool with images waits for its volumes to be deleted",
-            )
-            .await
+            let objs = pools
+                .iter()
+                .map(|p| Obj::new("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), p))
+                .chain(classes.iter().map(|c| Obj::new("storage.k8s.io/v1", "StorageClass", None, c)))
+                .collect();
+            let hint =
+                "`kubectl -n rook-ceph get cephblockpool`: a pool with images waits for its volumes to be deleted";
+            delete_and_wait(cx, api()?, s, "the pools and StorageClasses gone", objs, vec![], hint).await
         }
-        Step::ConfirmCleanup => {
-            let client = cx.kube().await?;
-            let ar = kube::discovery::ApiResource::from_gvk_with_plural(
-                &kube::api::GroupVersionKind::gvk("ceph.rook.io", "v1", "CephCluster"),
-                "cephclusters",
-            );
-            let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(client, Rook::NAMESPACE, &ar);
-            api.patch(
+        Step::ConfirmCleanup => api()?
+            .merge_patch(
+                "ceph.rook.io/v1",
+                "CephCluster",
+                Some(Rook::NAMESPACE),
                 Rook::CLUSTER_NAME,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(crate::render::rook::cleanup_patch()),
+                &crate::render::rook::cleanup_patch(),
             )
             .await
-            .context("setting the CephCluster's cleanupPolicy")?;
-            Ok(())
-        }
+            .context("setting the CephCluster's cleanupPolicy"),
         Step::DeleteCephCluster => {
-            let a = api()?;
-            a.delete("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME).await?;
-            let objs = vec![(
-                "ceph.rook.io/v1".to_owned(),
-                "CephCluster".to_owned(),
-                Some(Rook::NAMESPACE.to_owned()),
-                Rook::CLUSTER_NAME.to_owned(),
-            )];
-            gone(cx, a, s, "the CephCluster gone after Rook's cleanup Job ran on every node", objs, "`kubectl -n rook-ceph get jobs -l app=rook-ceph-cleanup` and the operator's log; the operator must run for the cluster to go").await
+            let objs = vec![Obj::new("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME)];
+            let hint = "`kubectl -n rook-ceph get jobs -l app=rook-ceph-cleanup` and the operator's log; the operator must run for the cluster to go";
+            delete_and_wait(
+                cx,
+                api()?,
+                s,
+                "the CephCluster gone after Rook's cleanup Job ran on every node",
+                objs,
+                vec![],
+                hint,
+            )
+            .await
         }
         Step::RemoveBundle { project } => remove_bundle(cx, api()?, s, *project).await,
         Step::RemoveMicrok8s { host } => {
@@ -212,7 +204,10 @@ pub async fn run_step(cx: &Ctx, a: Option<&Applier>, s: &Step) -> Result<()> {
             match std::fs::remove_file(&p) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(anyhow!("cannot delete {}: {e}", p.display())),
+                Err(e) => Err(anyhow!(
+                    "cannot delete {}: {e}\n  hint: delete it by hand; it names a cluster that is gone",
+                    p.display()
+                )),
             }
         }
         Step::Release { host, erase } => {
@@ -238,17 +233,10 @@ pub async fn run_step(cx: &Ctx, a: Option<&Applier>, s: &Step) -> Result<()> {
 /// last) and the namespace homelab made for it, then waits for the operator to be gone.
 async fn remove_bundle(cx: &Ctx, a: &Applier, s: &Step, project: Project) -> Result<()> {
     let microk8s = cx.cluster.kubernetes.is_microk8s();
-    let download = Download::default();
     let mut objs: Vec<Value> = match project {
         Project::Rook => {
             let r = cx.cluster.rook.as_ref().ok_or_else(|| anyhow!("the cluster declares no `rook:`"))?;
-            download.start(
-                cx.world.manifests.clone(),
-                "rook",
-                r.release.version.clone(),
-                addons::wanted_files(&r.release.files),
-            );
-            let files = download.files().await?;
+            let files = pinned(cx, "rook", &r.release.version, &r.release.files).await?;
             let (bundle, install_only) = crate::render::rook::bundle_objects(&r.release, &files, microk8s)?;
             let mut v = crate::render::rook::toolbox_objects(&r.release, &files, &r.ceph_image)?;
             v.extend(bundle);
@@ -257,23 +245,13 @@ async fn remove_bundle(cx: &Ctx, a: &Applier, s: &Step, project: Project) -> Res
         }
         Project::Strimzi => {
             let k = cx.cluster.kafka.as_ref().ok_or_else(|| anyhow!("the cluster declares no `kafka:`"))?;
-            download.start(
-                cx.world.manifests.clone(),
-                "strimzi",
-                k.release.version.clone(),
-                addons::wanted_files(&k.release.files),
-            );
-            crate::render::strimzi::install_objects(&k.release, &download.files().await?, &k.namespace)?
+            let files = pinned(cx, "strimzi", &k.release.version, &k.release.files).await?;
+            crate::render::strimzi::install_objects(&k.release, &files, &k.namespace)?
         }
         Project::Cnpg => {
             let d = cx.cluster.database.as_ref().ok_or_else(|| anyhow!("the cluster declares no `database:`"))?;
-            download.start(
-                cx.world.manifests.clone(),
-                "cloudnative-pg",
-                d.release.version.clone(),
-                addons::wanted_files(&d.release.files),
-            );
-            let mut v = crate::render::cnpg::install_objects(&d.release, &download.files().await?)?;
+            let files = pinned(cx, "cloudnative-pg", &d.release.version, &d.release.files).await?;
+            let mut v = crate::render::cnpg::install_objects(&d.release, &files)?;
             v.push(crate::render::cnpg::namespace(d));
             v
         }
@@ -283,26 +261,34 @@ async fn remove_bundle(cx: &Ctx, a: &Applier, s: &Step, project: Project) -> Res
     for o in &objs {
         let (av, kind) = (o["apiVersion"].as_str().unwrap_or_default(), o["kind"].as_str().unwrap_or_default());
         let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
-        match a.delete(av, kind, ns, name).await {
-            Ok(()) => {}
-            // A custom resource whose CRD went in an earlier run is gone with it.
-            Err(e) if unserved(&e) => {}
-            Err(e) => return Err(e),
+        a.delete(av, kind, o.pointer("/metadata/namespace").and_then(Value::as_str), name).await?;
+    }
+    let waits = match observe::operator(cx, project) {
+        Some((ns, name)) => {
+            vec![Obj::new("apps/v1", "Deployment", Some(&ns), &name), Obj::new("v1", "Namespace", None, &ns)]
         }
-    }
-    let mut waits = Vec::new();
-    if let Some((ns, name)) = observe::operator(cx, project) {
-        waits.push(("apps/v1".to_owned(), "Deployment".to_owned(), Some(ns.clone()), name));
-        waits.push(("v1".to_owned(), "Namespace".to_owned(), None, ns));
-    }
-    gone(
+        None => vec![],
+    };
+    delete_and_wait(
         cx,
         a,
         s,
         &format!("the {} operator and its namespace gone", project.name()),
+        vec![],
         waits,
         "`kubectl get ns` — a namespace stays Terminating while an object in it keeps a finalizer",
     )
     .await
+}
+
+/// The verified files of a pinned release, through the same download (and cache) as `up`.
+async fn pinned(
+    cx: &Ctx,
+    project: &'static str,
+    version: &str,
+    files: &[crate::catalog::PinnedFile],
+) -> Result<addons::Files> {
+    let download = Download::default();
+    download.start(cx.world.manifests.clone(), project, version.to_owned(), addons::wanted_files(files));
+    download.files().await
 }

@@ -103,22 +103,6 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn layer(&self) -> Layer {
-        match self {
-            Step::DeleteDatabase { .. }
-            | Step::DeleteKafkaApps { .. }
-            | Step::DeleteKafka { .. }
-            | Step::DeleteClaims { .. } => Layer::Apps,
-            Step::DeletePools { .. }
-            | Step::ConfirmCleanup
-            | Step::DeleteCephCluster
-            | Step::RemoveBundle { project: Project::Rook } => Layer::Storage,
-            Step::RemoveBundle { .. } => Layer::Operators,
-            Step::RemoveMicrok8s { .. } | Step::ForgetKubeconfig => Layer::Kubernetes,
-            Step::Release { .. } => Layer::Machines,
-        }
-    }
-
     /// The target the step is reported under.
     pub fn target(&self) -> String {
         match self {

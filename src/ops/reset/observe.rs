@@ -43,57 +43,45 @@ fn names(objs: &[kube::api::DynamicObject]) -> Vec<String> {
 pub async fn observe(cx: &Ctx, a: Option<&Applier>) -> Result<Observed> {
     let mut o = Observed { api: a.is_some(), ..Default::default() };
     if let Some(a) = a {
+        // (`get` and `list` read a kind that is no longer served as none; other errors stop
+        // the reset before it changes anything.)
         if let Some(d) = &cx.cluster.database {
-            if a.get("postgresql.cnpg.io/v1", "Cluster", Some(&d.namespace), &d.name).await.ok().flatten().is_some() {
+            if a.get("postgresql.cnpg.io/v1", "Cluster", Some(&d.namespace), &d.name).await?.is_some() {
                 o.database = Some((d.namespace.clone(), d.name.clone()));
             }
             o.app_namespaces.push(d.namespace.clone());
             let sel = format!("cnpg.io/cluster={}", d.name);
-            for c in
-                names(&a.list("v1", "PersistentVolumeClaim", Some(&d.namespace), Some(&sel)).await.unwrap_or_default())
-            {
+            for c in names(&a.list("v1", "PersistentVolumeClaim", Some(&d.namespace), Some(&sel)).await?) {
                 o.claims.push((d.namespace.clone(), c));
             }
         }
         if let Some(k) = &cx.cluster.kafka {
+            // Strimzi's kinds at the version the pinned release serves (v1 from Strimzi 1.0).
+            let (av, ns) = (k.release.api_version.as_str(), Some(k.namespace.as_str()));
             let sel = format!("strimzi.io/cluster={}", k.name);
-            // Kinds whose CRD is gone hold nothing.
-            let served = |kind: &'static str| async move {
-                a.list("kafka.strimzi.io/v1beta2", kind, Some(&k.namespace), None).await.unwrap_or_default()
-            };
-            for kind in ["KafkaBridge", "KafkaUser", "KafkaTopic"] {
-                for obj in served(kind).await {
-                    let v = serde_json::to_value(&obj).unwrap_or_default();
-                    let mine = v.pointer("/metadata/labels/strimzi.io~1cluster").and_then(Value::as_str)
-                        == Some(k.name.as_str())
-                        || kind == "KafkaBridge";
-                    if mine && let Some(n) = obj.metadata.name.clone() {
-                        o.kafka_apps.push((kind.to_owned(), n));
-                    }
+            if let Some(b) = &k.bridge
+                && a.get(av, "KafkaBridge", ns, &b.name).await?.is_some()
+            {
+                o.kafka_apps.push(("KafkaBridge".into(), b.name.clone()));
+            }
+            for kind in ["KafkaUser", "KafkaTopic"] {
+                for n in names(&a.list(av, kind, ns, Some(&sel)).await?) {
+                    o.kafka_apps.push((kind.to_owned(), n));
                 }
             }
-            for obj in served("KafkaNodePool").await {
-                let v = serde_json::to_value(&obj).unwrap_or_default();
-                if v.pointer("/metadata/labels/strimzi.io~1cluster").and_then(Value::as_str) == Some(k.name.as_str())
-                    && let Some(n) = obj.metadata.name.clone()
-                {
-                    o.kafka.push(("KafkaNodePool".into(), n));
-                }
+            for n in names(&a.list(av, "KafkaNodePool", ns, Some(&sel)).await?) {
+                o.kafka.push(("KafkaNodePool".into(), n));
             }
-            if a.get("kafka.strimzi.io/v1beta2", "Kafka", Some(&k.namespace), &k.name).await.ok().flatten().is_some() {
+            if a.get(av, "Kafka", ns, &k.name).await?.is_some() {
                 o.kafka.push(("Kafka".into(), k.name.clone()));
             }
             o.app_namespaces.insert(0, k.namespace.clone());
-            for c in
-                names(&a.list("v1", "PersistentVolumeClaim", Some(&k.namespace), Some(&sel)).await.unwrap_or_default())
-            {
+            for c in names(&a.list("v1", "PersistentVolumeClaim", ns, Some(&sel)).await?) {
                 o.claims.push((k.namespace.clone(), c));
             }
         }
         if let Some(r) = &cx.cluster.rook {
-            o.pools = names(
-                &a.list("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), None).await.unwrap_or_default(),
-            );
+            o.pools = names(&a.list("ceph.rook.io/v1", "CephBlockPool", Some(Rook::NAMESPACE), None).await?);
             for p in &r.pools {
                 if let Some(sc) = &p.storage_class
                     && a.get("storage.k8s.io/v1", "StorageClass", None, &sc.name).await?.is_some()
@@ -101,9 +89,7 @@ pub async fn observe(cx: &Ctx, a: Option<&Applier>) -> Result<Observed> {
                     o.classes.push(sc.name.clone());
                 }
             }
-            if let Some(c) =
-                a.get("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME).await.ok().flatten()
-            {
+            if let Some(c) = a.get("ceph.rook.io/v1", "CephCluster", Some(Rook::NAMESPACE), Rook::CLUSTER_NAME).await? {
                 let v = serde_json::to_value(&c)?;
                 o.ceph_cluster = Some(CephClusterView {
                     confirmed: v.pointer("/spec/cleanupPolicy/confirmation").and_then(Value::as_str)
@@ -121,7 +107,7 @@ pub async fn observe(cx: &Ctx, a: Option<&Applier>) -> Result<Observed> {
         for p in [Project::Rook, Project::Strimzi, Project::Cnpg] {
             let Some((ns, name)) = operator(cx, p) else { continue };
             let mut left = crd_groups.iter().filter(|g| groups(p).contains(&g.as_str())).count();
-            if a.get("apps/v1", "Deployment", Some(&ns), &name).await.ok().flatten().is_some() {
+            if a.get("apps/v1", "Deployment", Some(&ns), &name).await?.is_some() {
                 left += 1;
             }
             o.bundles.push((p, left));
