@@ -84,4 +84,26 @@ async fn every_run_keeps_a_private_log_of_its_calls_without_secrets_and_a_failur
         assert!(!failed.contains(s.as_str()), "a secret of {} bytes is in the failed run's log", s.len());
     }
     assert_eq!(logs(&log_dir).len(), 2);
+    // A failed `up` (the Strimzi operator never Available again, a deadline of 1 s): the
+    // same — its last line names its log, which holds the calls up to the error.
+    w.lab.api.faults(|f| f.stuck_deployments.push("kafka/strimzi-cluster-operator".into()));
+    let text = std::fs::read_to_string(&w.yaml).unwrap();
+    std::fs::write(&w.yaml, text.replacen("kind: Cluster\n", "kind: Cluster\ntimeouts: {operator: 1s}\n", 1)).unwrap();
+    let o = run(&["up"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    let named = last.split(": ").last().unwrap_or_default();
+    assert!(last.starts_with("the run's log") && named.ends_with("-up.log"), "{last}");
+    let failed = std::fs::read_to_string(named).unwrap();
+    assert!(
+        failed.contains("homelab::ssh: ") && failed.contains("homelab::maas: GET machines/"),
+        "the calls are there"
+    );
+    let tail: Vec<&str> = failed.lines().rev().take(8).collect();
+    assert!(tail.iter().any(|l| l.contains(" error error:") && l.contains("strimzi-cluster-operator")), "{tail:?}");
+    for s in &secrets {
+        assert!(!failed.contains(s.as_str()), "a secret of {} bytes is in the failed up's log", s.len());
+    }
+    assert_eq!(logs(&log_dir).len(), 3);
 }
